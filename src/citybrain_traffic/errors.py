@@ -1,0 +1,19 @@
+"""User-facing error types; the CLI maps each to one clear line and an exit code."""
+
+
+class CTrafficError(Exception):
+    """Base class for errors a user can act on; never shown as a traceback."""
+
+    exit_code = 2
+
+
+class InputError(CTrafficError):
+    """Bad user input: a missing or malformed file, an unknown name, an invalid value."""
+
+
+class InfeasibleError(CTrafficError):
+    """Timing constraints that no plan can satisfy."""
+
+
+class SimulationError(CTrafficError):
+    """SUMO reported an error while loading or running a simulation."""
