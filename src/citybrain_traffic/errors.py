@@ -15,5 +15,9 @@ class InfeasibleError(CTrafficError):
     """Timing constraints that no plan can satisfy."""
 
 
+class UnsafePlanError(CTrafficError):
+    """A signal program that would change phase structure, cut a change interval or a minimum green."""
+
+
 class SimulationError(CTrafficError):
     """SUMO reported an error while loading or running a simulation."""

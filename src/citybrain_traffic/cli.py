@@ -1,0 +1,226 @@
+"""The ``ctraffic`` command line: parse options, call the library, print; errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from .control.base import make_controller
+from .errors import CTrafficError, InputError
+
+_SIMULATE_HELP = """Simulate a scenario with one or more signal controllers and compare their KPIs.
+
+SCENARIO is a bundled scenario name (see `ctraffic scenarios`; default: corridor), a path to a
+.sumocfg, or leave it out and give --net and --routes. Every controller runs on the same demand
+and seeds, one SUMO process per run. The terminal shows a table: one row per controller, the
+mean over the seeds ± its 95% confidence interval, and the % change against the first
+controller named.
+
+\b
+KPIs (see README): delay = timeLoss + departDelay per vehicle (s), counting vehicles still
+running and vehicles never inserted (their wait since their planned departure); travel time (s);
+throughput (vehicles finished per hour of the window); stops (halts per vehicle); congestion
+index (travel time / free-flow travel time); backlog (vehicles unfinished at the end).
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="citybrain-traffic")
+def cli() -> None:
+    """citybrain-traffic: adaptive traffic-signal control, measured in SUMO."""
+
+
+@cli.command()
+def scenarios() -> None:
+    """List the bundled scenarios."""
+    from .scenario import DEFAULT_SCENARIO, bundled_scenarios
+
+    for name, description in bundled_scenarios().items():
+        marker = " (default)" if name == DEFAULT_SCENARIO else ""
+        click.echo(f"{name:<10} {description}{marker}")
+
+
+@cli.command(help=_SIMULATE_HELP)
+@click.argument("scenario", required=False)
+@click.option("--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO.")
+@click.option("--routes", help="Route/trip files, comma-separated (with --net).")
+@click.option("--begin", type=float, help="Start of the evaluation window, s of simulation time [default: the config's].")
+@click.option("--end", type=float, help="End of the evaluation window, s of simulation time [default: the config's].")
+@click.option(
+    "-c", "--controller", "controllers", default="fixed", show_default=True,
+    help="Controllers to compare, comma-separated: fixed, actuated, actuated-rebuilt, webster, max-pressure.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
+@click.option("--seeds", help="Several seeds instead of --seed: '1-5' or '1,3,7'.")
+@click.option(
+    "--demand-scale", type=float, default=1.0, show_default=True,
+    help="Multiply the demand (vehicles) by this factor, e.g. 1.3 for a heavier peak.",
+)
+@click.option(
+    "--time-to-teleport", type=float, default=-1, show_default=True,
+    help="SUMO's teleport time for stuck vehicles, s; negative disables teleports so gridlock shows in the KPIs.",
+)
+@click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
+@click.option("--gui", is_flag=True, help="Watch the run in sumo-gui (through TraCI; one run only).")
+@click.option(
+    "--out", type=click.Path(file_okay=False),
+    help="Folder for results (must not exist or be empty): summary.csv, comparison.md, and per run "
+    "kpis.json, intersections.csv, timeseries.csv, timeseries.png and SUMO's own outputs.",
+)
+def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, gui, out):
+    from .bench import parse_seeds
+
+    names = [c.strip() for c in controllers.split(",") if c.strip()]
+    if not names:
+        raise InputError("--controller is empty: name at least one controller")
+    if len(set(names)) != len(names):
+        raise InputError(f"--controller {controllers!r} names a controller twice")
+    seed_list = parse_seeds(seeds) if seeds else parse_seeds(str(seed))
+    if not demand_scale > 0:
+        raise InputError(f"--demand-scale must be positive, got {demand_scale:g}")
+    if jobs is not None and jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
+    if gui and len(names) * len(seed_list) > 1:
+        raise InputError("--gui shows one run: give one controller and one seed")
+    out_dir = _fresh_out_dir(out) if out else None
+    from .network import read_network
+    from .scenario import load_scenario
+    from .simulate import simulate_scenario
+
+    sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
+    network = read_network(sc.net_file)
+    for name in names:
+        make_controller(name)
+    console = _console()
+    console.print(
+        f"[bold]{sc.name}[/]: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, "
+        f"demand x{demand_scale:g}, controllers {', '.join(names)}, seeds {_seed_text(seed_list)}"
+    )
+    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console, sc) as progress:
+        outcome = simulate_scenario(
+            sc,
+            network,
+            controllers=names,
+            seeds=seed_list,
+            demand_scale=demand_scale,
+            time_to_teleport=time_to_teleport,
+            jobs=jobs or os.cpu_count() or 1,
+            gui=gui,
+            workdir=out_dir or Path(tmp),
+            write_files=out_dir is not None,
+            on_prepared=progress.prepared,
+            on_progress=progress.advance,
+            on_done=progress.done,
+        )
+    from .report import comparison_rich
+
+    title = f"{sc.name}: mean ± 95% CI over {len(seed_list)} seed(s); (% change vs {names[0]})"
+    console.print(comparison_rich(outcome.comparison, baseline=names[0], title=title))
+    for result in outcome.results:
+        if result.kpis["vehicles_loaded"] == 0:
+            console.print(f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window")
+    if out_dir is not None:
+        console.print(f"results written to {out_dir}/ (summary.csv, comparison.md, one folder per run)")
+
+
+def _seed_text(seeds: list[int]) -> str:
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def _console():
+    from rich.console import Console
+
+    # Logs and pipes get 100 columns (rich's 80 would wrap the result table).
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 100)
+
+
+class _RunProgress:
+    """Live progress of the runs: a bar per running simulation (sim time) and one for all runs.
+
+    Without a terminal (CI logs, pipes) it prints one line per finished run instead.
+    """
+
+    def __init__(self, console, scenario):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.scenario = scenario
+        self.live = console.is_terminal
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(), console=console, transient=True,
+        )
+        self.tasks: dict[int, int] = {}
+        self.labels: list[str] = []
+        self.total = None
+
+    def __enter__(self):
+        if self.live:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.bar.__exit__(*exc)
+
+    def prepared(self, notes: list[str], labels: list[str]) -> None:
+        for note in notes:
+            self.console.print(f"  {note}")
+        self.labels = labels
+        if self.live:
+            self.total = self.bar.add_task("all runs", total=len(labels), detail="")
+
+    def advance(self, index: int, now: float) -> None:
+        if not self.live:
+            return
+        if index not in self.tasks:
+            self.tasks[index] = self.bar.add_task(f"  {self.labels[index]}", total=self.scenario.duration_s, detail="")
+        self.bar.update(self.tasks[index], completed=now - self.scenario.begin, detail=f"{now:g} s")
+
+    def done(self, index: int, result) -> None:
+        if self.live:
+            if index in self.tasks:
+                self.bar.remove_task(self.tasks.pop(index))
+            self.bar.advance(self.total)
+        k = result.kpis
+        self.console.print(
+            f"  done {result.controller} seed {result.seed}: delay {k['mean_delay_s']:.1f} s/veh, "
+            f"{k['vehicles_arrived']} of {k['vehicles_loaded']} vehicles arrived ({result.wall_time_s:.1f} s)"
+        )
+
+
+def _fresh_out_dir(out: str) -> Path:
+    """The output folder; refuse one that already holds files, so nothing is overwritten."""
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"output folder {path} already exists and is not empty: choose a new --out")
+    return path
+
+
+def main() -> None:
+    """Entry point of ``ctraffic``: one clear line and exit code 2 for bad input, never a traceback."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CTrafficError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The controller protocol, and the registry of controllers by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..scenario import Scenario
+    from .signal import TrafficSignal
+
+
+@dataclass(frozen=True)
+class SimSetup:
+    """What a controller changes about a run before it starts (made once, shared by all seeds).
+
+    ``net_file`` replaces the scenario's network; ``additional_files`` are loaded after the
+    scenario's own (a ``tlLogic`` there becomes the running program); ``notes`` are shown to the user.
+    """
+
+    net_file: Path | None = None
+    additional_files: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class Controller:
+    """Base class of controllers; as it stands it leaves the signals to their programs.
+
+    Subclasses override what they need:
+
+    - ``prepare``: seed-independent work before any run (write a program, rebuild a net), in the
+      main process, once per scenario and demand;
+    - ``start`` and ``step``: during a run, in the run's process. Both get the simulation time
+      (s) and return the next time the controller wants to act, or ``None`` for never; the
+      harness advances SUMO straight to that time.
+    """
+
+    name = ""
+    description = ""
+    #: Whether ``start`` needs TrafficSignal objects (building them costs TraCI calls).
+    needs_signals = False
+
+    def prepare(self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float) -> SimSetup:
+        return SimSetup()
+
+    def start(self, signals: dict[str, "TrafficSignal"], now: float) -> float | None:
+        return None
+
+    def step(self, now: float) -> float | None:
+        return None
+
+
+def controller_names() -> list[str]:
+    return list(_registry())
+
+
+def make_controller(name: str) -> Controller:
+    """A new controller by name; an unknown name is an ``InputError`` listing the known ones."""
+    registry = _registry()
+    if name not in registry:
+        raise InputError(f"unknown controller {name!r}: expected one of {', '.join(registry)}")
+    return registry[name]()
+
+
+def _registry() -> dict[str, type[Controller]]:
+    from .actuated import ActuatedController, RebuiltActuatedController
+    from .fixed import FixedController
+    from .max_pressure import MaxPressureController
+    from .webster import WebsterController
+
+    classes = [FixedController, ActuatedController, RebuiltActuatedController, WebsterController, MaxPressureController]
+    return {cls.name: cls for cls in classes}

@@ -1,0 +1,139 @@
+"""A traffic signal as controllers see it: green phases, safe transitions, minimum greens."""
+
+from __future__ import annotations
+
+from ..network import GREEN_CHARS, Intersection, Phase, next_green, phases_between
+
+#: Yellow time (s) used only when a program has no change interval at all to copy from.
+FALLBACK_YELLOW_S = 3.0
+
+
+class TrafficSignal:
+    """One signal in a running simulation.
+
+    Controllers choose which green phase to serve; the signal plays the change interval in between
+    (the program's own yellow/all-red phases, same lengths) and never cuts a minimum green.
+
+    Parameters
+    ----------
+    api
+        The ``libsumo`` module or a ``traci`` connection.
+    intersection
+        The intersection's links and measurement lanes from the network.
+    phases
+        The program running in the simulation (it may differ from the net file's when a controller
+        loaded its own).
+    """
+
+    def __init__(self, api, intersection: Intersection, phases: tuple[Phase, ...]):
+        self.api = api
+        self.intersection = intersection
+        self.id = intersection.tls_id
+        self.phases = phases
+        self.green_indices = tuple(i for i, p in enumerate(phases) if p.is_green)
+        if not self.green_indices:
+            raise ValueError(f"signal {self.id} has no green phase")
+        self.current: int = self.green_indices[0]
+        self.green_start: float = 0.0
+        self._pending: list[tuple[float, str, int | None]] = []
+
+    # --- the program's structure -------------------------------------------------------------
+
+    def min_green(self, index: int) -> float:
+        """Minimum green of a green phase (s)."""
+        return self.phases[index].min_green
+
+    def next_green(self, index: int) -> int:
+        """The green phase that follows ``index`` in program order."""
+        return next_green(self.phases, index)
+
+    def transition(self, src: int, dst: int) -> list[tuple[str, float]]:
+        """The change interval from green ``src`` to green ``dst`` as (state, duration s) pairs.
+
+        To the program's next green this is the program's own phases, unchanged. To another green,
+        the intervals after ``src`` keep their lengths; each link that loses its green shows yellow
+        in the yellow intervals and red in the all-red ones, and a link green in both stays green.
+        """
+        if src == dst:
+            return []
+        own = phases_between(self.phases, src, self.next_green(src))
+        if dst == self.next_green(src):
+            return [(p.state, p.duration) for p in own]
+        intervals = own or [
+            Phase(state="y" * len(self.phases[src].state), duration=self._any_yellow_s(), min_dur=0, max_dur=0)
+        ]
+        before, after = self.phases[src].state, self.phases[dst].state
+        result = []
+        for phase in intervals:
+            yellow = phase.kind == "yellow"
+            chars = []
+            for k, (a, b) in enumerate(zip(before, after)):
+                if a in GREEN_CHARS and b in GREEN_CHARS:
+                    chars.append(a)
+                elif a in GREEN_CHARS:
+                    chars.append("y" if yellow else "r")
+                else:
+                    chars.append(phase.state[k] if phase.state[k] in "rs" else "r")
+            result.append(("".join(chars), phase.duration))
+        return result
+
+    def _any_yellow_s(self) -> float:
+        yellows = [p.duration for p in self.phases if p.kind == "yellow"]
+        return max(yellows) if yellows else FALLBACK_YELLOW_S
+
+    # --- running it ----------------------------------------------------------------------------
+
+    @property
+    def in_transition(self) -> bool:
+        return bool(self._pending)
+
+    def green_time(self, now: float) -> float:
+        """How long the current green has been showing (s)."""
+        return now - self.green_start
+
+    def take_over(self, now: float) -> float | None:
+        """Start controlling from the program's current state; return the next event time."""
+        tl = self.api.trafficlight
+        index = tl.getPhase(self.id)
+        if self.phases[index].is_green:
+            self.current = index
+            self.green_start = now - tl.getSpentDuration(self.id)
+            self._apply(self.phases[index].state)
+            return None
+        # Finish the change interval the program is in, then its next green.
+        target = self.next_green(index)
+        t = tl.getNextSwitch(self.id)
+        self._pending = [(now, self.phases[index].state, None)]
+        for phase in phases_between(self.phases, index, target):
+            self._pending.append((t, phase.state, None))
+            t += phase.duration
+        self._pending.append((t, self.phases[target].state, target))
+        return self.update(now)
+
+    def switch_to(self, dst: int, now: float) -> float | None:
+        """Leave the current green for green ``dst``; return the next event time (s)."""
+        if dst == self.current or self._pending:
+            return self.next_event
+        t = now
+        for state, duration in self.transition(self.current, dst):
+            self._pending.append((t, state, None))
+            t += duration
+        self._pending.append((t, self.phases[dst].state, dst))
+        return self.update(now)
+
+    def update(self, now: float) -> float | None:
+        """Apply the states that are due; return the time of the next pending one, if any."""
+        while self._pending and self._pending[0][0] <= now + 1e-9:
+            start, state, green = self._pending.pop(0)
+            self._apply(state)
+            if green is not None:
+                self.current = green
+                self.green_start = start
+        return self.next_event
+
+    @property
+    def next_event(self) -> float | None:
+        return self._pending[0][0] if self._pending else None
+
+    def _apply(self, state: str) -> None:
+        self.api.trafficlight.setRedYellowGreenState(self.id, state)

@@ -1,0 +1,98 @@
+"""Write run results as files (JSON, CSV, PNG, Markdown) and show them as terminal tables."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .sim.runner import RunResult
+
+#: KPIs shown in the terminal table: (column, heading with unit, decimals).
+HEADLINE = (
+    ("mean_delay_s", "Delay s/veh", 1),
+    ("mean_travel_time_s", "Travel time s", 1),
+    ("throughput_veh_h", "Throughput veh/h", 0),
+    ("mean_stops", "Stops /veh", 2),
+    ("congestion_index", "Congestion index", 2),
+    ("backlog", "Backlog veh", 0),
+)
+
+
+def write_run_files(result: RunResult, folder: Path) -> None:
+    """``kpis.json``, ``intersections.csv``, ``timeseries.csv`` and ``timeseries.png`` of one run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kpis.json").write_text(json.dumps(result.summary_row(), indent=2) + "\n")
+    result.approaches.to_csv(folder / "intersections.csv", index=False, float_format="%.2f")
+    result.series.to_csv(folder / "timeseries.csv", index=False, float_format="%.3f")
+    plot_time_series(result.series, folder / "timeseries.png", title=f"{result.scenario}: {result.controller}, seed {result.seed}")
+
+
+def plot_time_series(series: pd.DataFrame, path: Path, *, title: str) -> None:
+    """Three stacked panels over time (h): vehicles in the network, mean speed, total queue."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = series["time_s"] / 3600.0
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    panels = (
+        ("vehicles_running", "vehicles in network"),
+        ("mean_speed_m_s", "mean speed (m/s)"),
+        ("queue_veh", "halting vehicles"),
+    )
+    for ax, (column, label) in zip(axes, panels):
+        ax.step(hours, series[column], where="post")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("simulation time (h), 5-minute means")
+    axes[0].set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def format_cell(mean: float, half: float, change: float | None, decimals: int, *, sep: str = " ") -> str:
+    """``mean ± half`` then ``(+x.x%)`` after ``sep``; no change for the baseline itself."""
+    if not math.isfinite(mean):
+        return "n/a"
+    text = f"{mean:,.{decimals}f}"
+    if math.isfinite(half):
+        text += f" ± {half:,.{decimals}f}"
+    if change is not None and math.isfinite(change):
+        text += f"{sep}({change:+.1f}%)"
+    return text
+
+
+def _headline_cells(row: pd.Series, baseline: str, sep: str) -> list[str]:
+    cells = []
+    for metric, _, decimals in HEADLINE:
+        change = None if row["controller"] == baseline else row[f"{metric}_change_pct"]
+        cells.append(format_cell(row[metric], row[f"{metric}_ci95"], change, decimals, sep=sep))
+    return cells
+
+
+def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
+    """The comparison as a Markdown table, one row per scenario and controller."""
+    head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in HEADLINE)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, row in table.iterrows():
+        cells = [row["scenario"], row["controller"], str(row["seeds"]), *_headline_cells(row, baseline, " ")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
+    """The comparison as a rich Table for the terminal."""
+    from rich.table import Table
+
+    out = Table(title=title, title_justify="left")
+    out.add_column("Controller", style="bold", no_wrap=True)
+    for _, heading, _ in HEADLINE:
+        out.add_column(heading, justify="right")
+    for _, row in table.iterrows():
+        out.add_row(row["controller"], *_headline_cells(row, baseline, "\n"))
+    return out

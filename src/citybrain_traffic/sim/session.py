@@ -1,0 +1,132 @@
+"""Start, step and close one SUMO simulation through libsumo (default) or TraCI (for the GUI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SimulationError
+
+
+def sumo_home() -> Path:
+    """The SUMO installation that comes with the ``eclipse-sumo`` wheel."""
+    import sumo
+
+    return Path(sumo.SUMO_HOME)
+
+
+def sumo_binary(name: str = "sumo") -> str:
+    """Path of a SUMO executable (``sumo``, ``sumo-gui``, ``netconvert``, ``duarouter``...)."""
+    path = sumo_home() / "bin" / name
+    if not path.exists():
+        raise SimulationError(f"SUMO executable {name!r} not found in {path.parent}")
+    return str(path)
+
+
+def sumo_tool(name: str) -> Path:
+    """Path of a script in SUMO's ``tools`` folder, e.g. ``tlsCycleAdaptation.py``."""
+    path = sumo_home() / "tools" / name
+    if not path.exists():
+        raise SimulationError(f"SUMO tool {name!r} not found in {path.parent}")
+    return path
+
+
+def sumo_env() -> dict[str, str]:
+    """Environment for SUMO's executables and tools: ``SUMO_HOME`` set to the wheel's copy."""
+    return {**os.environ, "SUMO_HOME": str(sumo_home())}
+
+
+def run_sumo_tool(args: list[str], *, cwd: Path, what: str) -> None:
+    """Run a SUMO executable or tool script; on failure raise SUMO's own message.
+
+    Parameters
+    ----------
+    args
+        Command line; a first element ending in ``.py`` is run with this Python.
+    cwd
+        Working folder (outputs with relative names land here).
+    what
+        What the command does, for the error message ("rebuilding the network as actuated").
+    """
+    import sys
+
+    if args[0].endswith(".py"):
+        args = [sys.executable, *args]
+    proc = subprocess.run(args, cwd=cwd, env=sumo_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        message = _sumo_message(proc.stderr + proc.stdout) or f"exit code {proc.returncode}"
+        raise SimulationError(f"SUMO failed while {what}: {message}")
+
+
+def _sumo_message(text: str) -> str:
+    """The error lines of SUMO's output, joined into one readable message."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error")]
+    picked = errors or lines[-3:]
+    return " ".join(picked)
+
+
+@dataclass(frozen=True)
+class SumoCommand:
+    """Everything needed to launch one SUMO run."""
+
+    args: tuple[str, ...]
+    error_log: Path
+    gui: bool = False
+
+
+class Session:
+    """One running SUMO simulation.
+
+    ``api`` is the ``libsumo`` module or a ``traci`` connection; both offer the same domains
+    (``api.trafficlight``, ``api.lane``, ``api.simulation``). libsumo allows one simulation per
+    process, so the harness runs every simulation in a process of its own.
+    """
+
+    def __init__(self, command: SumoCommand):
+        self.command = command
+        self.api = None
+
+    def __enter__(self) -> "Session":
+        args = list(self.command.args)
+        try:
+            if self.command.gui:
+                import traci
+
+                traci.start([sumo_binary("sumo-gui"), *args[1:], "--start", "--quit-on-end"])
+                self.api = traci
+            else:
+                import libsumo
+
+                libsumo.start(args)
+                self.api = libsumo
+        except Exception as exc:
+            raise SimulationError(f"SUMO could not start: {self.error_message() or exc}") from exc
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.api is not None:
+            try:
+                self.api.close()
+            finally:
+                self.api = None
+
+    @property
+    def time(self) -> float:
+        return self.api.simulation.getTime()
+
+    def run_until(self, t: float) -> None:
+        """Advance the simulation to time ``t`` (s); SUMO errors become ``SimulationError``."""
+        try:
+            self.api.simulationStep(t)
+        except Exception as exc:
+            raise SimulationError(f"SUMO stopped at {self.time:.0f} s: {self.error_message() or exc}") from exc
+
+    def error_message(self) -> str:
+        """SUMO's own error lines from this run's error log."""
+        try:
+            return _sumo_message(self.command.error_log.read_text(errors="replace"))
+        except OSError:
+            return ""

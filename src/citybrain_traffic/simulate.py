@@ -1,0 +1,93 @@
+"""Simulate one scenario with several controllers and seeds; compare and write the results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from .bench import comparison, prepare_setups, run_matrix, summary_frame
+from .network import Network
+from .report import comparison_markdown, write_run_files
+from .scenario import Scenario
+from .sim.metrics import KPI_COLUMNS
+from .sim.runner import RunResult, RunSpec
+
+
+@dataclass(frozen=True)
+class SimulationOutcome:
+    """Every run's result, the ``summary.csv`` table, and the comparison over seeds."""
+
+    results: list[RunResult]
+    summary: pd.DataFrame
+    comparison: pd.DataFrame
+
+
+def simulate_scenario(
+    scenario: Scenario,
+    network: Network,
+    *,
+    controllers: list[str],
+    seeds: list[int],
+    workdir: Path,
+    demand_scale: float = 1.0,
+    time_to_teleport: float = -1.0,
+    jobs: int = 1,
+    gui: bool = False,
+    write_files: bool = True,
+    on_prepared: Callable[[list[str], list[str]], None] | None = None,
+    on_progress: Callable[[int, float], None] | None = None,
+    on_done: Callable[[int, RunResult], None] | None = None,
+) -> SimulationOutcome:
+    """Run every controller with every seed on the same scenario and demand.
+
+    Parameters
+    ----------
+    controllers
+        Controller names; the first is the baseline of the % changes.
+    seeds
+        SUMO seeds; every controller runs with each.
+    workdir
+        Folder for the runs: ``<controller>/seed-<n>/`` per run (SUMO's outputs under ``sumo/``),
+        the controllers' preparations under ``prepared/``; with ``write_files`` also
+        ``summary.csv``, ``comparison.md`` and each run's KPI, table and plot files.
+    demand_scale
+        Demand multiplier (SUMO ``--scale``).
+    time_to_teleport
+        SUMO's teleport time (s); negative disables teleporting.
+    jobs
+        Runs in parallel, one process each.
+    on_prepared
+        Called with the controllers' notes and a label per run before the runs start.
+    on_progress, on_done
+        Called with the run's index as runs advance (simulation time, s) and finish.
+    """
+    setups = prepare_setups(scenario, network, controllers, demand_scale=demand_scale, workdir=workdir / "prepared")
+    specs = [
+        RunSpec(
+            scenario=scenario,
+            network=network,
+            controller=name,
+            seed=seed,
+            workdir=workdir / name / f"seed-{seed}" / "sumo",
+            setup=setups[name],
+            demand_scale=demand_scale,
+            time_to_teleport=time_to_teleport,
+            gui=gui,
+        )
+        for name in controllers
+        for seed in seeds
+    ]
+    if on_prepared is not None:
+        on_prepared([note for name in controllers for note in setups[name].notes], [s.key for s in specs])
+    results = run_matrix(specs, jobs=jobs, on_progress=on_progress, on_done=on_done)
+    summary = summary_frame(results)
+    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline=controllers[0])
+    if write_files:
+        for spec, result in zip(specs, results):
+            write_run_files(result, spec.workdir.parent)
+        summary.to_csv(workdir / "summary.csv", index=False, float_format="%.4f")
+        (workdir / "comparison.md").write_text(comparison_markdown(table, baseline=controllers[0]))
+    return SimulationOutcome(results=results, summary=summary, comparison=table)
