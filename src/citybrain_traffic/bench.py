@@ -6,8 +6,7 @@ import math
 import multiprocessing
 import os
 import queue as queue_module
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .control.base import SimSetup, make_controller
-from .errors import SimulationError
+from .errors import CTrafficError, SimulationError
 from .network import Network
 from .scenario import Scenario
 from .sim.metrics import KPI_COLUMNS
@@ -63,27 +62,24 @@ def parse_seeds(text: str) -> list[int]:
 
 # --- running --------------------------------------------------------------------------------
 
-_progress_queue = None
 
-
-def _init_worker(progress_queue) -> None:
-    global _progress_queue
-    _progress_queue = progress_queue
-
-
-def _run_in_worker(index: int, spec: RunSpec) -> RunResult:
-    # SUMO writes warnings straight to the process's stderr; keep them in the run's folder.
+def _run_in_worker(index: int, spec: RunSpec, events) -> None:
+    """Body of a worker process: run one simulation and send back its result or its error."""
     spec.workdir.mkdir(parents=True, exist_ok=True)
+    # SUMO writes warnings straight to the process's stderr; keep them in the run's folder.
     fd = os.open(spec.workdir / "sumo-console.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)
     os.close(fd)
-
-    def report(now: float) -> None:
-        if _progress_queue is not None:
-            _progress_queue.put((index, now))
-
-    report(spec.scenario.begin)
-    return run_simulation(spec, progress=report)
+    try:
+        events.put(("progress", index, spec.scenario.begin))
+        result = run_simulation(spec, progress=lambda now: events.put(("progress", index, now)))
+        events.put(("done", index, result))
+    except CTrafficError as exc:
+        events.put(("error", index, exc))
+    except Exception:  # a bug, not bad input: keep the traceback for the report
+        log = spec.workdir / "error.log"
+        log.write_text(traceback.format_exc())
+        events.put(("error", index, SimulationError(f"internal error in {spec.key}; traceback in {log}")))
 
 
 def run_matrix(
@@ -93,62 +89,58 @@ def run_matrix(
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Run every spec in its own process (libsumo allows one simulation per process).
+    """Run every spec in a process of its own, at most ``jobs`` at a time.
 
-    Results come back in the order of ``specs``. ``on_progress(index, sim_time)`` and
-    ``on_done(index, result)`` are called in this process as runs advance and finish.
-    The first failing run stops the matrix and its error is raised.
+    libsumo allows one simulation per process, and a SUMO crash then takes down only that run.
+    Results come back in the order of ``specs``; ``on_progress(index, sim_time)`` and
+    ``on_done(index, result)`` are called in this process. The first failing run stops the
+    matrix and its error is raised.
     """
     ctx = multiprocessing.get_context("spawn")
-    progress_queue = ctx.Queue()
+    events = ctx.Queue()
+    waiting = list(enumerate(specs))
+    running: dict[int, multiprocessing.process.BaseProcess] = {}
     results: list[RunResult | None] = [None] * len(specs)
-    with ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(specs))),
-        mp_context=ctx,
-        max_tasks_per_child=1,
-        initializer=_init_worker,
-        initargs=(progress_queue,),
-    ) as pool:
-        futures = {pool.submit(_run_in_worker, i, spec): i for i, spec in enumerate(specs)}
-        pending = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(progress_queue, on_progress)
-                for future in done:
-                    index = futures[future]
-                    try:
-                        results[index] = future.result()
-                    except BrokenProcessPool:
-                        raise SimulationError(_crash_message(specs[index])) from None
-                    if on_done is not None:
-                        on_done(index, results[index])
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    try:
+        while waiting or running:
+            while waiting and len(running) < max(1, jobs):
+                index, spec = waiting.pop(0)
+                process = ctx.Process(target=_run_in_worker, args=(index, spec, events), daemon=True)
+                process.start()
+                running[index] = process
+            try:
+                kind, index, payload = events.get(timeout=0.2)
+            except queue_module.Empty:
+                for index, process in running.items():
+                    if process.exitcode not in (None, 0):
+                        raise SimulationError(_crash_message(specs[index], process.exitcode))
+                continue
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(index, payload)
+                continue
+            running.pop(index).join()
+            if kind == "error":
+                raise payload
+            results[index] = payload
+            if on_done is not None:
+                on_done(index, payload)
+    finally:
+        for process in running.values():
+            process.terminate()
+            process.join()
     return results  # type: ignore[return-value]
 
 
-def _drain(progress_queue, on_progress) -> None:
-    while True:
-        try:
-            index, now = progress_queue.get_nowait()
-        except queue_module.Empty:
-            return
-        if on_progress is not None:
-            on_progress(index, now)
-
-
-def _crash_message(spec: RunSpec) -> str:
+def _crash_message(spec: RunSpec, exitcode: int) -> str:
     lines = []
     for name in ("sumo.log", "sumo-console.log"):
         path = spec.workdir / name
         if path.exists():
             lines += [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("Error")] or lines[-3:]
-    detail = " ".join(errors) or "no message"
-    return f"SUMO crashed during {spec.scenario.name} / {spec.key}: {detail}"
+    detail = " ".join(errors) or "no message from SUMO"
+    return f"SUMO crashed (exit code {exitcode}) during {spec.scenario.name} / {spec.key}: {detail}"
 
 
 # --- statistics -----------------------------------------------------------------------------
@@ -161,15 +153,15 @@ def summary_frame(results: list[RunResult]) -> pd.DataFrame:
 
 def mean_ci95(values) -> tuple[float, float]:
     """Mean and half-width of its 95% confidence interval (Student t over the seeds)."""
-    from scipy import stats
-
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if len(x) == 0:
         return math.nan, math.nan
     if len(x) == 1:
         return float(x[0]), math.nan
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    from scipy.special import stdtrit  # Student t quantile; scipy.stats takes seconds to import
+
+    half = stdtrit(len(x) - 1, 0.975) * x.std(ddof=1) / math.sqrt(len(x))
     return float(x.mean()), float(half)
 
 

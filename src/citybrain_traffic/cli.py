@@ -91,10 +91,10 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     from .scenario import load_scenario
     from .simulate import simulate_scenario
 
-    sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
-    network = read_network(sc.net_file)
     for name in names:
         make_controller(name)
+    sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
+    network = read_network(sc.net_file)
     console = _console()
     console.print(
         f"[bold]{sc.name}[/]: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, "

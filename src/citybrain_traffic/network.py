@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import xml.etree.ElementTree as ET
+from xml.sax import SAXParseException
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,11 @@ def read_network(net_file: str | Path) -> Network:
     _check_xml_root(path, expected="net")
     try:
         net = sumolib.net.readNet(str(path), withPrograms=True, withInternal=False)
+    except SAXParseException as exc:
+        raise InputError(
+            f"{path} is not well-formed XML: line {exc.getLineNumber()}, column {exc.getColumnNumber()}: "
+            f"{exc.getMessage()}"
+        ) from exc
     except Exception as exc:  # sumolib raises bare exceptions on bad content
         raise InputError(f"cannot read network {path}: {exc}") from exc
 

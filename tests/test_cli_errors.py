@@ -1,0 +1,113 @@
+"""Bad input gets one clear line and exit code 2, never a traceback; nothing is overwritten."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from citybrain_traffic.sim.session import sumo_binary
+
+from conftest import run_cli
+
+
+def assert_clean_error(proc, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    message = proc.stderr.strip()
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_unknown_scenario():
+    assert_clean_error(run_cli("simulate", "atlantis"), "unknown scenario 'atlantis'", "corridor")
+
+
+def test_unknown_controller():
+    assert_clean_error(run_cli("simulate", "single", "-c", "fixed,magic"), "unknown controller 'magic'", "max-pressure")
+
+
+def test_missing_config(tmp_path):
+    assert_clean_error(run_cli("simulate", tmp_path / "nothere.sumocfg"), "not found")
+
+
+def test_net_without_routes(tmp_path):
+    assert_clean_error(run_cli("simulate", "--net", tmp_path / "x.net.xml"), "--net and --routes go together")
+
+
+@pytest.fixture
+def plain_grid(tmp_path):
+    """A real 3x3 grid network without any traffic light, and trips across it."""
+    net = tmp_path / "plain.net.xml"
+    subprocess.run(
+        [sumo_binary("netgenerate"), "--grid", "--grid.number", "3", "--no-turnarounds", "-o", str(net)],
+        check=True, capture_output=True,
+    )
+    routes = tmp_path / "trips.rou.xml"
+    routes.write_text('<routes><trip id="a" depart="0" from="A0A1" to="A1A2"/></routes>\n')
+    return net, routes
+
+
+def test_network_without_traffic_lights(plain_grid):
+    net, routes = plain_grid
+    assert_clean_error(run_cli("simulate", "--net", net, "--routes", routes), "has no traffic lights")
+
+
+def test_truncated_network(tmp_path, plain_grid):
+    net, routes = plain_grid
+    broken = tmp_path / "broken.net.xml"
+    broken.write_text(net.read_text()[:3000])
+    assert_clean_error(run_cli("simulate", "--net", broken, "--routes", routes), "not well-formed XML")
+
+
+def test_malformed_routes(tmp_path, plain_grid):
+    net, _ = plain_grid
+    routes = tmp_path / "bad.rou.xml"
+    routes.write_text("<routes><vehicle id='a' depart='0'>\n")
+    assert_clean_error(run_cli("simulate", "--net", net, "--routes", routes), "bad.rou.xml", "not well-formed XML")
+
+
+def test_not_a_sumocfg(tmp_path):
+    cfg = tmp_path / "x.sumocfg"
+    cfg.write_text("<net/>")
+    assert_clean_error(run_cli("simulate", cfg), "not a SUMO config")
+
+
+def test_empty_window():
+    assert_clean_error(run_cli("simulate", "single", "--begin", "600", "--end", "600"), "empty time window")
+
+
+@pytest.mark.parametrize("seeds", ["5-1", "a", "1,1", "-3"])
+def test_invalid_seeds(seeds):
+    assert_clean_error(run_cli("simulate", "single", "--seeds", seeds), "seed")
+
+
+def test_bad_demand_scale():
+    assert_clean_error(run_cli("simulate", "single", "--demand-scale", "0"), "--demand-scale")
+
+
+def test_existing_out_dir_is_left_alone(tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    keep = out / "mine.txt"
+    keep.write_text("precious")
+    assert_clean_error(run_cli("simulate", "single", "--out", out), "not empty")
+    assert keep.read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+def test_sumo_error_is_reported_with_sumos_message(tmp_path, plain_grid):
+    """A route over edges that do not connect: SUMO's own error reaches the user."""
+    net, _ = plain_grid
+    shutil.copy(net, tmp_path / "n.net.xml")
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text('<routes><vehicle id="v" depart="0"><route edges="A0A1 C2C1"/></vehicle></routes>\n')
+    tls_net = tmp_path / "tls.net.xml"
+    subprocess.run(
+        [sumo_binary("netconvert"), "-s", str(net), "--tls.set", "B1", "-o", str(tls_net)],
+        check=True, capture_output=True,
+    )
+    proc = run_cli("simulate", "--net", tls_net, "--routes", routes, "--end", "60")
+    assert_clean_error(proc, "SUMO")
+    assert "not connected" in proc.stderr or "Error" in proc.stderr or "route" in proc.stderr
