@@ -44,6 +44,15 @@ def scenarios() -> None:
         click.echo(f"{name:<10} {description}{marker}")
 
 
+@cli.command()
+def controllers() -> None:
+    """List the signal controllers."""
+    from .control.base import controller_names
+
+    for name in controller_names():
+        click.echo(f"{name:<17} {make_controller(name).description}")
+
+
 @cli.command(help=_SIMULATE_HELP)
 @click.argument("scenario", required=False)
 @click.option("--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO.")
@@ -51,8 +60,10 @@ def scenarios() -> None:
 @click.option("--begin", type=float, help="Start of the evaluation window, s of simulation time [default: the config's].")
 @click.option("--end", type=float, help="End of the evaluation window, s of simulation time [default: the config's].")
 @click.option(
-    "-c", "--controller", "controllers", default="fixed", show_default=True,
-    help="Controllers to compare, comma-separated: fixed, actuated, actuated-rebuilt, webster, max-pressure.",
+    "-c", "--controller", "controllers", default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
+    show_default=True,
+    help="Controllers to compare, comma-separated; the first is the reference of the % changes "
+    "(see `ctraffic controllers`).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
 @click.option("--seeds", help="Several seeds instead of --seed: '1-5' or '1,3,7'.")

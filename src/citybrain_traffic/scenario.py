@@ -34,8 +34,7 @@ class Scenario:
         """SUMO options that load this scenario (without outputs, seed or window)."""
         if self.config_file is not None:
             return ["-c", str(self.config_file)]
-        args = ["-n", str(self.net_file), "-r", ",".join(map(str, self.route_files))]
-        return args
+        return ["-n", str(self.net_file), "-r", ",".join(map(str, self.route_files))]
 
     @property
     def duration_s(self) -> float:

@@ -1,0 +1,120 @@
+"""The five baselines on the bundled scenarios and the shared RESCO scenarios, several seeds.
+
+Writes `benchmarks/results/baselines.csv` (one row per scenario, controller and seed, the
+`summary.csv` columns) and `baselines.md` (mean ± 95% CI over the seeds and % change against
+`fixed`). As a check that the harness measures what it says, `fixed` on each RESCO scenario must
+reproduce the reference mean delay in shared/README.md (measured there with plain SUMO 1.28,
+5 seeds) within 5%; exit code 1 otherwise or when a run fails.
+
+    python benchmarks/baselines.py [--seeds 1-5] [--jobs 2] [--scenarios corridor,cologne1,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTROLLERS = ["fixed", "actuated", "actuated-rebuilt", "webster", "max-pressure"]
+#: Mean delay (s) of the nets' own programs, from shared/README.md (plain SUMO 1.28, 5 seeds).
+RESCO_REFERENCE_DELAY_S = {
+    "cologne1": 42.9, "cologne3": 36.1, "ingolstadt1": 29.7, "ingolstadt7": 84.5, "grid4x4": 91.4,
+}
+REFERENCE_TOLERANCE = 0.05
+
+
+def scenario_specs(only: list[str] | None) -> list[str]:
+    from citybrain_traffic.scenario import bundled_scenarios
+
+    specs = list(bundled_scenarios())
+    shared = Path(os.environ.get("CTRAFFIC_SHARED", ROOT.parent / "shared")) / "data" / "resco"
+    if shared.is_dir():
+        specs += [str(p) for p in sorted(shared.glob("*/*.sumocfg"))]
+    else:
+        print("shared data absent: bundled scenarios only")
+    if only:
+        specs = [s for s in specs if Path(s).stem in only or s in only]
+    return specs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="1-5")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    from citybrain_traffic.bench import comparison, parse_seeds
+    from citybrain_traffic.network import read_network
+    from citybrain_traffic.report import comparison_markdown
+    from citybrain_traffic.scenario import load_scenario
+    from citybrain_traffic.sim.metrics import KPI_COLUMNS
+    from citybrain_traffic.simulate import simulate_scenario
+
+    seeds = parse_seeds(args.seeds)
+    summaries = []
+    started = time.perf_counter()
+    for spec in scenario_specs(args.scenarios.split(",") if args.scenarios else None):
+        scenario = load_scenario(spec)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = simulate_scenario(
+                scenario, read_network(scenario.net_file), controllers=CONTROLLERS, seeds=seeds,
+                workdir=Path(tmp), jobs=args.jobs, write_files=False,
+            )
+        summaries.append(outcome.summary)
+        delays = outcome.summary.groupby("controller", sort=False)["mean_delay_s"].mean()
+        print(f"{scenario.name:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
+              + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()), flush=True)
+
+    summary = pd.concat(summaries, ignore_index=True)
+    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline="fixed")
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(args.out / "baselines.csv", index=False, float_format="%.4f")
+
+    problems = []
+    check_lines = ["| scenario | fixed mean delay (s) | shared README reference (s) | within 5% |", "|---|---|---|---|"]
+    for name, reference in RESCO_REFERENCE_DELAY_S.items():
+        rows = summary[(summary["scenario"] == name) & (summary["controller"] == "fixed")]
+        if rows.empty:
+            continue
+        ours = rows["mean_delay_s"].mean()
+        ok = abs(ours - reference) <= REFERENCE_TOLERANCE * reference
+        check_lines.append(f"| {name} | {ours:.1f} | {reference:.1f} | {'yes' if ok else 'NO'} |")
+        if not ok:
+            problems.append(f"{name}: fixed mean delay {ours:.1f} s, reference {reference:.1f} s")
+
+    from importlib.metadata import version
+
+    text = [
+        "# Baselines: five controllers on every scenario",
+        "",
+        f"Command: `python benchmarks/baselines.py --seeds {args.seeds} --jobs {args.jobs}` "
+        f"(SUMO {version('eclipse-sumo')}, {len(seeds)} seeds, teleports disabled, whole run "
+        f"{(time.perf_counter() - started) / 60:.0f} min on {os.cpu_count()} shared cores). "
+        "Each cell: mean ± 95% CI over the seeds, (% change against `fixed`). Delay counts vehicles "
+        "still running and never inserted; see the README for every KPI's definition. Per-seed rows: "
+        "`baselines.csv`.",
+        "",
+        comparison_markdown(table, baseline="fixed"),
+        "## Check: `fixed` reproduces the shared reference figures",
+        "",
+        *check_lines,
+        "",
+    ]
+    (args.out / "baselines.md").write_text("\n".join(text))
+    print(f"written {args.out / 'baselines.md'} and baselines.csv")
+    for problem in problems:
+        print(f"CHECK FAILED: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
