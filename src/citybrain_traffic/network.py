@@ -91,11 +91,16 @@ def clearance_times(phases: tuple[Phase, ...]) -> list[float]:
 
 @dataclass(frozen=True)
 class Link:
-    """A signal-controlled connection: link index in the state string, from lane to lane."""
+    """A signal-controlled connection: link index in the state string, from lane to lane.
+
+    ``via_lane`` is the first internal lane crossing the junction (every vehicle on it makes
+    exactly this movement), empty when the network has none.
+    """
 
     index: int
     in_lane: str
     out_lane: str
+    via_lane: str = ""
 
     @property
     def in_edge(self) -> str:
@@ -104,6 +109,11 @@ class Link:
     @property
     def out_edge(self) -> str:
         return lane_edge(self.out_lane)
+
+    @property
+    def movement(self) -> str:
+        """The movement this link serves, named ``<incoming edge>><outgoing edge>``."""
+        return f"{self.in_edge}>{self.out_edge}"
 
 
 @dataclass(frozen=True)
@@ -240,7 +250,12 @@ def _read_intersection(net, tls) -> Intersection | None:
     links = tuple(
         sorted(
             {
-                Link(index=int(idx), in_lane=in_lane.getID(), out_lane=out_lane.getID())
+                Link(
+                    index=int(idx),
+                    in_lane=in_lane.getID(),
+                    out_lane=out_lane.getID(),
+                    via_lane=_via_lane(in_lane, out_lane),
+                )
                 for in_lane, out_lane, idx in tls.getConnections()
             },
             key=lambda link: (link.index, link.in_lane, link.out_lane),
@@ -258,6 +273,13 @@ def _read_intersection(net, tls) -> Intersection | None:
         approaches=approaches,
         upstream_lanes=upstream,
     )
+
+
+def _via_lane(in_lane, out_lane) -> str:
+    for conn in in_lane.getOutgoing():
+        if conn.getToLane().getID() == out_lane.getID():
+            return conn.getViaLaneID() or ""
+    return ""
 
 
 def _upstream_lanes(lane) -> tuple[str, ...]:

@@ -22,8 +22,11 @@ HEADLINE = (
 
 
 def write_run_files(result: RunResult, folder: Path) -> None:
-    """``kpis.json``, ``intersections.csv``, ``timeseries.csv`` and ``timeseries.png`` of one run."""
+    """``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the run
+    counted, ``counts.csv`` (per-movement counts) of one run."""
     folder.mkdir(parents=True, exist_ok=True)
+    if result.counts is not None:
+        result.counts.to_csv(folder / "counts.csv", index=False)
     (folder / "kpis.json").write_text(json.dumps(result.summary_row(), indent=2) + "\n")
     result.approaches.to_csv(folder / "intersections.csv", index=False, float_format="%.2f")
     result.series.to_csv(folder / "timeseries.csv", index=False, float_format="%.3f")

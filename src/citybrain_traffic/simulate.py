@@ -37,6 +37,7 @@ def simulate_scenario(
     jobs: int = 1,
     gui: bool = False,
     write_files: bool = True,
+    count_bin_s: float | None = None,
     on_prepared: Callable[[list[str], list[str]], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
@@ -59,6 +60,8 @@ def simulate_scenario(
         SUMO's teleport time (s); negative disables teleporting.
     jobs
         Runs in parallel, one process each.
+    count_bin_s
+        Count every movement at the stop line in bins of this many seconds (``counts.csv``).
     on_prepared
         Called with the controllers' notes and a label per run before the runs start.
     on_progress, on_done
@@ -76,6 +79,7 @@ def simulate_scenario(
             demand_scale=demand_scale,
             time_to_teleport=time_to_teleport,
             gui=gui,
+            count_bin_s=count_bin_s,
         )
         for name in controllers
         for seed in seeds

@@ -16,10 +16,14 @@ from ..control.signal import TrafficSignal
 from ..network import Network, Phase
 from ..scenario import Scenario
 from . import metrics
+from .detectors import movement_loops, read_movement_counts, write_movement_detectors
 from .session import Session, SumoCommand, sumo_binary
 
 #: Seconds of simulation between time-series samples from SUMO's summary output.
 SUMMARY_PERIOD_S = 10
+
+#: The date whose midnight is simulation time 0 in count timestamps (a Monday).
+SIM_DAY_ZERO = pd.Timestamp("2026-01-05")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,10 @@ class RunSpec:
     demand_scale: float = 1.0
     time_to_teleport: float = -1.0
     gui: bool = False
+    #: Movement counts per bin of this many s (None: no counting); simulation time 0 is midnight
+    #: of ``day`` in the timestamps.
+    count_bin_s: float | None = None
+    day: pd.Timestamp = SIM_DAY_ZERO
 
     @property
     def key(self) -> str:
@@ -59,6 +67,8 @@ class RunResult:
     wall_time_s: float
     control_time_s: float
     workdir: Path
+    #: Movement counts (``sim.detectors`` table) when the run counted, else None.
+    counts: pd.DataFrame | None = None
 
     def summary_row(self) -> dict:
         return {
@@ -74,8 +84,15 @@ class RunResult:
 def sumo_command(spec: RunSpec) -> SumoCommand:
     """The SUMO command line of a run: the scenario, the controller's setup, seed, window, outputs."""
     sc, out = spec.scenario, spec.workdir
-    measure = _write_measurement(spec)
-    additionals = [*sc.additional_files, *spec.setup.additional_files, measure]
+    measure = [_write_measurement(spec)]
+    if spec.count_bin_s is not None:
+        measure.append(
+            write_movement_detectors(
+                out / "movement-loops.add.xml", movement_loops(spec.network), bin_s=spec.count_bin_s,
+                output=out / "movement-loops.xml",
+            )
+        )
+    additionals = [*sc.additional_files, *spec.setup.additional_files, *measure]
     args = [
         sumo_binary("sumo"),
         *sc.sumo_args(),
@@ -161,6 +178,9 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     kpis = metrics.trip_kpis(
         trips, window_s=spec.scenario.duration_s, teleports=metrics.read_teleports(out / "statistics.xml")
     )
+    counts = None
+    if spec.count_bin_s is not None:
+        counts = read_movement_counts(out / "movement-loops.xml", movement_loops(spec.network), origin=spec.day)
     return RunResult(
         scenario=spec.scenario.name,
         controller=spec.controller,
@@ -171,6 +191,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         wall_time_s=wall,
         control_time_s=control_time,
         workdir=out,
+        counts=counts,
     )
 
 
