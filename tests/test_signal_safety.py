@@ -9,7 +9,7 @@ import pytest
 from citybrain_traffic.control.signal import TrafficSignal
 from citybrain_traffic.errors import UnsafePlanError
 from citybrain_traffic.network import Intersection, Phase, read_network
-from citybrain_traffic.plans import SignalProgram, validate, violations
+from citybrain_traffic.plans import TimingPlan, validate, violations
 from citybrain_traffic.scenario import load_scenario
 
 
@@ -77,7 +77,7 @@ def reference():
 
 
 def _program(intersection, phases):
-    return SignalProgram(intersection.tls_id, "test", phases)
+    return TimingPlan(intersection.tls_id, "test", phases)
 
 
 def test_the_networks_own_program_is_safe(reference):

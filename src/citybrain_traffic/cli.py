@@ -203,6 +203,32 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     )
 
 
+@cli.group()
+def plans() -> None:
+    """Check timing plans (JSON from `ctraffic optimize`, or SUMO tlLogic files)."""
+
+
+@plans.command("validate")
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@click.option("--net", required=True, type=click.Path(dir_okay=False), help="The SUMO network the plans were made for.")
+def plans_validate(plan_file, net):
+    """Check every plan in PLAN_FILE against the network's programs.
+
+    A plan is safe when it keeps the network's phases, their order and state strings, keeps
+    every yellow and all-red interval at its length, gives every green at least its minimum, and
+    its durations sum to its cycle. Exit code 0 when all are safe, 2 with the reasons otherwise.
+    """
+    from .network import read_network
+    from .plans import read_plans, validate_all
+
+    found = read_plans(Path(plan_file))
+    if not found:
+        raise InputError(f"{plan_file} holds no timing plan")
+    validate_all(found, read_network(net))
+    click.echo(f"{len(found)} plan(s) safe for {Path(net).name}: " + ", ".join(
+        f"{p.tls_id} (cycle {p.cycle_s:g} s, offset {p.offset:g} s)" for p in found))
+
+
 def _seed_text(seeds: list[int]) -> str:
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"

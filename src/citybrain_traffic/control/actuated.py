@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from ..plans import SignalProgram, validate, write_tl_logics
+from ..plans import TimingPlan, validate, write_tl_logics
 from ..sim.session import run_sumo_tool, sumo_binary
 from .base import Controller, SimSetup
 
@@ -32,7 +32,7 @@ class ActuatedController(Controller):
         programs = []
         for intersection in network.intersections.values():
             phases = tuple(_actuated_phase(p) if p.is_green else p for p in intersection.phases)
-            program = SignalProgram(
+            program = TimingPlan(
                 tls_id=intersection.tls_id, program_id="ctraffic-actuated", phases=phases, kind="actuated"
             )
             programs.append(validate(program, intersection.phases))
