@@ -50,3 +50,17 @@ def test_day_plan_has_weekends_and_incidents():
     incidents = [d for d in plan if d.incident_edge]
     assert 0 < len(incidents) < 20
     assert all(sc.begin <= d.incident_begin_s < d.incident_end_s for d in incidents)
+
+
+def test_saturation_flow_from_queue_discharge(tmp_path):
+    from citybrain_traffic.calibrate import calibrate, network_saturation_flow
+
+    sc = load_scenario("single", end=3600)
+    network = read_network(sc.net_file)
+    table = calibrate(sc, network, workdir=tmp_path)
+    assert len(table) >= 4
+    well_sampled = table[table["headways"] >= 20]
+    assert len(well_sampled) >= 2
+    # SUMO's default car-following model discharges queues at roughly 1,600-2,200 veh/h/lane.
+    assert well_sampled["saturation_veh_h_lane"].between(1400, 2400).all()
+    assert 1400 < network_saturation_flow(table) < 2400

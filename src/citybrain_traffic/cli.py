@@ -203,6 +203,40 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     )
 
 
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
+@click.option("--demand-scale", type=float, default=1.0, show_default=True, help="Demand multiplier.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the per-lane table as CSV (must not exist).")
+def calibrate(scenario, seed, demand_scale, out):
+    """Measure saturation flow (veh/h of green per lane) in SCENARIO's simulation.
+
+    Runs the scenario under its own programs and, whenever a lane's green starts with at least
+    8 vehicles queued, times their discharge over the stop line; the headways from the 5th
+    queued vehicle on (the HCM method) give the saturation flow, 3600 / mean headway. Prints the
+    per-lane figures and the network's median (lanes with at least 20 headways), which
+    `ctraffic optimize --saturation-flow` can take.
+    """
+    from .calibrate import calibrate as measure, network_saturation_flow
+    from .network import read_network
+    from .scenario import load_scenario
+
+    if out and Path(out).exists():
+        raise InputError(f"{out} already exists: choose a new --out (nothing is overwritten)")
+    sc = load_scenario(scenario)
+    network = read_network(sc.net_file)
+    console = _console()
+    console.print(f"[bold]{sc.name}[/]: measuring queue discharge at {len(network.intersections)} signals...")
+    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
+        table = measure(sc, network, workdir=Path(tmp), seed=seed, demand_scale=demand_scale)
+    if table.empty:
+        raise InputError(f"{sc.name}: no green started with a queue of 8 or more vehicles; try --demand-scale 1.3")
+    console.print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    console.print(f"network saturation flow (median of well-sampled lanes): {network_saturation_flow(table):,.0f} veh/h/lane")
+    if out:
+        table.to_csv(out, index=False)
+
+
 @cli.group()
 def plans() -> None:
     """Check timing plans (JSON from `ctraffic optimize`, or SUMO tlLogic files)."""

@@ -43,6 +43,8 @@ class Controller:
     description = ""
     #: Whether ``start`` needs TrafficSignal objects (building them costs TraCI calls).
     needs_signals = False
+    #: Whether ``ctraffic controllers`` lists it (measuring tools are not signal controllers).
+    listed = True
 
     def prepare(self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float) -> SimSetup:
         return SimSetup()
@@ -53,24 +55,32 @@ class Controller:
     def step(self, now: float) -> float | None:
         return None
 
+    def report(self):
+        """What the controller wants to hand back from its run (picklable), e.g. a log."""
+        return None
+
 
 def controller_names() -> list[str]:
-    return list(_registry())
+    return [name for name, cls in _registry().items() if cls.listed]
 
 
 def make_controller(name: str) -> Controller:
     """A new controller by name; an unknown name is an ``InputError`` listing the known ones."""
     registry = _registry()
     if name not in registry:
-        raise InputError(f"unknown controller {name!r}: expected one of {', '.join(registry)}")
+        raise InputError(f"unknown controller {name!r}: expected one of {', '.join(controller_names())}")
     return registry[name]()
 
 
 def _registry() -> dict[str, type[Controller]]:
+    from ..calibrate import DischargeRecorder
     from .actuated import ActuatedController, RebuiltActuatedController
     from .fixed import FixedController
     from .max_pressure import MaxPressureController
     from .webster import WebsterController
 
-    classes = [FixedController, ActuatedController, RebuiltActuatedController, WebsterController, MaxPressureController]
+    classes = [
+        FixedController, ActuatedController, RebuiltActuatedController, WebsterController, MaxPressureController,
+        DischargeRecorder,
+    ]
     return {cls.name: cls for cls in classes}

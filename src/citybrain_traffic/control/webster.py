@@ -8,7 +8,8 @@ from pathlib import Path
 from ..errors import SimulationError
 from ..network import clearance_times
 from ..plans import read_tl_logics, validate, with_clearances_of, write_tl_logics
-from ..sim.session import run_sumo_tool, sumo_binary, sumo_tool
+from ..flows import route_demand
+from ..sim.session import run_sumo_tool, sumo_tool
 from .base import Controller, SimSetup
 
 #: tlsCycleAdaptation evaluates one hour of demand (Webster's method is defined on hourly flows).
@@ -29,24 +30,7 @@ class WebsterController(Controller):
     description = "static Webster plans from SUMO's tlsCycleAdaptation.py (peak hour of the demand)"
 
     def prepare(self, scenario, network, workdir: Path, *, demand_scale: float) -> SimSetup:
-        routed = workdir / "webster.rou.xml"
-        run_sumo_tool(
-            [
-                sumo_binary("duarouter"),
-                "--net-file", str(scenario.net_file.resolve()),
-                "--route-files", ",".join(str(p.resolve()) for p in scenario.route_files),
-                "--output-file", str(routed),
-                "--begin", f"{scenario.begin:g}",
-                "--end", f"{scenario.end:g}",
-                "--scale", f"{demand_scale:g}",
-                "--seed", "1",
-                "--ignore-errors",
-                "--no-warnings",
-                "--no-step-log",
-            ],
-            cwd=workdir,
-            what="routing the demand for Webster's flows (duarouter)",
-        )
+        routed = route_demand(scenario, workdir, demand_scale=demand_scale)
         # The tool takes one yellow and one lost time per phase for all signals; give it the
         # network's typical ones (lost time per phase ~ its change interval, as in the HCM).
         yellows = [p.duration for i in network.intersections.values() for p in i.phases if p.kind == "yellow"]

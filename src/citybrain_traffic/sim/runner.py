@@ -69,6 +69,8 @@ class RunResult:
     workdir: Path
     #: Movement counts (``sim.detectors`` table) when the run counted, else None.
     counts: pd.DataFrame | None = None
+    #: What the controller handed back (``Controller.report``).
+    controller_report: object = None
 
     def summary_row(self) -> dict:
         return {
@@ -192,6 +194,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         control_time_s=control_time,
         workdir=out,
         counts=counts,
+        controller_report=controller.report(),
     )
 
 
