@@ -10,6 +10,7 @@ from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..network import Network
+    from ..plans import TimingPlan
     from ..scenario import Scenario
     from .signal import TrafficSignal
 
@@ -25,6 +26,8 @@ class SimSetup:
     net_file: Path | None = None
     additional_files: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Timing plans to run: (from simulation time s, plan), validated in ``prepare``.
+    schedule: tuple[tuple[float, "TimingPlan"], ...] = ()
 
 
 class Controller:
@@ -34,10 +37,12 @@ class Controller:
 
     - ``prepare``: seed-independent work before any run (write a program, rebuild a net), in the
       main process, once per scenario and demand;
-    - ``start`` and ``step``: during a run, in the run's process. Both get the simulation time
-      (s) and return the next time the controller wants to act, or ``None`` for never; the
-      harness advances SUMO straight to that time.
+    - ``start`` and ``step``: during a run, in the run's process, with ``self.setup`` set to
+      what ``prepare`` returned. Both get the simulation time (s) and return the next time the
+      controller wants to act, or ``None`` for never; the harness advances SUMO straight there.
     """
+
+    setup: SimSetup = SimSetup()
 
     name = ""
     description = ""

@@ -11,7 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..control.base import SimSetup, make_controller
+from ..control.base import Controller, SimSetup, make_controller
 from ..control.signal import TrafficSignal
 from ..network import Network, Phase
 from ..scenario import Scenario
@@ -37,7 +37,8 @@ class RunSpec:
 
     scenario: Scenario
     network: Network
-    controller: str
+    #: A registered controller's name, or a Controller instance (a plug-in; must pickle).
+    controller: str | Controller
     seed: int
     workdir: Path
     setup: SimSetup = field(default_factory=SimSetup)
@@ -50,8 +51,12 @@ class RunSpec:
     day: pd.Timestamp = SIM_DAY_ZERO
 
     @property
+    def controller_name(self) -> str:
+        return self.controller if isinstance(self.controller, str) else self.controller.name
+
+    @property
     def key(self) -> str:
-        return f"{self.controller} seed {self.seed}"
+        return f"{self.controller_name} seed {self.seed}"
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,8 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         Called now and then with the simulation time (s).
     """
     spec.workdir.mkdir(parents=True, exist_ok=True)
-    controller = make_controller(spec.controller)
+    controller = make_controller(spec.controller) if isinstance(spec.controller, str) else spec.controller
+    controller.setup = spec.setup
     command = sumo_command(spec)
     end = spec.scenario.end
     report_every = max(60.0, spec.scenario.duration_s / 100)
@@ -185,7 +191,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         counts = read_movement_counts(out / "movement-loops.xml", movement_loops(spec.network), origin=spec.day)
     return RunResult(
         scenario=spec.scenario.name,
-        controller=spec.controller,
+        controller=spec.controller_name,
         seed=spec.seed,
         kpis=kpis,
         approaches=metrics.approach_table(out / "edgedata.xml", spec.network),

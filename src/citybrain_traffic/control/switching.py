@@ -1,0 +1,109 @@
+"""Install timing plans on running signals at cycle boundaries, keeping their offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..plans import TimingPlan
+
+#: Largest offset correction per cycle, as a share of the cycle: a bigger shift is spread over
+#: several cycles, as controllers do when they change plans ("smooth" transition).
+MAX_CORRECTION_SHARE = 0.2
+#: Offsets within this many seconds count as aligned.
+ALIGNED_S = 0.5
+
+
+@dataclass
+class _Pending:
+    plan: TimingPlan
+    installed: bool = False
+
+
+class PlanSwitcher:
+    """Runs validated timing plans on the signals of a simulation.
+
+    A new plan takes over when its signal next enters phase 0: the plans share the network's
+    phase structure, so the state does not change at that instant and no change interval or
+    minimum green is cut. From then on, the first green of each cycle is lengthened (or shortened,
+    never below its minimum) by at most ``MAX_CORRECTION_SHARE`` of the cycle until the cycle
+    starts at the plan's offset, which is what keeps neighbouring signals coordinated.
+
+    Parameters
+    ----------
+    api
+        The ``libsumo`` module or a ``traci`` connection.
+    """
+
+    def __init__(self, api):
+        self.api = api
+        self.pending: dict[str, _Pending] = {}
+        self.running: dict[str, TimingPlan] = {}
+        self._wake: dict[str, float] = {}
+        self.log: list[dict] = []
+
+    def submit(self, plan: TimingPlan, now: float) -> None:
+        """Queue ``plan`` (already validated) for its signal; it replaces any plan still waiting."""
+        self.pending[plan.tls_id] = _Pending(plan)
+        self._wake[plan.tls_id] = self._next_boundary(plan.tls_id, now)
+
+    def step(self, now: float) -> float | None:
+        """Act on every signal whose wake time has come; return the next wake time (s)."""
+        for tls, wake in list(self._wake.items()):
+            if wake > now + 1e-9:
+                continue
+            tl = self.api.trafficlight
+            if tl.getPhase(tls) != 0 or tl.getSpentDuration(tls) > 1e-6 + self._step_length():
+                self._wake[tls] = self._next_boundary(tls, now)
+                continue
+            pending = self.pending.pop(tls, None)
+            if pending is not None:
+                self._install(pending.plan, now)
+            self._align(tls, now)
+        return min(self._wake.values()) if self._wake else None
+
+    def _install(self, plan: TimingPlan, now: float) -> None:
+        tl = self.api.trafficlight
+        logic = tl.Logic(
+            plan.program_id, 0, 0,
+            [tl.Phase(p.duration, p.state, p.min_dur, p.max_dur) for p in plan.phases],
+        )
+        tl.setProgramLogic(plan.tls_id, logic)
+        tl.setProgram(plan.tls_id, plan.program_id)
+        tl.setPhase(plan.tls_id, 0)
+        self.running[plan.tls_id] = plan
+        self.log.append({"time_s": now, "tls_id": plan.tls_id, "program_id": plan.program_id,
+                         "cycle_s": plan.cycle_s, "offset_s": plan.offset})
+
+    def _align(self, tls: str, now: float) -> None:
+        """Stretch or shorten this cycle's first green toward the plan's offset."""
+        plan = self.running.get(tls)
+        if plan is None:
+            self._wake.pop(tls, None)
+            return
+        cycle = plan.cycle_s
+        late = (now - plan.offset) % cycle  # how far past its aligned start this cycle began
+        if min(late, cycle - late) <= ALIGNED_S:
+            self._wake.pop(tls, None)
+            return
+        first = plan.phases[0]
+        limit = MAX_CORRECTION_SHARE * cycle
+        if first.is_green:
+            shorten = min(late, limit, first.duration - first.min_green)
+            lengthen = min(cycle - late, limit)
+            change = -shorten if late <= cycle / 2 and shorten > 0 else lengthen
+            self.api.trafficlight.setPhaseDuration(tls, first.duration + change)
+        self._wake[tls] = self._next_boundary(tls, now)
+
+    def _next_boundary(self, tls: str, now: float) -> float:
+        """When the signal next enters phase 0 (s)."""
+        tl = self.api.trafficlight
+        index = tl.getPhase(tls)
+        program = tl.getProgram(tls)
+        logic = next(lg for lg in tl.getAllProgramLogics(tls) if lg.programID == program)
+        t = tl.getNextSwitch(tls)
+        for phase in logic.phases[index + 1:]:
+            t += phase.duration
+        return max(t, now + self._step_length())
+
+    def _step_length(self) -> float:
+        return self.api.simulation.getDeltaT()

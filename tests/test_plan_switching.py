@@ -1,0 +1,83 @@
+"""Plans switched in on a running simulation: offsets reached, no change interval or minimum cut."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from citybrain_traffic.bench import run_matrix
+from citybrain_traffic.control.base import SimSetup
+from citybrain_traffic.control.scheduled import ScheduledPlansController
+from citybrain_traffic.network import read_network
+from citybrain_traffic.plans import plans_from_network, validate
+from citybrain_traffic.scenario import load_scenario
+from citybrain_traffic.sim.runner import RunSpec
+
+
+class RecordingScheduled(ScheduledPlansController):
+    """Runs the schedule and records every signal's phase index each simulation second."""
+
+    name = "recording-scheduled"
+
+    def start(self, signals, now):
+        self.api = next(iter(signals.values())).api
+        self.trace = []
+        wake = super().start(signals, now)
+        return self._record(now, wake)
+
+    def step(self, now):
+        return self._record(now, super().step(now))
+
+    def _record(self, now, wake):
+        tl = self.api.trafficlight
+        self.trace.append((now, {tls: (tl.getProgram(tls), tl.getPhase(tls)) for tls in tl.getIDList()}))
+        return min(wake, now + 1.0) if wake is not None else now + 1.0
+
+    def report(self):
+        return {"log": super().report(), "trace": self.trace}
+
+
+def _runs(trace):
+    """Per signal: list of (program, phase index, start s, duration s) as the signal showed them."""
+    runs = {}
+    for now, states in trace:
+        for tls, key in states.items():
+            seq = runs.setdefault(tls, [])
+            if seq and seq[-1][0:2] == key:
+                continue
+            if seq:
+                program, phase, start, _ = seq[-1]
+                seq[-1] = (program, phase, start, now - start)
+            seq.append((*key, now, None))
+    return {tls: seq[:-1] for tls, seq in runs.items()}
+
+
+def test_switching_keeps_clearances_minimums_and_reaches_offsets(tmp_path):
+    sc = load_scenario("corridor", end=1500)
+    network = read_network(sc.net_file)
+    plans = []
+    for k, plan in enumerate(plans_from_network(network)):
+        phases = list(plan.phases)
+        i, green = plan.greens[0]
+        phases[i] = replace(green, duration=green.duration + 10, min_dur=green.min_green, max_dur=green.duration + 10)  # 100 s cycle
+        new = replace(plan, program_id="test-plan", phases=tuple(phases), cycle_s=plan.cycle_s + 10, offset=float(17 * k))
+        plans.append(validate(new, network.intersections[plan.tls_id].phases))
+    setup = SimSetup(schedule=tuple((300.0, p) for p in plans))
+    spec = RunSpec(scenario=sc, network=network, controller=RecordingScheduled(), seed=1, workdir=tmp_path, setup=setup)
+    report = run_matrix([spec])[0].controller_report
+
+    assert sorted(entry["tls_id"] for entry in report["log"]) == sorted(p.tls_id for p in plans)
+    by_tls = {p.tls_id: p for p in plans}
+    for tls, seq in _runs(report["trace"]).items():
+        plan = by_tls[tls]
+        reference = network.intersections[tls].phases
+        for program, phase, start, duration in seq:
+            ref = reference[phase]
+            if not ref.is_green:
+                assert abs(duration - ref.duration) < 1e-6, (tls, program, phase, start, duration)
+            else:
+                assert duration >= ref.min_green - 1e-6, (tls, phase, start, duration)
+        cycle_starts = [start for program, phase, start, _ in seq if program == "test-plan" and phase == 0]
+        assert len(cycle_starts) >= 5
+        # once aligned, every cycle starts at the plan's offset (mod its cycle)
+        for start in cycle_starts[-3:]:
+            assert abs((start - plan.offset + 1) % plan.cycle_s - 1) < 1.01, (tls, start, plan.offset)
