@@ -115,7 +115,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
         f"[bold]{sc.name}[/]: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, "
         f"demand x{demand_scale:g}, controllers {', '.join(names)}, seeds {_seed_text(seed_list)}"
     )
-    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console, sc) as progress:
+    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
         outcome = simulate_scenario(
             sc,
             network,
@@ -141,6 +141,68 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
             console.print(f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window")
     if out_dir is not None:
         console.print(f"results written to {out_dir}/ (summary.csv, comparison.md, one folder per run)")
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1)
+@click.option(
+    "-c", "--controller", "controllers", default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
+    show_default=True, help="Controllers, comma-separated; fixed is added first when missing (the reference).",
+)
+@click.option("--seeds", default="1-5", show_default=True, help="Seeds: '1-5' or '1,3,7'.")
+@click.option("--demand-scale", type=float, default=1.0, show_default=True, help="Demand multiplier for every scenario.")
+@click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False),
+    help="New or empty folder for results.csv (one row per run), results.md and results.png.",
+)
+def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out):
+    """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
+
+    SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
+    share one pool of worker processes; same demand and seeds for every controller. Writes
+    results.csv (the summary.csv columns, incl. wall_time_s and control_time_s, the time spent in
+    the controller), results.md (mean ± 95% CI and % change against fixed per scenario) and
+    results.png (bar charts of delay and congestion index).
+    """
+    from .bench import parse_seeds
+    from .network import read_network
+    from .report import write_benchmark
+    from .scenario import bundled_scenarios, load_scenario
+    from .simulate import simulate_cases
+
+    names = [c.strip() for c in controllers.split(",") if c.strip()]
+    names = ["fixed", *[n for n in names if n != "fixed"]]
+    for name in names:
+        make_controller(name)
+    seed_list = parse_seeds(seeds)
+    if not demand_scale > 0:
+        raise InputError(f"--demand-scale must be positive, got {demand_scale:g}")
+    out_dir = _fresh_out_dir(out)
+    cases = []
+    for spec in scenarios or bundled_scenarios():
+        sc = load_scenario(spec)
+        cases.append((sc, read_network(sc.net_file)))
+    console = _console()
+    console.print(f"benchmark: {len(cases)} scenarios x {len(names)} controllers x {len(seed_list)} seeds")
+    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
+        outcome = simulate_cases(
+            cases, controllers=names, seeds=seed_list, demand_scale=demand_scale,
+            jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False,
+            on_prepared=progress.prepared, on_progress=progress.advance, on_done=progress.done,
+        )
+    header = (
+        f"# Benchmark\n\n`ctraffic benchmark {' '.join(scenarios)} -c {','.join(names)} --seeds {seeds}"
+        f"{f' --demand-scale {demand_scale:g}' if demand_scale != 1 else ''}`: mean ± 95% CI over the seeds, "
+        "(% change against fixed)."
+    )
+    write_benchmark(outcome.summary, outcome.comparison, out_dir, baseline="fixed", header=header)
+    from .report import comparison_rich
+
+    for sc, _ in cases:
+        table = outcome.comparison[outcome.comparison["scenario"] == sc.name]
+        console.print(comparison_rich(table, baseline="fixed", title=f"{sc.name}: (% change vs fixed)"))
+    console.print(f"results written to {out_dir}/ (results.csv, results.md, results.png)")
 
 
 @cli.command()
@@ -183,11 +245,11 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     network = read_network(sc.net_file)
     console = _console()
     console.print(f"[bold]{sc.name}[/]: collecting {days} days of counts, {bin_min}-minute bins, window {sc.begin:g}-{sc.end:g} s")
-    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console, sc) as progress:
-        progress.prepared([], [f"day {d + 1}" for d in range(days)])
+    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
         counts, table = collect_history(
             sc, network, days=days, workdir=Path(tmp), seed=seed, bin_s=bin_min * 60.0, start=first_day,
-            jobs=jobs or os.cpu_count() or 1, on_progress=progress.advance, on_done=progress.done,
+            jobs=jobs or os.cpu_count() or 1, on_prepared=progress.prepared, on_progress=progress.advance,
+            on_done=progress.done,
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".parquet":
@@ -282,18 +344,17 @@ class _RunProgress:
     Without a terminal (CI logs, pipes) it prints one line per finished run instead.
     """
 
-    def __init__(self, console, scenario):
+    def __init__(self, console):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = console
-        self.scenario = scenario
         self.live = console.is_terminal
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(), console=console, transient=True,
         )
         self.tasks: dict[int, int] = {}
-        self.labels: list[str] = []
+        self.runs: list = []
         self.total = None
 
     def __enter__(self):
@@ -305,19 +366,21 @@ class _RunProgress:
         if self.live:
             self.bar.__exit__(*exc)
 
-    def prepared(self, notes: list[str], labels: list[str]) -> None:
+    def prepared(self, notes: list[str], runs: list) -> None:
+        """``runs``: the RunSpecs, in the order of the indices the other calls get."""
         for note in notes:
             self.console.print(f"  {note}")
-        self.labels = labels
+        self.runs = runs
         if self.live:
-            self.total = self.bar.add_task("all runs", total=len(labels), detail="")
+            self.total = self.bar.add_task("all runs", total=len(runs), detail="")
 
     def advance(self, index: int, now: float) -> None:
         if not self.live:
             return
+        sc = self.runs[index].scenario
         if index not in self.tasks:
-            self.tasks[index] = self.bar.add_task(f"  {self.labels[index]}", total=self.scenario.duration_s, detail="")
-        self.bar.update(self.tasks[index], completed=now - self.scenario.begin, detail=f"{now:g} s")
+            self.tasks[index] = self.bar.add_task(f"  {sc.name} {self.runs[index].key}", total=sc.duration_s, detail="")
+        self.bar.update(self.tasks[index], completed=now - sc.begin, detail=f"{now:g} s")
 
     def done(self, index: int, result) -> None:
         if self.live:
@@ -326,7 +389,7 @@ class _RunProgress:
             self.bar.advance(self.total)
         k = result.kpis
         self.console.print(
-            f"  done {result.controller} seed {result.seed}: delay {k['mean_delay_s']:.1f} s/veh, "
+            f"  done {result.scenario} {result.controller} seed {result.seed}: delay {k['mean_delay_s']:.1f} s/veh, "
             f"{k['vehicles_arrived']} of {k['vehicles_loaded']} vehicles arrived ({result.wall_time_s:.1f} s)"
         )
 

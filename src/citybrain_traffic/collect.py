@@ -80,6 +80,7 @@ def collect_history(
     bin_s: float = 900.0,
     start: pd.Timestamp = SIM_DAY_ZERO,
     jobs: int = 1,
+    on_prepared: Callable[[list[str], list[RunSpec]], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -109,6 +110,8 @@ def collect_history(
                 demand_scale=day.demand_scale, count_bin_s=bin_s, day=day.date,
             )
         )
+    if on_prepared is not None:
+        on_prepared([], specs)
     results = run_matrix(specs, jobs=jobs, on_progress=on_progress, on_done=on_done)
     counts = pd.concat([r.counts for r in results], ignore_index=True)
     table = pd.DataFrame([asdict(day) for day in plan])

@@ -99,3 +99,41 @@ def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
     for _, row in table.iterrows():
         out.add_row(row["controller"], *_headline_cells(row, baseline, "\n"))
     return out
+
+
+def plot_comparison(table: pd.DataFrame, path: Path, *, metrics: tuple[tuple[str, str], ...]) -> None:
+    """Grouped bars, one group per scenario and one bar per controller, with 95% CI whiskers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    controllers = list(dict.fromkeys(table["controller"]))
+    width = 0.8 / len(controllers)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(8, 1.6 * len(scenarios)), 3.2 * len(metrics)), squeeze=False)
+    for ax, (metric, label) in zip(axes[:, 0], metrics):
+        for k, controller in enumerate(controllers):
+            rows = table[table["controller"] == controller].set_index("scenario").reindex(scenarios)
+            x = np.arange(len(scenarios)) + (k - (len(controllers) - 1) / 2) * width
+            ax.bar(x, rows[metric], width, yerr=rows[f"{metric}_ci95"].fillna(0), capsize=2, label=controller)
+        ax.set_xticks(np.arange(len(scenarios)), scenarios)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(ncol=min(len(controllers), 4), fontsize="small")
+    axes[0, 0].set_title("mean over seeds, 95% confidence interval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_benchmark(summary: pd.DataFrame, table: pd.DataFrame, out: Path, *, baseline: str, header: str) -> None:
+    """``results.csv`` (one row per run), ``results.md`` (the comparison) and ``results.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
+    (out / "results.md").write_text(header + "\n\n" + comparison_markdown(table, baseline=baseline))
+    plot_comparison(
+        table, out / "results.png",
+        metrics=(("mean_delay_s", "mean delay (s/veh)"), ("congestion_index", "congestion index")),
+    )

@@ -1,4 +1,4 @@
-"""Simulate one scenario with several controllers and seeds; compare and write the results."""
+"""Simulate scenarios with several controllers and seeds; compare and write the results."""
 
 from __future__ import annotations
 
@@ -25,9 +25,13 @@ class SimulationOutcome:
     comparison: pd.DataFrame
 
 
-def simulate_scenario(
-    scenario: Scenario,
-    network: Network,
+def simulate_scenario(scenario: Scenario, network: Network, **options) -> SimulationOutcome:
+    """Run every controller with every seed on one scenario; see ``simulate_cases``."""
+    return simulate_cases([(scenario, network)], **options)
+
+
+def simulate_cases(
+    cases: list[tuple[Scenario, Network]],
     *,
     controllers: list[str],
     seeds: list[int],
@@ -38,22 +42,27 @@ def simulate_scenario(
     gui: bool = False,
     write_files: bool = True,
     count_bin_s: float | None = None,
-    on_prepared: Callable[[list[str], list[str]], None] | None = None,
+    on_prepared: Callable[[list[str], list[RunSpec]], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
 ) -> SimulationOutcome:
-    """Run every controller with every seed on the same scenario and demand.
+    """Run every controller with every seed on each scenario, same demand and seeds for all.
+
+    All runs share one pool of ``jobs`` worker processes (one SUMO each).
 
     Parameters
     ----------
+    cases
+        Scenarios with their networks.
     controllers
         Controller names; the first is the baseline of the % changes.
     seeds
         SUMO seeds; every controller runs with each.
     workdir
-        Folder for the runs: ``<controller>/seed-<n>/`` per run (SUMO's outputs under ``sumo/``),
-        the controllers' preparations under ``prepared/``; with ``write_files`` also
-        ``summary.csv``, ``comparison.md`` and each run's KPI, table and plot files.
+        Folder for the runs: ``[<scenario>/]<controller>/seed-<n>/`` per run (SUMO's outputs under
+        ``sumo/``; the scenario level only with several scenarios), the controllers' preparations
+        under ``[<scenario>/]prepared/``; with ``write_files`` also ``summary.csv``,
+        ``comparison.md`` and each run's KPI, table and plot files.
     demand_scale
         Demand multiplier (SUMO ``--scale``).
     time_to_teleport
@@ -63,29 +72,33 @@ def simulate_scenario(
     count_bin_s
         Count every movement at the stop line in bins of this many seconds (``counts.csv``).
     on_prepared
-        Called with the controllers' notes and a label per run before the runs start.
+        Called with the controllers' notes and the runs before they start.
     on_progress, on_done
         Called with the run's index as runs advance (simulation time, s) and finish.
     """
-    setups = prepare_setups(scenario, network, controllers, demand_scale=demand_scale, workdir=workdir / "prepared")
-    specs = [
-        RunSpec(
-            scenario=scenario,
-            network=network,
-            controller=name,
-            seed=seed,
-            workdir=workdir / name / f"seed-{seed}" / "sumo",
-            setup=setups[name],
-            demand_scale=demand_scale,
-            time_to_teleport=time_to_teleport,
-            gui=gui,
-            count_bin_s=count_bin_s,
-        )
-        for name in controllers
-        for seed in seeds
-    ]
+    specs, notes = [], []
+    for scenario, network in cases:
+        base = workdir / scenario.name if len(cases) > 1 else workdir
+        setups = prepare_setups(scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared")
+        notes += [note for name in controllers for note in setups[name].notes]
+        specs += [
+            RunSpec(
+                scenario=scenario,
+                network=network,
+                controller=name,
+                seed=seed,
+                workdir=base / name / f"seed-{seed}" / "sumo",
+                setup=setups[name],
+                demand_scale=demand_scale,
+                time_to_teleport=time_to_teleport,
+                gui=gui,
+                count_bin_s=count_bin_s,
+            )
+            for name in controllers
+            for seed in seeds
+        ]
     if on_prepared is not None:
-        on_prepared([note for name in controllers for note in setups[name].notes], [s.key for s in specs])
+        on_prepared(notes, specs)
     results = run_matrix(specs, jobs=jobs, on_progress=on_progress, on_done=on_done)
     summary = summary_frame(results)
     table = comparison(summary, metrics=list(KPI_COLUMNS), baseline=controllers[0])
