@@ -108,6 +108,6 @@ def test_sumo_error_is_reported_with_sumos_message(tmp_path, plain_grid):
         [sumo_binary("netconvert"), "-s", str(net), "--tls.set", "B1", "-o", str(tls_net)],
         check=True, capture_output=True,
     )
-    proc = run_cli("simulate", "--net", tls_net, "--routes", routes, "--end", "60")
+    proc = run_cli("simulate", "--net", tls_net, "--routes", routes, "--end", "60", "-c", "fixed")
     assert_clean_error(proc, "SUMO")
     assert "not connected" in proc.stderr or "Error" in proc.stderr or "route" in proc.stderr
