@@ -50,10 +50,6 @@ class TimingPlan:
         return [(i, p) for i, p in enumerate(self.phases) if p.is_green]
 
 
-#: The name the first version of this module used; kept while the optimizer moves over.
-SignalProgram = TimingPlan
-
-
 def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
     """Every way ``program`` breaks the safety rules against the network's own phases.
 

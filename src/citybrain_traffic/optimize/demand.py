@@ -1,0 +1,349 @@
+"""Turn movement flows at a signal into lane-group flows and per-phase critical flow ratios."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linprog
+
+from ..errors import InfeasibleError, InputError
+from ..network import Intersection, Lane
+
+#: Saturation flow of one lane (veh/h) when no measurement is given (the HCM base value rounded
+#: down for mixed urban traffic, and what SUMO's tlsCycleAdaptation.py assumes).
+DEFAULT_SATURATION_VEH_H_LANE = 1800.0
+
+#: Lane flows are balanced until no lane changes by more than this share of the approach flow.
+_BALANCE_TOLERANCE = 1e-9
+_BALANCE_MAX_ROUNDS = 200
+
+
+@dataclass(frozen=True)
+class LaneGroup:
+    """Lanes of one approach that serve the same movements in the same phases.
+
+    ``phases`` are the program indices of the green phases that serve the group: those where one
+    of its links has priority green ``G``, or, for a group that never gets ``G`` (a shared lane
+    whose turns always yield), those where it has ``g``. ``flow_veh_h`` is the demand assigned to
+    its lanes and ``flow_ratio`` that flow over the group's saturation flow.
+    """
+
+    edge: str
+    lanes: tuple[str, ...]
+    movements: tuple[str, ...]
+    phases: tuple[int, ...]
+    flow_veh_h: float
+    flow_ratio: float
+
+
+@dataclass(frozen=True)
+class PhaseDemand:
+    """What one green phase must serve.
+
+    ``critical_ratio`` (y) is the share of the cycle the phase must be green to serve its
+    critical lane group at saturation; ``flow_veh_h`` the flow it serves (each vehicle counted in
+    one phase, the weight of its delay); ``lanes`` the number of lanes of its critical lane group
+    (its capacity is ``saturation × lanes × green / cycle``).
+    """
+
+    index: int
+    critical_ratio: float
+    flow_veh_h: float
+    lanes: int
+    saturation_veh_h_lane: float
+
+
+@dataclass(frozen=True)
+class IntersectionDemand:
+    """The demand of one signal: per-phase ratios, lane groups and the flows they came from.
+
+    ``unserved_veh_h`` is flow on lanes that no green phase serves (for example right turns on
+    red, ``s``): the plan cannot change their capacity, so they do not enter the ratios.
+    """
+
+    tls_id: str
+    phases: tuple[PhaseDemand, ...]
+    lane_groups: tuple[LaneGroup, ...]
+    flows_veh_h: dict[str, float]
+    saturation_veh_h_lane: float
+    unserved_veh_h: float
+
+    @property
+    def total_ratio(self) -> float:
+        """Sum of the critical flow ratios (Y); 1 or more means no cycle can serve the demand."""
+        return sum(p.critical_ratio for p in self.phases)
+
+    @property
+    def flow_veh_h(self) -> float:
+        """Flow served by the green phases (veh/h)."""
+        return sum(p.flow_veh_h for p in self.phases)
+
+
+def intersection_demand(
+    intersection: Intersection,
+    lanes: Mapping[str, Lane],
+    flows_veh_h: Mapping[str, float],
+    *,
+    saturation_veh_h_lane: float = DEFAULT_SATURATION_VEH_H_LANE,
+) -> IntersectionDemand:
+    """Critical flow ratio and served flow of every green phase of a signal.
+
+    Each movement's flow is spread over the incoming lanes its links leave from so that lane
+    flows are as equal as the lane use allows (drivers pick the shorter queue): a right turn
+    sharing lane 0 with through traffic pushes through vehicles to lane 1. Lanes of one approach
+    with the same movements and serving phases form a lane group, whose flow ratio is its flow
+    over ``saturation × lanes``.
+
+    A lane group green in several phases (an overlap: a right turn green with the through phase
+    and again with the cross street's left) must get its ratio from those phases together, not
+    from each of them. The rule: the phase ratios y are the least total Y such that for every
+    lane group, the ratios of the phases serving it add up to at least the group's ratio (a small
+    covering LP). Without overlaps this is the textbook y = max over the phase's lane groups. A
+    permitted green (``g``, yielding) does not count for a group that also gets priority green,
+    because its capacity depends on gaps in the opposing flow; that green is a bonus the model
+    does not rely on. A group's flow is split over its phases in proportion to their ratios, so
+    every vehicle is weighted once.
+
+    Parameters
+    ----------
+    intersection
+        The signal, from ``network.read_network``.
+    lanes
+        The network's lanes (``Network.lanes``); every incoming lane of the signal must be in it.
+    flows_veh_h
+        Flow per movement (veh/h), keyed by ``Link.movement`` (``"<in edge>><out edge>"``).
+        Movements not given carry no flow.
+    saturation_veh_h_lane
+        Saturation flow per lane (veh/h/lane).
+
+    Raises
+    ------
+    InputError
+        For an unknown movement, a negative, infinite or NaN flow, a non-positive saturation
+        flow, or lanes from another network.
+    InfeasibleError
+        When the signal's program has no green phase.
+    """
+    tls = intersection.tls_id
+    saturation = _positive(saturation_veh_h_lane, f"signal {tls}: saturation flow", "veh/h/lane")
+    greens = [i for i, phase in enumerate(intersection.phases) if phase.is_green]
+    if not greens:
+        raise InfeasibleError(f"signal {tls}: its program has no green phase, so there is nothing to time")
+    missing = [lane for lane in intersection.in_lanes if lane not in lanes]
+    if missing:
+        raise InputError(
+            f"signal {tls}: incoming lane {missing[0]!r} is not among the given lanes; "
+            "pass the lanes of the network the signal was read from"
+        )
+    flows = _checked_flows(intersection, flows_veh_h)
+
+    movement_lanes: dict[str, list[str]] = defaultdict(list)
+    for link in intersection.links:
+        if link.in_lane not in movement_lanes[link.movement]:
+            movement_lanes[link.movement].append(link.in_lane)
+    lane_flow = _balanced_lane_flows(movement_lanes, flows)
+
+    groups = _lane_groups(intersection, greens, lane_flow, saturation)
+    served = [g for g in groups if g.phases]
+    unserved = sum(g.flow_veh_h for g in groups if not g.phases)
+    ratios = _phase_ratios(tls, greens, served)
+    phases = _phase_demands(greens, served, ratios, saturation)
+    return IntersectionDemand(
+        tls_id=tls,
+        phases=phases,
+        lane_groups=tuple(groups),
+        flows_veh_h=flows,
+        saturation_veh_h_lane=saturation,
+        unserved_veh_h=unserved,
+    )
+
+
+def flows_by_signal(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """A flows table (``intersection``, ``movement``, ``flow_veh_h``) as ``{tls: {movement: veh/h}}``.
+
+    This is the shape ``flows.flows_from_routes`` and ``flows.flows_from_counts`` return.
+
+    Raises
+    ------
+    InputError
+        When a column is missing or a (intersection, movement) pair appears twice.
+    """
+    needed = ["intersection", "movement", "flow_veh_h"]
+    absent = [c for c in needed if c not in table.columns]
+    if absent:
+        raise InputError(f"flows table lacks column(s) {absent}; expected columns {needed}")
+    twice = table[table.duplicated(["intersection", "movement"], keep=False)]
+    if not twice.empty:
+        first = twice.iloc[0]
+        raise InputError(
+            f"flows table lists movement {first['movement']!r} of signal {first['intersection']!r} more than "
+            "once; expected one row per (intersection, movement)"
+        )
+    out: dict[str, dict[str, float]] = {}
+    for tls, movement, flow in table[needed].itertuples(index=False):
+        out.setdefault(str(tls), {})[str(movement)] = flow
+    return out
+
+
+def _positive(value, what: str, unit: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(f"{what} is {value!r} {unit}, expected a positive finite number")
+    return number
+
+
+def _checked_flows(intersection: Intersection, flows_veh_h: Mapping[str, float]) -> dict[str, float]:
+    tls = intersection.tls_id
+    known = dict.fromkeys(link.movement for link in intersection.links)
+    unknown = [m for m in flows_veh_h if m not in known]
+    if unknown:
+        raise InputError(
+            f"signal {tls}: unknown movement(s) {sorted(map(str, unknown))[:5]}; "
+            f"its movements are {list(known)[:6]}{' ...' if len(known) > 6 else ''}"
+        )
+    flows = {}
+    for movement in known:
+        value = flows_veh_h.get(movement, 0.0)
+        try:
+            flow = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"signal {tls}: flow of {movement!r} is {value!r}, expected a number of veh/h") from None
+        if not math.isfinite(flow) or flow < 0:
+            raise InputError(f"signal {tls}: flow of {movement!r} is {flow!r} veh/h, expected a finite value >= 0")
+        flows[movement] = flow
+    return flows
+
+
+def _balanced_lane_flows(movement_lanes: Mapping[str, list[str]], flows: Mapping[str, float]) -> dict[str, float]:
+    """Spread each movement over its lanes so that lane flows are as equal as lane use allows.
+
+    Block coordinate descent on the sum of squared lane flows: each movement in turn is
+    water-filled over its lanes given the others; the problem is convex and the blocks separate,
+    so this converges to the balanced assignment.
+    """
+    load = {lane: 0.0 for lanes in movement_lanes.values() for lane in lanes}
+    share: dict[str, dict[str, float]] = {}
+    for movement, lanes in movement_lanes.items():
+        share[movement] = {lane: flows[movement] / len(lanes) for lane in lanes}
+        for lane in lanes:
+            load[lane] += share[movement][lane]
+    shared = [m for m, lanes in movement_lanes.items() if len(lanes) > 1 and flows[m] > 0]
+    scale = max(sum(flows.values()), 1.0)
+    for _ in range(_BALANCE_MAX_ROUNDS):
+        moved = 0.0
+        for movement in shared:
+            lanes = movement_lanes[movement]
+            for lane in lanes:
+                load[lane] -= share[movement][lane]
+            new = _water_fill(flows[movement], [load[lane] for lane in lanes])
+            for lane, amount in zip(lanes, new):
+                moved = max(moved, abs(amount - share[movement][lane]))
+                share[movement][lane] = amount
+                load[lane] += amount
+        if moved <= _BALANCE_TOLERANCE * scale:
+            break
+    return load
+
+
+def _water_fill(amount: float, base: list[float]) -> list[float]:
+    """Split ``amount`` over bins with loads ``base`` raising the lowest first (to one level)."""
+    order = sorted(range(len(base)), key=base.__getitem__)
+    filled = 0.0
+    for k, i in enumerate(order):
+        filled += base[i]
+        level = (amount + filled) / (k + 1)
+        if k + 1 == len(order) or level <= base[order[k + 1]]:
+            break
+    return [max(0.0, level - b) for b in base]
+
+
+def _lane_groups(
+    intersection: Intersection, greens: list[int], lane_flow: Mapping[str, float], saturation: float
+) -> list[LaneGroup]:
+    links_of: dict[str, list] = defaultdict(list)
+    for link in intersection.links:
+        links_of[link.in_lane].append(link)
+    members: dict[tuple, list[str]] = {}
+    for lane, links in links_of.items():
+        states = [intersection.phases[i].state for i in greens]
+        protected = tuple(i for i, s in zip(greens, states) if any(s[link.index] == "G" for link in links))
+        permitted = tuple(i for i, s in zip(greens, states) if any(s[link.index] == "g" for link in links))
+        movements = tuple(sorted({link.movement for link in links}))
+        key = (links[0].in_edge, movements, protected or permitted)
+        members.setdefault(key, []).append(lane)
+    groups = []
+    for (edge, movements, phases), group_lanes in members.items():
+        flow = float(sum(lane_flow[lane] for lane in group_lanes))
+        groups.append(
+            LaneGroup(
+                edge=edge,
+                lanes=tuple(group_lanes),
+                movements=movements,
+                phases=phases,
+                flow_veh_h=flow,
+                flow_ratio=flow / (saturation * len(group_lanes)),
+            )
+        )
+    return groups
+
+
+def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup]) -> dict[int, float]:
+    """Least ratios per green phase such that the phases of every lane group cover its ratio."""
+    floor = dict.fromkeys(greens, 0.0)
+    for group in groups:
+        if len(group.phases) == 1:
+            floor[group.phases[0]] = max(floor[group.phases[0]], group.flow_ratio)
+    uncovered = [g for g in groups if sum(floor[p] for p in g.phases) < g.flow_ratio * (1 - 1e-12)]
+    if not uncovered:
+        return floor
+    column = {p: k for k, p in enumerate(greens)}
+    rows = np.zeros((len(uncovered), len(greens)))
+    for r, group in enumerate(uncovered):
+        for p in group.phases:
+            rows[r, column[p]] = -1.0
+    result = linprog(
+        c=np.ones(len(greens)),
+        A_ub=rows,
+        b_ub=[-g.flow_ratio for g in uncovered],
+        bounds=[(floor[p], None) for p in greens],
+        method="highs",
+    )
+    if not result.success:  # the LP always has a solution; this guards against a solver failure
+        raise InfeasibleError(f"signal {tls}: critical flow ratios could not be computed: {result.message}")
+    # HiGHS may return -0.0 or a hair below a bound; a ratio is never negative.
+    return {p: max(floor[p], float(result.x[column[p]])) for p in greens}
+
+
+def _phase_demands(
+    greens: list[int], groups: list[LaneGroup], ratios: Mapping[int, float], saturation: float
+) -> tuple[PhaseDemand, ...]:
+    flow = dict.fromkeys(greens, 0.0)
+    critical: dict[int, tuple[float, int]] = {}
+    for group in groups:
+        weights = np.array([ratios[p] for p in group.phases])
+        if weights.sum() <= 0:
+            weights = np.ones(len(group.phases))
+        weights = weights / weights.sum()
+        for p, w in zip(group.phases, weights):
+            flow[p] += group.flow_veh_h * w
+            share = group.flow_ratio * w
+            if share > critical.get(p, (-1.0, 0))[0]:
+                critical[p] = (share, len(group.lanes))
+    return tuple(
+        PhaseDemand(
+            index=p,
+            critical_ratio=ratios[p],
+            flow_veh_h=float(flow[p]),
+            lanes=critical.get(p, (0.0, 1))[1],
+            saturation_veh_h_lane=saturation,
+        )
+        for p in greens
+    )
