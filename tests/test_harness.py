@@ -128,3 +128,18 @@ def test_every_baseline_on_a_real_city_net(resco, tmp_path):
     )
     for result in outcome.results:
         assert result.kpis["vehicles_inserted"] > 100, result.controller
+
+
+def test_optimized_plans_are_safe_and_run(tmp_path):
+    from citybrain_traffic.plans import read_plans
+
+    sc = load_scenario("single", end=1800)
+    network = read_network(sc.net_file)
+    outcome = simulate_scenario(sc, network, controllers=["optimized"], seeds=[1], workdir=tmp_path, write_files=False)
+    plans = read_plans(tmp_path / "prepared" / "optimized" / "plans.json")
+    assert len(plans) == 2  # two 15-minute periods
+    for plan in plans:
+        assert violations(plan, network.intersections[plan.tls_id].phases) == []
+    installed = outcome.results[0].controller_report
+    assert [entry["program_id"] for entry in installed][:1] == [plans[0].program_id]
+    assert outcome.results[0].kpis["vehicles_arrived"] > 0

@@ -82,10 +82,11 @@ def _registry() -> dict[str, type[Controller]]:
     from .actuated import ActuatedController, RebuiltActuatedController
     from .fixed import FixedController
     from .max_pressure import MaxPressureController
+    from .optimized import OptimizedController
     from .webster import WebsterController
 
     classes = [
         FixedController, ActuatedController, RebuiltActuatedController, WebsterController, MaxPressureController,
-        DischargeRecorder,
+        OptimizedController, DischargeRecorder,
     ]
     return {cls.name: cls for cls in classes}
