@@ -325,6 +325,11 @@ def plans_validate(plan_file, net):
         f"{p.tls_id} (cycle {p.cycle_s:g} s, offset {p.offset:g} s)" for p in found))
 
 
+from .optimize.cli import optimize_command  # noqa: E402  (the command lives beside its package)
+
+cli.add_command(optimize_command)
+
+
 def _seed_text(seeds: list[int]) -> str:
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"
