@@ -407,6 +407,16 @@ def _fresh_out_dir(out: str) -> Path:
     return path
 
 
+def _register_groups() -> None:
+    """Attach the command groups that live beside their packages."""
+    from .forecast.cli import forecast
+
+    cli.add_command(forecast)
+
+
+_register_groups()
+
+
 def main() -> None:
     """Entry point of ``ctraffic``: one clear line and exit code 2 for bad input, never a traceback."""
     try:

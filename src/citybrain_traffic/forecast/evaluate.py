@@ -118,7 +118,7 @@ def evaluate(
     scored = scored[["model", *FORECAST_COLUMNS, "actual"]]
     metrics = scored.groupby(["model", "horizon_min"], sort=False)[["p10", "p50", "p90", "actual"]].apply(_scores)
     return Evaluation(
-        metrics=metrics.reset_index()[METRIC_COLUMNS],
+        metrics=metrics.reset_index().astype({"n": "int64"})[METRIC_COLUMNS],
         forecasts=scored,
         test_start=test_start,
         test_end=test_end,

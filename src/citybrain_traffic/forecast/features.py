@@ -1,10 +1,9 @@
 """Turn tidy counts into a series-by-bin panel, historical profiles and forecast features."""
 
 from __future__ import annotations
-import os
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
@@ -139,8 +138,23 @@ class Averages(NamedTuple):
     """Mean at the same time of day over days of the same type (Monday-Friday or weekend)."""
     day: np.ndarray
     """Mean at the same time of day over all days."""
+    overall: np.ndarray
+    """Mean of the series over the training period."""
+    scaled: np.ndarray
+    """The day-type mean times the weekday's own level around that time of day (the ratio of
+    time-of-week to day-type means over a wider window): a weekday's shape from many days,
+    its level from its own."""
     best: np.ndarray
-    """The first available of week, day type, day, and the series' overall mean."""
+    """The time-of-week mean shrunk towards ``scaled``; where a mean is missing, the first
+    available of week, day type, day and overall."""
+
+
+def _blend(averages: Averages, shrinkage: float) -> np.ndarray:
+    """The ``best`` average of :class:`Averages` for a given shrinkage."""
+    week, scaled, typed = averages.week, averages.scaled, averages.day_type
+    both = (1.0 - shrinkage) * week + shrinkage * scaled
+    chain = np.where(np.isnan(typed), np.where(np.isnan(averages.day), averages.overall, averages.day), typed)
+    return np.where(np.isnan(week), chain, np.where(np.isnan(scaled), week, both))
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,12 @@ class Profile:
     week_sum, week_n
         Sum of counts (vehicles) and number of observed bins per series and time-of-week slot,
         shape ``(n_series, 7 * bins_per_day)``; slot = weekday * bins_per_day + time-of-day slot.
+    smoothing
+        Default half-width (bins) of the kernel over neighbouring slots; see :meth:`expected`.
+    shrinkage
+        Default weight of the scaled day-type mean in the best average; see :meth:`expected`.
+    level_window
+        Default half-width (bins) of the window that sets a weekday's level; see :meth:`expected`.
     """
 
     keys: pd.DataFrame
@@ -169,6 +189,9 @@ class Profile:
     train_end: pd.Timestamp
     week_sum: np.ndarray
     week_n: np.ndarray
+    smoothing: int = 0
+    shrinkage: float = 0.0
+    level_window: int = 0
 
     @classmethod
     def fit(cls, panel: Panel) -> Profile:
@@ -232,28 +255,128 @@ class Profile:
         rows = index.get_indexer(pd.MultiIndex.from_frame(keys[SERIES_KEYS]))
         return np.where(rows < 0, len(self.keys), rows)
 
-    def expected(self, rows: np.ndarray, times: np.ndarray, observed: np.ndarray | None = None) -> Averages:
-        """Historical averages of series ``rows`` at bins starting at ``times``.
+    def expected(
+        self,
+        rows: np.ndarray,
+        panel: Panel,
+        columns: np.ndarray,
+        *,
+        leave_out: bool = True,
+        smoothing: int | None = None,
+        shrinkage: float | None = None,
+        level_window: int | None = None,
+    ) -> Averages:
+        """Historical averages of the series of ``panel`` at its bins ``columns``.
 
         Parameters
         ----------
         rows
-            Profile rows from :meth:`rows_for`, shape ``(n,)``.
-        times
-            Bin starts as int64 ns, shape ``(m,)``.
-        observed
-            Counts at those bins, shape ``(n, m)`` (NaN if unknown). A training bin's own count
-            is then left out of its averages, so that features of training bins are as
-            out-of-sample as at forecast time (with a few weeks of data a bin is otherwise a
-            third of its own time-of-week mean, and a model learns to trust the profile too much).
+            Profile row of each panel series, from :meth:`rows_for`.
+        panel
+            The counts the bins belong to.
+        columns
+            Panel column indices, shape ``(m,)``; they may lie outside the panel.
+        leave_out
+            Leave each looked-up training bin's own count out of the averages, so that features
+            of training bins are as out-of-sample as at forecast time (with a few weeks of data
+            a bin is otherwise a third of its own time-of-week mean, and a model learns to trust
+            the profile too much).
+        smoothing
+            Half-width, in bins, of the triangular kernel that averages neighbouring time slots;
+            default :attr:`smoothing`, 0 for the raw slot means. Neighbours' own counts are left
+            out too, so that a training bin's average never contains its own day's neighbours.
+        shrinkage
+            Weight of the scaled day-type mean in ``best`` where both it and the time-of-week
+            mean exist; default :attr:`shrinkage`, 0 for the time-of-week mean alone.
+        level_window
+            Half-width, in bins, of the triangular window over which a weekday's level is
+            compared with its day type's (see :attr:`Averages.scaled`); default
+            :attr:`level_window`.
 
         Returns
         -------
         Averages
-            Arrays of shape ``(n, m)``; NaN for series never trained on.
+            Arrays of shape ``(n_series, m)``; NaN for series never trained on.
         """
-        weekday, slot = calendar(np.asarray(times, dtype=np.int64), self.bin)
+        half = self.smoothing if smoothing is None else smoothing
+        wide = self.level_window if level_window is None else level_window
+        near = self._kernel_means(rows, panel, columns, leave_out, half)
+        around = near if wide == half else self._kernel_means(rows, panel, columns, leave_out, wide)
+        return self._averages(near, around, self.shrinkage if shrinkage is None else shrinkage)
+
+    @staticmethod
+    def _averages(near: list[np.ndarray], around: list[np.ndarray], shrinkage: float) -> Averages:
+        week, typed, day, overall = near
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = np.where(around[1] > 0, around[0] / around[1], np.nan)
+        shape = np.broadcast_shapes(week.shape, overall.shape)
+        averages = Averages(
+            week=np.broadcast_to(week, shape),
+            day_type=np.broadcast_to(typed, shape),
+            day=np.broadcast_to(day, shape),
+            overall=np.broadcast_to(overall, shape),
+            scaled=np.broadcast_to(typed * level, shape),
+            best=np.empty(0),
+        )
+        return averages._replace(best=_blend(averages, shrinkage))
+
+    def _kernel_means(
+        self, rows: np.ndarray, panel: Panel, columns: np.ndarray, leave_out: bool, half: int
+    ) -> list[np.ndarray]:
+        """Means by time of week, day type, time of day and overall, averaged over a triangular
+        kernel of neighbouring slots of half-width ``half`` bins."""
         row = np.asarray(rows)[:, None]
+        weighted: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        for offset in range(-half, half + 1):
+            shifted = np.asarray(columns, dtype=np.int64) + offset
+            observed = panel.take(shifted) if leave_out else None
+            means = self._slot_means(row, panel.times(shifted), observed)
+            weight = half + 1 - abs(offset)
+            for level, mean in enumerate(means):
+                known = ~np.isnan(mean)
+                if offset == -half:
+                    weighted.append(np.zeros(mean.shape))
+                    weights.append(np.zeros(mean.shape))
+                weighted[level] = weighted[level] + np.where(known, mean * weight, 0.0)
+                weights[level] = weights[level] + known * weight
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [np.where(w > 0, total / w, np.nan) for total, w in zip(weighted, weights)]
+
+    def tune(self, panel: Panel, *, max_minutes: float = 60.0, level_minutes: Sequence[float] = (60, 120, 240)) -> Profile:
+        """Copy of this profile with the smoothing, level window and shrinkage that best predict
+        the training bins.
+
+        Every smoothing half-width from 0 to ``max_minutes``, level window of ``level_minutes``
+        and shrinkage from 0 to 1 in steps of 0.1 is scored by the mean absolute error of the
+        leave-out averages against every training count, so the choice is made on counts the
+        averages have not seen.
+        """
+        minutes = bin_minutes(self.bin)
+        largest = max(1, int(max_minutes // minutes))
+        windows = sorted({max(1, round(m / minutes)) for m in level_minutes})
+        rows = self.rows_for(panel.keys)
+        columns = np.arange(panel.n_bins)
+        observed = panel.values
+        kernels = {
+            half: self._kernel_means(rows, panel, columns, True, half) for half in sorted({*range(largest + 1), *windows})
+        }
+        scores = {}
+        for half in range(largest + 1):
+            for wide in windows:
+                for shrinkage in np.linspace(0.0, 1.0, 11):
+                    best = self._averages(kernels[half], kernels[wide], float(shrinkage)).best
+                    usable = ~np.isnan(observed) & ~np.isnan(best)
+                    if usable.any():
+                        scores[half, wide, round(float(shrinkage), 1)] = np.abs(best - observed)[usable].mean()
+        if not scores:
+            return self
+        half, wide, shrinkage = min(scores, key=scores.get)
+        return replace(self, smoothing=half, shrinkage=shrinkage, level_window=wide)
+
+    def _slot_means(self, row: np.ndarray, times: np.ndarray, observed: np.ndarray | None) -> list[np.ndarray]:
+        """Means by time of week, day type, time of day and overall, leaving ``observed`` out."""
+        weekday, slot = calendar(times, self.bin)
         seen = row < len(self.keys)
         row = np.where(seen, row, 0)
         total, number = self._by_day
@@ -275,11 +398,7 @@ class Profile:
             for level_sum, level_n in lookups:
                 level_n = level_n * seen - own
                 means.append(np.where(level_n > 0, (level_sum - value) / level_n, np.nan))
-        best = means[-1]
-        for mean in reversed(means[:-1]):
-            best = np.where(np.isnan(mean), best, mean)
-        week, typed, day, _ = (np.broadcast_to(mean, best.shape) for mean in means)
-        return Averages(week=week, day_type=typed, day=day, best=best)
+        return means
 
     def save(self, path: Path) -> None:
         """Write the profile as one ``.npz`` file (no pickled objects)."""
@@ -291,6 +410,9 @@ class Profile:
             train_ns=np.array([self.train_start.value, self.train_end.value], dtype=np.int64),
             week_sum=self.week_sum,
             week_n=self.week_n,
+            smoothing=np.int64(self.smoothing),
+            shrinkage=np.float64(self.shrinkage),
+            level_window=np.int64(self.level_window),
         )
 
     @classmethod
@@ -307,6 +429,9 @@ class Profile:
                 train_end=pd.Timestamp(int(data["train_ns"][1]), unit="ns"),
                 week_sum=data["week_sum"],
                 week_n=data["week_n"],
+                smoothing=int(data["smoothing"]),
+                shrinkage=float(data["shrinkage"]),
+                level_window=int(data["level_window"]),
             )
 
 
@@ -338,12 +463,24 @@ class FeatureSpec:
             "hour_of_day",
             "day_of_week",
             "weekend",
+            "ha_week_raw",
             "ha_week",
             "ha_day_type",
             "ha_day",
+            "ha_scaled",
             *(f"lag_{lag}" for lag in range(1, self.lags + 1)),
             "dev_1",
-            *(name for w in self.window_bins for name in (f"mean_{w}", f"dev_{w}")),
+            *(
+                name
+                for w in self.window_bins
+                for name in (f"mean_{w}", f"dev_{w}", f"intersection_dev_{w}", f"network_dev_{w}")
+            ),
+            *(
+                f"{kind}_{group}_{w}"
+                for w in self.window_bins
+                for group in ("own", "intersection", "network")
+                for kind in ("ratio", "scaled")
+            ),
             "day_ago",
             "dev_day_ago",
             "week_ago",
@@ -438,19 +575,19 @@ def make_features(
     def full(values: np.ndarray) -> np.ndarray:
         return np.broadcast_to(values, shape)
 
-    nocat = np.nan if os.environ.get("XNOCAT") else 1.0
     static = [
-        full(nocat*_codes(panel.keys["intersection"], categories["intersection"])[:, None]),
-        full(nocat*_codes(panel.keys["movement"], categories["movement"])[:, None]),
+        full(_codes(panel.keys["intersection"], categories["intersection"])[:, None]),
+        full(_codes(panel.keys["movement"], categories["movement"])[:, None]),
         full(np.log1p(np.append(profile.mean, np.nan)[rows])[:, None]),
     ]
-    recent = _recent_features(panel, profile, rows, scale, spec, origins)
+    recent, ratios = _recent_features(panel, profile, rows, scale, spec, origins)
     out = []
     for k in horizon_bins:
         target = origins + k - 1
         actual = panel.take(target)
         target_times = panel.times(target)
-        usual = profile.expected(rows, target_times, actual)
+        usual = profile.expected(rows, panel, target)
+        raw_week = profile.expected(rows, panel, target, smoothing=0).week
         weekday, slot = calendar(target_times, panel.bin)
         seasonal = []
         for lag_days, average in ((1, usual.day_type), (DAYS_PER_WEEK, usual.week)):
@@ -465,10 +602,13 @@ def make_features(
             full(slot * bin_minutes(panel.bin) / 60.0),
             full(weekday),
             full(weekday >= 5),
+            raw_week / scale,
             usual.week / scale,
             usual.day_type / scale,
             usual.day / scale,
+            usual.scaled / scale,
             *recent,
+            *(x for ratio in ratios for x in (ratio, (ratio - 1.0) * usual.best / scale)),
             *seasonal,
         ]
         matrix = np.empty((n_series * n_origins, len(columns)), dtype=np.float32)
@@ -477,7 +617,7 @@ def make_features(
         out.append(
             Features(
                 matrix=matrix,
-                base=(np.where(np.isnan(usual.day_type), usual.best, usual.day_type) if os.environ.get("XBASE")=="dt" else usual.best).ravel(),
+                base=usual.best.ravel(),
                 scale=full(scale).ravel(),
                 actual=actual.ravel(),
                 target_columns=target,
@@ -493,12 +633,15 @@ def _recent_features(
     scale: np.ndarray,
     spec: FeatureSpec,
     origins: np.ndarray,
-) -> list[np.ndarray]:
-    """Lags, last deviation from the profile, and rolling means/deviations before each origin."""
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Lags, last deviation from the profile, rolling means/deviations, and ratios to the profile.
+
+    Returns the features, and the count-to-usual ratios (series, intersection, network per window)
+    that :func:`make_features` also multiplies with the target's usual value."""
     first = int(origins.min()) - spec.recent_bins
     block_columns = np.arange(first, int(origins.max()))
     values = panel.take(block_columns)
-    usual = profile.expected(rows, panel.times(block_columns), values).best
+    usual = profile.expected(rows, panel, block_columns).best
     level = values / scale
     deviation = (values - usual) / scale
     end = origins - first  # block position just past the last bin before each origin
@@ -506,10 +649,50 @@ def _recent_features(
     features = [*lags, deviation[:, end - 1]]
     level_sum, level_n = _cumulative(level)
     deviation_sum, deviation_n = _cumulative(deviation)
+    # Movements of one intersection, and all series of a network, share weather, events and
+    # incidents; their pooled deviation is a far less noisy signal than one series' own.
+    intersection = pd.factorize(panel.keys["intersection"])[0]
+    everything = np.zeros(len(panel.keys), dtype=np.int64)
+    # Traffic above or below its usual level tends to stay so in proportion: the ratio of the
+    # counts to their usual values over a window, for the series and pooled over its intersection
+    # and the network, scales the target's usual value.
+    both = ~np.isnan(values) & ~np.isnan(usual)
+    seen_sum, _ = _cumulative(np.where(both, values, np.nan))
+    usual_sum, _ = _cumulative(np.where(both, usual, np.nan))
+    ratios = []
     for width in spec.window_bins:
-        features.append(_window_mean(level_sum, level_n, end, width))
-        features.append(_window_mean(deviation_sum, deviation_n, end, width))
-    return features
+        own = _window_mean(deviation_sum, deviation_n, end, width)
+        features += [
+            _window_mean(level_sum, level_n, end, width),
+            own,
+            _group_mean(own, intersection),
+            _group_mean(own, everything),
+        ]
+        seen = seen_sum[:, end] - seen_sum[:, end - width]
+        expected = usual_sum[:, end] - usual_sum[:, end - width]
+        for groups in (None, intersection, everything):
+            top, bottom = (seen, expected) if groups is None else (_group_sum(seen, groups), _group_sum(expected, groups))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratios.append(np.where(bottom > 0, top / bottom, np.nan))
+    return features, ratios
+
+
+def _group_sum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Sum of ``values`` (rows = series) within each group, repeated per series."""
+    total = np.zeros((groups.max() + 1, values.shape[1]))
+    np.add.at(total, groups, values)
+    return total[groups]
+
+
+def _group_mean(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Mean of the observed ``values`` (rows = series) within each group, repeated per series."""
+    observed = ~np.isnan(values)
+    total = np.zeros((groups.max() + 1, values.shape[1]))
+    number = np.zeros_like(total)
+    np.add.at(total, groups, np.where(observed, values, 0.0))
+    np.add.at(number, groups, observed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(number > 0, total / number, np.nan)[groups]
 
 
 def _cumulative(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

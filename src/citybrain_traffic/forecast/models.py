@@ -313,7 +313,7 @@ class HistoricalAverage(Forecaster):
         rows = self.profile_.rows_for(panel.keys)
         out = np.full((len(steps), len(panel.keys), len(origins), len(QUANTILES)), np.nan)
         for i, k in enumerate(steps):
-            out[i, :, :, 1] = self.profile_.expected(rows, panel.times(origins + k - 1)).best
+            out[i, :, :, 1] = self.profile_.expected(rows, panel, origins + k - 1, leave_out=False).best
         return out
 
     def _save_state(self, folder: Path) -> tuple[list[str], dict[str, Any]]:
@@ -377,8 +377,8 @@ class LightGBMForecaster(Forecaster):
         horizons: Sequence[int] = DEFAULT_HORIZONS,
         lags: int = 4,
         windows_min: Sequence[float] = (60, 180),
-        n_estimators: int = 300,
-        learning_rate: float = 0.05,
+        n_estimators: int = 150,
+        learning_rate: float = 0.1,
         num_leaves: int = 31,
         min_child_samples: int = 50,
         subsample: float = 0.8,
@@ -434,7 +434,7 @@ class LightGBMForecaster(Forecaster):
         if not 0.0 <= self.calibration_fraction < 1.0:
             raise InputError(f"calibration_fraction={self.calibration_fraction} must be in [0, 1)")
         minutes = bin_minutes(panel.bin)
-        self.profile_ = Profile.fit(panel)
+        self.profile_ = Profile.fit(panel).tune(panel)
         self.spec_ = FeatureSpec(
             lags=self.lags,
             window_bins=tuple(max(1, round(w / minutes)) for w in self.windows_min),
