@@ -28,7 +28,31 @@ index (travel time / free-flow travel time); backlog (vehicles unfinished at the
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose bigger commands are imported only when run (or listed by --help).
+
+    ``forecast`` pulls in LightGBM and matplotlib, ``optimize`` OR-Tools and SciPy: together
+    about a second that every other command, ``simulate`` included, need not pay at start-up.
+    """
+
+    _lazy = {
+        "forecast": ("citybrain_traffic.forecast.cli", "forecast"),
+        "optimize": ("citybrain_traffic.optimize.cli", "optimize_command"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self._lazy and name not in self.commands:
+            import importlib
+
+            module, attribute = self._lazy[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="citybrain-traffic")
 def cli() -> None:
     """citybrain-traffic: adaptive traffic-signal control, measured in SUMO."""
@@ -325,9 +349,6 @@ def plans_validate(plan_file, net):
         f"{p.tls_id} (cycle {p.cycle_s:g} s, offset {p.offset:g} s)" for p in found))
 
 
-from .optimize.cli import optimize_command  # noqa: E402  (the command lives beside its package)
-
-cli.add_command(optimize_command)
 
 
 def _seed_text(seeds: list[int]) -> str:
@@ -405,16 +426,6 @@ def _fresh_out_dir(out: str) -> Path:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InputError(f"output folder {path} already exists and is not empty: choose a new --out")
     return path
-
-
-def _register_groups() -> None:
-    """Attach the command groups that live beside their packages."""
-    from .forecast.cli import forecast
-
-    cli.add_command(forecast)
-
-
-_register_groups()
 
 
 def main() -> None:
