@@ -1,0 +1,141 @@
+"""Request and response bodies of the plan service (pydantic: they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..plans import TimingPlan
+from .store import StoredPlan, plan_from_dict
+
+#: Most phases a plan may have, and most plans in one batch.
+MAX_PHASES = 64
+MAX_BATCH = 20_000
+
+Seconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
+SignalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/?#%\\]+$")]
+
+
+class PhaseIn(BaseModel):
+    """One phase: SUMO state string and durations (s)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: str = Field(min_length=1, max_length=1024, pattern=r"^[rRyYgGsuoOw]+$")
+    duration_s: Seconds
+    min_s: Seconds | None = Field(None, description="Shortest duration (actuated), default: duration_s.")
+    max_s: Seconds | None = Field(None, description="Longest duration (actuated), default: duration_s.")
+    kind: Literal["green", "yellow", "red"] | None = Field(
+        None, description="Ignored on input (derived from the state); present in plans.json files."
+    )
+
+
+class PlanIn(BaseModel):
+    """A timing plan for one signal, as ``ctraffic optimize`` writes it to plans.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tls_id: SignalId
+    program_id: str = Field("ctraffic", min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    kind: Literal["static", "actuated"] = "static"
+    cycle_s: float = Field(gt=0, le=86_400, allow_inf_nan=False)
+    offset_s: Seconds = 0.0
+    valid_from: datetime | None = Field(None, description="In force from (ISO 8601; no zone: the signal's local time).")
+    valid_until: datetime | None = Field(None, description="In force until, exclusive.")
+    phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
+    provenance: dict[str, Any] = Field(default_factory=dict, description="How the plan was made, kept for audit.")
+    network: str | None = Field(
+        None, max_length=200,
+        description="File name of the served network the plan was made for; default: the one with this signal.",
+    )
+
+    def to_plan(self) -> TimingPlan:
+        doc = self.model_dump(mode="json", exclude={"network"})
+        return plan_from_dict(doc)
+
+
+class PlanBatch(BaseModel):
+    """Several plans published together: all or none. A plans.json file is such a batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["citybrain-traffic/plans"] | None = None
+    version: Literal[1] | None = None
+    plans: list[PlanIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class PhaseOut(BaseModel):
+    state: str
+    duration_s: float
+    min_s: float
+    max_s: float
+    kind: Literal["green", "yellow", "red"]
+
+
+class PlanOut(BaseModel):
+    """A published plan version."""
+
+    version: int = Field(description="Global version number; strictly increasing in publishing order.")
+    batch: int
+    network: str
+    published_at: datetime
+    tls_id: str
+    program_id: str
+    kind: str
+    cycle_s: float
+    offset_s: float
+    valid_from: datetime | None
+    valid_until: datetime | None
+    phases: list[PhaseOut]
+    provenance: dict[str, Any]
+
+
+class Problem(BaseModel):
+    """An error: what went wrong, and every reason when there are several."""
+
+    detail: str
+    reasons: list[str] = []
+
+
+class PublishedPlan(BaseModel):
+    tls_id: str
+    version: int
+
+
+class PublishResult(BaseModel):
+    batch: int
+    published_at: datetime
+    plans: list[PublishedPlan]
+
+
+class IntersectionOut(BaseModel):
+    id: str
+    network: str
+    version: int | None = Field(description="The version in force now (None: none is).")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    published_at: datetime | None = None
+    latest_version: int | None = Field(description="The newest version published for this signal.")
+
+
+class History(BaseModel):
+    id: str
+    plans: list[PlanOut]
+    next_before: int | None = Field(description="Pass as ?before= for the next (older) page; None: no more.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    latest_version: int
+    networks: dict[str, int] = Field(description="Served network file names with their number of signals.")
+
+
+def plan_out(stored: StoredPlan) -> dict[str, Any]:
+    """A stored version as a ``PlanOut`` document (plain JSON types)."""
+    return {
+        "version": stored.version, "batch": stored.batch, "network": stored.network,
+        "published_at": stored.published_at, **json.loads(stored.document),
+    }
