@@ -247,10 +247,14 @@ def find_gaps(
     order = np.lexsort((position, codes))
     codes, position = codes[order], position[order]
     # Sentinels at -1 and n_bins turn leading and trailing gaps into ordinary between-row gaps.
-    new_series = np.r_[True, codes[1:] != codes[:-1]]
-    last_of_series = np.r_[new_series[1:], True]
+    new_series = np.ones(codes.size, dtype=bool)
+    new_series[1:] = codes[1:] != codes[:-1]
+    last_of_series = np.ones(codes.size, dtype=bool)
+    last_of_series[:-1] = new_series[1:]
+    previous = np.full(codes.size, -1, dtype=np.int64)
+    previous[1:] = position[:-1]
     absent = np.setdiff1d(np.arange(len(keys)), codes)
-    lo = np.concatenate([np.where(new_series, -1, np.r_[-1, position[:-1]]) + 1,
+    lo = np.concatenate([np.where(new_series, -1, previous) + 1,
                          position[last_of_series] + 1, np.zeros(absent.size, dtype=np.int64)])
     hi = np.concatenate([position, np.full(last_of_series.sum(), n_bins),
                          np.full(absent.size, n_bins)])
@@ -300,7 +304,7 @@ def _read_long_csv(path: Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
-        raise InputError(f"cannot read counts file {path}: {exc}") from exc
+        raise InputError(f"cannot read counts file {path}: {str(exc).strip()}") from exc
     raw.columns = [str(column).strip().lower() for column in raw.columns]
     _require_columns(raw, path)
     # With blank lines kept, data row i is file line i + 2 (line 1 is the header).
@@ -444,15 +448,16 @@ def _normalise(
         (count < 0, "negative count", "expected a number of vehicles >= 0"),
     ]
     shown = raw.assign(timestamp=raw_timestamps.to_numpy()) if raw_timestamps is not None else raw
-    _raise_first_problem(problems, shown, describe)
     table = pd.DataFrame(
         {"timestamp": timestamp.to_numpy(), "intersection": intersection.to_numpy(),
          "movement": movement.to_numpy(), "count": count.to_numpy()}
     )
-    table["intersection"] = table["intersection"].astype(str)
-    table["movement"] = table["movement"].astype(str)
     keys = ["timestamp", *SERIES_KEYS]
-    repeated = table.duplicated(keys, keep="first").to_numpy()
+    complete_key = table[keys].notna().all(axis=1).to_numpy()
+    repeated = table.duplicated(keys, keep="first").to_numpy() & complete_key
+    # A repeat is reported only if no row before it is bad in another way, so the message always
+    # names the first offending row.
+    _raise_first_problem(problems, shown, describe, before=int(repeated.argmax()) if repeated.any() else None)
     if repeated.any():
         position = int(repeated.argmax())
         key = table.iloc[position]
@@ -463,6 +468,8 @@ def _normalise(
             f"(count={shown['count'].iloc[position]!r}; already given at {describe(earlier)}); "
             "expected one count per series and bin"
         )
+    table["intersection"] = table["intersection"].astype(str)
+    table["movement"] = table["movement"].astype(str)
     table = _sorted(table)
     _check_grid(table, bin=bin)
     return table
@@ -494,10 +501,13 @@ def _raise_first_problem(
     problems: list[tuple[pd.Series | np.ndarray, str, str]],
     shown: pd.DataFrame,
     describe: Callable[[int], str],
+    *,
+    before: int | None = None,
 ) -> None:
+    """Raise for the first row that has a problem, if it comes before row ``before`` (default: any)."""
     masks = np.column_stack([np.asarray(mask, dtype=bool) for mask, _, _ in problems])
     bad_rows = masks.any(axis=1)
-    if not bad_rows.any():
+    if not bad_rows.any() or (before is not None and int(bad_rows.argmax()) > before):
         return
     position = int(bad_rows.argmax())
     _, problem, expected = problems[int(masks[position].argmax())]

@@ -117,8 +117,13 @@ def evaluate(
     scored = scored[complete].reset_index(drop=True)
     scored = scored[["model", *FORECAST_COLUMNS, "actual"]]
     metrics = scored.groupby(["model", "horizon_min"], sort=False)[["p10", "p50", "p90", "actual"]].apply(_scores)
+    metrics = metrics.reset_index()
+    # Rows in the order the models and horizons were given, not in the order targets were scored.
+    order = np.lexsort(
+        (metrics["horizon_min"].map(list(horizons).index), metrics["model"].map(list(models).index))
+    )
     return Evaluation(
-        metrics=metrics.reset_index().astype({"n": "int64"})[METRIC_COLUMNS],
+        metrics=metrics.iloc[order].reset_index(drop=True).astype({"n": "int64"})[METRIC_COLUMNS],
         forecasts=scored,
         test_start=test_start,
         test_end=test_end,

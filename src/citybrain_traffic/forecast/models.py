@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -521,6 +522,23 @@ class LightGBMForecaster(Forecaster):
         return int(self.spec_.history_offsets(steps).min())
 
     def _forecast(self, panel: Panel, origins: np.ndarray, steps: Sequence[int]) -> np.ndarray:
+        # The historical averages leave a training bin's own count (and its kernel neighbours')
+        # out, as in training; for an origin inside the training period that would read bins at
+        # or after the origin once the panel runs past it (other origins). Such an origin gets a
+        # panel cut at itself, exactly what it would get alone.
+        train_end = (self.profile_.train_end - panel.start) // panel.bin
+        in_sample = origins < train_end
+        if len(origins) == 1 or not in_sample.any():
+            return self._forecast_panel(panel, origins, steps)
+        out = np.empty((len(steps), len(panel.keys), len(origins), len(QUANTILES)))
+        for i in np.flatnonzero(in_sample):
+            cut = replace(panel, values=panel.values[:, : origins[i]])
+            out[:, :, i : i + 1] = self._forecast_panel(cut, origins[i : i + 1], steps)
+        if (~in_sample).any():
+            out[:, :, ~in_sample] = self._forecast_panel(panel, origins[~in_sample], steps)
+        return out
+
+    def _forecast_panel(self, panel: Panel, origins: np.ndarray, steps: Sequence[int]) -> np.ndarray:
         by_step = dict(zip(self._horizon_bins(self.horizons, self.bin_), self.horizons))
         features = make_features(
             panel, self.profile_, spec=self.spec_, origins=origins, horizon_bins=steps, categories=self.categories_

@@ -1,0 +1,248 @@
+"""Forecasters: shapes, quantile order, no look-ahead, save/load, accuracy on synthetic counts, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from citybrain_traffic.counts import read_counts
+from citybrain_traffic.errors import InputError
+from citybrain_traffic.forecast import (
+    Forecaster,
+    HistoricalAverage,
+    LightGBMForecaster,
+    Persistence,
+    evaluate,
+)
+from citybrain_traffic.forecast.models import FORECAST_COLUMNS
+
+from conftest import run_cli
+
+START = pd.Timestamp("2025-03-03")  # a Monday
+KEYS = [("I0", "NBT"), ("I0", "SBT"), ("I0", "EBL"), ("I1", "NBT"), ("I1", "SBT"), ("I1", "EBL")]
+# Small boosting settings: these tests check behaviour, not the tuned defaults.
+SMALL = {"n_estimators": 40}
+
+
+def synthetic_counts(*, days: int = 21, seed: int = 0, keys=KEYS, day_sigma: float = 0.25) -> pd.DataFrame:
+    """Weekday/weekend profiles x a level per series x a demand factor per day, Poisson noise.
+
+    The day factor holds for the whole day and is shared by every series (weather, an event), so
+    the morning's counts tell how the rest of the day will run: a forecaster that reads recent
+    history can beat the historical average, which cannot know the day's factor.
+    """
+    rng = np.random.default_rng(seed)
+    per_day = 96
+    hours = (np.arange(per_day) + 0.5) / 4
+    weekday = 0.2 + np.exp(-(((hours - 8.0) / 1.5) ** 2)) + 0.8 * np.exp(-(((hours - 17.0) / 2.0) ** 2))
+    weekend = 0.2 + 0.7 * np.exp(-(((hours - 13.0) / 3.0) ** 2))
+    dates = pd.date_range(START, periods=days, freq="D")
+    shape = np.concatenate([weekend if date.day_of_week >= 5 else weekday for date in dates])
+    factor = np.repeat(rng.lognormal(0.0, day_sigma, size=days), per_day)
+    level = rng.uniform(8.0, 40.0, size=len(keys))[:, None]
+    counts = rng.poisson(level * shape * factor).astype(np.float64)
+    stamps = pd.date_range(START, periods=days * per_day, freq="15min")
+    return pd.DataFrame(
+        {
+            "timestamp": np.tile(stamps, len(keys)),
+            "intersection": np.repeat([k[0] for k in keys], len(stamps)),
+            "movement": np.repeat([k[1] for k in keys], len(stamps)),
+            "count": counts.ravel(),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def counts() -> pd.DataFrame:
+    return synthetic_counts()
+
+
+@pytest.fixture(scope="module")
+def split(counts):
+    """Two training weeks, one test week."""
+    cut = START + pd.Timedelta(days=14)
+    return counts[counts["timestamp"] < cut], cut
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    train, _ = split
+    return {
+        "persistence": Persistence().fit(train),
+        "historical_average": HistoricalAverage().fit(train),
+        "lightgbm": LightGBMForecaster(**SMALL).fit(train),
+    }
+
+
+@pytest.mark.parametrize("name", ["persistence", "historical_average", "lightgbm"])
+def test_predict_shapes_and_columns(fitted, counts, split, name):
+    model = fitted[name]
+    _, cut = split
+    origin = cut + pd.Timedelta(hours=7)
+    one = model.predict(counts, at=origin)
+    assert list(one.columns) == FORECAST_COLUMNS
+    assert len(one) == len(KEYS) * 3
+    assert one["horizon_min"].tolist() == [15, 30, 60] * len(KEYS)
+    assert (one["origin"] == origin).all()
+    assert (one["timestamp"] == origin + pd.to_timedelta(one["horizon_min"] - 15, unit="min")).all()
+    assert one["p50"].notna().all() and (one["p50"] >= 0).all()
+    assert set(zip(one["intersection"], one["movement"])) == set(KEYS)
+    if name != "lightgbm":
+        assert one["p10"].isna().all() and one["p90"].isna().all()
+
+    origins = pd.date_range(cut, periods=10, freq="15min")
+    many = model.predict(counts, at=origins, horizons=[60])
+    assert len(many) == len(KEYS) * 10
+    assert many["horizon_min"].eq(60).all()
+    # Default origin: the end of the last bin of the history.
+    history = counts[counts["timestamp"] < origin]
+    assert (model.predict(history)["origin"] == origin).all()
+
+
+def test_quantiles_are_ordered(fitted, counts, split):
+    _, cut = split
+    forecast = fitted["lightgbm"].predict(counts, at=pd.date_range(cut, periods=96 * 3, freq="15min"))
+    assert forecast[["p10", "p50", "p90"]].notna().all().all()
+    assert (forecast["p10"] <= forecast["p50"]).all()
+    assert (forecast["p50"] <= forecast["p90"]).all()
+    assert (forecast["p90"] > forecast["p10"]).mean() > 0.9
+    assert (forecast["p10"] >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["persistence", "historical_average", "lightgbm"])
+@pytest.mark.parametrize("days_in", [3, 17])  # inside the training period and after it
+def test_forecast_reads_only_counts_before_the_origin(fitted, counts, name, days_in):
+    model = fitted[name]
+    origin = START + pd.Timedelta(days=days_in, hours=8)
+    after = counts["timestamp"] >= origin
+    changed = counts.assign(count=np.where(after, counts["count"] * 5 + 3, counts["count"]))
+    # Drop some later bins too (not whole series: a series with no counts before the origin
+    # would still be forecast, as NaN).
+    changed = changed[~(after & (np.arange(len(counts)) % 3 == 0))]
+    base = model.predict(counts, at=origin)
+    for other in (changed, counts[~after]):
+        again = model.predict(other, at=origin)
+        for column in ("p10", "p50", "p90"):
+            assert np.array_equal(base[column].to_numpy(), again[column].to_numpy(), equal_nan=True), column
+    if name == "lightgbm":
+        # The check above means something: counts before the origin do move the forecast.
+        before = counts["timestamp"].between(origin - pd.Timedelta(hours=2), origin, inclusive="left")
+        busier = counts.assign(count=np.where(before, counts["count"] * 2, counts["count"]))
+        assert not np.allclose(model.predict(busier, at=origin)["p50"], base["p50"])
+
+
+@pytest.mark.parametrize("days_in", [3, 17])
+def test_many_origins_match_one_origin_at_a_time(fitted, counts, days_in):
+    model = fitted["lightgbm"]
+    origins = pd.date_range(START + pd.Timedelta(days=days_in, hours=7), periods=3, freq="45min")
+    together = model.predict(counts, at=origins)
+    for origin in origins:
+        alone = model.predict(counts[counts["timestamp"] < origin], at=origin)
+        same = together[together["origin"] == origin].reset_index(drop=True)
+        pd.testing.assert_frame_equal(same, alone)
+
+
+@pytest.mark.parametrize("name", ["persistence", "historical_average", "lightgbm"])
+def test_save_load_gives_identical_forecasts(fitted, counts, split, tmp_path, name):
+    model = fitted[name]
+    _, cut = split
+    origins = pd.date_range(cut, periods=40, freq="15min")
+    folder = tmp_path / "model"
+    model.save(folder)
+    loaded = Forecaster.load(folder)
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    before, after = model.predict(counts, at=origins), loaded.predict(counts, at=origins)
+    for column in ("p10", "p50", "p90"):
+        assert np.array_equal(before[column].to_numpy(), after[column].to_numpy(), equal_nan=True), column
+    assert before.drop(columns=["p10", "p50", "p90"]).equals(after.drop(columns=["p10", "p50", "p90"]))
+    # Saving again over its own model folder is allowed; a subclass refuses another kind.
+    model.save(folder)
+    other = HistoricalAverage if name != "historical_average" else Persistence
+    with pytest.raises(InputError, match="model, not a"):
+        other.load(folder)
+
+
+def test_load_and_save_refuse_foreign_folders(fitted, tmp_path):
+    with pytest.raises(InputError, match="not a forecast model folder"):
+        Forecaster.load(tmp_path)
+    (tmp_path / "model.json").write_text('{"hello": 1}\n')
+    with pytest.raises(InputError, match="not a citybrain-traffic forecast model"):
+        Forecaster.load(tmp_path)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me\n")
+    with pytest.raises(InputError, match="refusing to write a model"):
+        fitted["lightgbm"].save(foreign)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert (foreign / "notes.txt").read_text() == "keep me\n"
+    with pytest.raises(InputError, match="not fitted"):
+        LightGBMForecaster().save(tmp_path / "new")
+
+
+def test_lightgbm_beats_baselines_when_days_differ(counts):
+    """A day-level demand factor that persists all day: recent counts reveal it, the profile cannot."""
+    models = {
+        "persistence": Persistence(),
+        "historical_average": HistoricalAverage(),
+        "lightgbm": LightGBMForecaster(**SMALL),
+    }
+    result = evaluate(counts, test_days=7, models=models)
+    mae = result.metrics.set_index(["model", "horizon_min"])["mae"]
+    for horizon in (15, 60):
+        assert mae["lightgbm", horizon] <= 0.85 * mae["historical_average", horizon], mae
+        assert mae["lightgbm", horizon] <= 0.85 * mae["persistence", horizon], mae
+    coverage = result.metrics.set_index(["model", "horizon_min"])["coverage_p10_p90"]
+    assert 0.65 <= coverage["lightgbm", 15] <= 0.92, coverage
+    assert result.metrics["n"].nunique() <= 3  # every model scored on the same targets per horizon
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    """Ten days of two series as a long CSV, small enough for CLI runs with default models."""
+    path = tmp_path_factory.mktemp("cli") / "counts.csv"
+    synthetic_counts(days=10, keys=KEYS[:2], seed=3).to_csv(path, index=False)
+    return path
+
+
+def test_cli_train_then_predict(small_file, tmp_path):
+    model_dir = tmp_path / "model"
+    trained = run_cli("forecast", "train", small_file, "--out", model_dir)
+    assert trained.returncode == 0, trained.stderr
+    assert (model_dir / "model.json").is_file()
+    out = tmp_path / "forecast.csv"
+    at = "2025-03-12 08:00"
+    predicted = run_cli("forecast", "predict", model_dir, small_file, "--at", at, "--out", out)
+    assert predicted.returncode == 0, predicted.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["intersection", "movement", "horizon_min", "p10", "p50", "p90"]
+    assert len(table) == 2 * 3
+    assert (table["p10"] <= table["p50"]).all() and (table["p50"] <= table["p90"]).all()
+    # The saved model gives the same numbers in this process.
+    here = Forecaster.load(model_dir).predict(read_counts(small_file), at=at)
+    np.testing.assert_allclose(table["p50"], here["p50"], rtol=1e-6)
+
+
+def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns) == ["model", "horizon_min", "mae", "rmse", "wape", "n", "coverage_p10_p90"]
+    assert sorted(set(metrics["model"])) == ["historical_average", "lightgbm", "persistence"]
+    assert sorted(set(metrics["horizon_min"])) == [15, 30, 60]
+    assert (metrics["n"] > 0).all() and metrics["mae"].notna().all()
+    png = out / "forecast_vs_actual.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bentonville_evaluates(shared):
+    counts = read_counts(shared / "data" / "counts" / "bentonville_tmc_15min_2025-11-16_22.csv")
+    result = evaluate(counts, test_days=2)
+    metrics = result.metrics
+    assert len(metrics) == 9
+    assert metrics[["mae", "rmse", "wape"]].notna().all().all()
+    assert (metrics["n"] > 0).all()
+    assert metrics.loc[metrics["model"] == "lightgbm", "coverage_p10_p90"].between(0.0, 1.0).all()
+    assert result.test_start == pd.Timestamp("2025-11-21")
