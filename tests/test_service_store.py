@@ -107,3 +107,49 @@ def test_concurrent_publishers_get_strictly_increasing_versions(tmp_path, kind):
         mine = [v for w, _, vs in got if w == worker for v in vs]
         assert mine == sorted(mine) and len(set(mine)) == len(mine)
     assert PlanStore(path).latest_version() == len(versions)
+
+
+def _publish_and_hang(path, plans, ready):
+    """Publish ``plans`` as one batch, but stop for good half-way through writing it."""
+    import json
+    import time
+
+    from citybrain_traffic.service import store as store_module
+
+    calls = {"n": 0}
+    real_dumps = json.dumps
+
+    def dumps_then_hang(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == len(plans) // 2:
+            ready.set()
+            time.sleep(60)
+        return real_dumps(*args, **kwargs)
+
+    store_module.json.dumps = dumps_then_hang
+    PlanStore(path).publish([(p, "n") for p in plans])
+
+
+def test_killed_in_the_middle_of_a_batch_leaves_no_trace_of_it(tmp_path):
+    import os
+    import signal
+
+    path = tmp_path / "plans.db"
+    before = PlanStore(path)
+    before.publish([(safe_plan("J1"), "n"), (safe_plan("J2"), "n")])
+    before.close()
+    big = [safe_plan(f"J{1 + k % 5}", extra_s=k % 7, provenance={"pad": "x" * 2000}) for k in range(4000)]
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    child = ctx.Process(target=_publish_and_hang, args=(path, big, ready))
+    child.start()
+    assert ready.wait(30)
+    wal = tmp_path / "plans.db-wal"
+    assert wal.stat().st_size > 1_000_000  # half the batch spilled into the log: a real partial write
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+
+    after = PlanStore(path)
+    assert after.batches() == [(1, 2)] and after.latest_version() == 2
+    assert after.get(1).plan == safe_plan("J1") and after.get(2).plan == safe_plan("J2")
+    assert after.publish([(safe_plan("J3"), "n")]).versions == [("J3", 3)]

@@ -38,6 +38,9 @@ class _LazyGroup(click.Group):
     _lazy = {
         "forecast": ("citybrain_traffic.forecast.cli", "forecast"),
         "optimize": ("citybrain_traffic.optimize.cli", "optimize_command"),
+        "serve": ("citybrain_traffic.service.cli", "serve"),
+        "publish": ("citybrain_traffic.service.cli", "publish"),
+        "adapter": ("citybrain_traffic.service.cli", "adapter"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

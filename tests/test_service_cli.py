@@ -1,0 +1,172 @@
+"""The plan service as users run it: `ctraffic serve` killed mid-batch, tokens, and optimize -> publish -> adapter."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from citybrain_traffic.errors import InputError
+from citybrain_traffic.service.auth import load_tokens
+from citybrain_traffic.service.store import PlanStore
+
+from conftest import run_cli
+from service_helpers import READ, READ_TOKEN, WRITE, WRITE_TOKEN, doc, safe_plan, unsafe_plan
+
+ENV = {**os.environ, "CTRAFFIC_READ_TOKEN": READ_TOKEN, "CTRAFFIC_WRITE_TOKEN": WRITE_TOKEN}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(db: Path, *extra: str):
+    """`ctraffic serve` on a free loopback port; yields (process, base URL)."""
+    port = _free_port()
+    log = open(db.with_suffix(f".{port}.log"), "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "citybrain_traffic.cli", "serve", "--db", str(db), "--net", "corridor",
+         "--port", str(port), *extra],
+        env=ENV, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, db.with_suffix(f".{port}.log").read_text()
+            time.sleep(0.1)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
+
+
+def test_server_killed_mid_batch_keeps_every_committed_plan_and_no_partial_batch(tmp_path):
+    db = tmp_path / "plans.db"
+    big = doc(*[safe_plan(f"J{1 + k % 5}", extra_s=k % 9, provenance={"pad": "x" * 300}) for k in range(6_000)])
+    with serving(db, "--max-body-mb", "64") as (server, url):
+        committed = []
+        for k in range(3):
+            answer = httpx.post(f"{url}/v1/plans", json=doc(*[safe_plan(f"J{j}", extra_s=k) for j in range(1, 6)]),
+                                headers=WRITE, timeout=10)
+            assert answer.status_code == 201
+            committed.append(answer.json())
+        wal = Path(f"{db}-wal")
+        wal_before = wal.stat().st_size
+        outcome = {}
+
+        def publish_big():
+            try:
+                outcome["status"] = httpx.post(f"{url}/v1/plans", json=big, headers=WRITE, timeout=60).status_code
+            except httpx.TransportError as exc:
+                outcome["error"] = exc
+
+        sender = threading.Thread(target=publish_big)
+        sender.start()
+        deadline = time.monotonic() + 30
+        while wal.stat().st_size <= wal_before + 1_000_000 and time.monotonic() < deadline and "status" not in outcome:
+            time.sleep(0.002)
+        server.send_signal(signal.SIGKILL)  # the batch is being written: part of it is in the log already
+        sender.join()
+        server.wait()
+    assert "error" in outcome, f"the batch was acknowledged before the kill ({outcome}); the kill came too late"
+
+    with serving(db) as (_, url):
+        store = PlanStore(db)
+        assert store.batches() == [(1, 5), (2, 5), (3, 5)] and store.latest_version() == 15
+        for answer in committed:
+            for item in answer["plans"]:
+                served = httpx.get(f"{url}/v1/intersections/{item['tls_id']}/plans", params={"limit": 500},
+                                   headers=READ).json()["plans"]
+                assert item["version"] in [p["version"] for p in served]
+        assert httpx.get(f"{url}/v1/intersections/J1/plan", headers=READ).json()["version"] == 11
+        after = httpx.post(f"{url}/v1/plans", json=doc(safe_plan("J1")), headers=WRITE).json()
+        assert after["plans"] == [{"tls_id": "J1", "version": 16}]
+        store.close()
+
+
+def test_optimize_publish_and_adapter_give_the_kpis_of_the_plans_run_directly(tmp_path):
+    plans = tmp_path / "plans"
+    assert run_cli("optimize", "corridor", "--end", "1800", "--out", plans).returncode == 0
+    with serving(tmp_path / "plans.db") as (_, url):
+        published = subprocess.run(
+            [sys.executable, "-m", "citybrain_traffic.cli", "publish", str(plans), "--server", url],
+            env=ENV, capture_output=True, text=True,
+        )
+        assert published.returncode == 0, published.stderr
+        assert "published 5 plan(s)" in published.stdout
+        adapter = subprocess.run(
+            [sys.executable, "-m", "citybrain_traffic.cli", "adapter", "sumo", "corridor", "--server", url,
+             "--seed", "1", "--end", "1800", "--out", str(tmp_path / "adapter")],
+            env={**ENV, "CTRAFFIC_WRITE_TOKEN": ""}, capture_output=True, text=True,
+        )
+        assert adapter.returncode == 0, adapter.stderr
+    direct = run_cli("adapter", "sumo", "corridor", "--plans", plans, "--seed", "1", "--end", "1800",
+                     "--out", tmp_path / "direct")
+    assert direct.returncode == 0, direct.stderr
+
+    def kpis(folder):
+        row = json.loads((tmp_path / folder / "kpis.json").read_text())
+        return {k: v for k, v in row.items() if k not in ("controller", "wall_time_s", "control_time_s")}
+
+    assert kpis("adapter") == kpis("direct")
+    report = json.loads((tmp_path / "adapter" / "adapter.json").read_text())
+    assert report["stats"]["new"] == 5 and report["stats"]["failed"] == 0 and report["stats"]["not_modified"] > 0
+    assert [e["tls_id"] for e in report["installed"]] == [e["tls_id"] for e in
+                                                         json.loads((tmp_path / "direct" / "adapter.json").read_text())["installed"]]
+
+
+def test_publish_of_an_unsafe_plan_is_refused_with_the_reasons(tmp_path):
+    from citybrain_traffic.plans import write_json
+
+    write_json(tmp_path / "plans.json", [safe_plan("J1"), unsafe_plan("J2")])
+    with serving(tmp_path / "plans.db") as (_, url):
+        result = subprocess.run(
+            [sys.executable, "-m", "citybrain_traffic.cli", "publish", str(tmp_path / "plans.json"), "--server", url],
+            env=ENV, capture_output=True, text=True,
+        )
+        assert result.returncode == 2 and "refused" in result.stderr and "yellow interval is 1 s" in result.stderr
+        assert httpx.get(f"{url}/v1/health").json()["latest_version"] == 0
+    no_token = subprocess.run(
+        [sys.executable, "-m", "citybrain_traffic.cli", "publish", str(tmp_path), "--server", "http://127.0.0.1:9"],
+        env={**ENV, "CTRAFFIC_WRITE_TOKEN": ""}, capture_output=True, text=True,
+    )
+    assert no_token.returncode == 2 and "CTRAFFIC_WRITE_TOKEN" in no_token.stderr
+
+
+def test_tokens_come_from_a_toml_file_or_the_environment(tmp_path):
+    path = tmp_path / "tokens.toml"
+    path.write_text(f'read = ["{READ_TOKEN}", "another-read-token-0123"]\nwrite = "{WRITE_TOKEN}"\n')
+    tokens = load_tokens(path)
+    assert tokens.allows("another-read-token-0123", "read") and not tokens.allows("another-read-token-0123", "write")
+    assert tokens.allows(WRITE_TOKEN, "read") and tokens.allows(WRITE_TOKEN, "write")
+    assert not tokens.allows(WRITE_TOKEN[:-1], "write")
+    assert load_tokens(environ={"CTRAFFIC_WRITE_TOKEN": WRITE_TOKEN}).allows(WRITE_TOKEN, "write")
+    path.write_text('write = ["short"]\n')
+    with pytest.raises(InputError, match="at least 16"):
+        load_tokens(path)
+    with pytest.raises(InputError, match="no write token"):
+        load_tokens(environ={})
+    path.write_text("write = [\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_tokens(path)
