@@ -45,10 +45,14 @@ def route_demand(scenario: Scenario, workdir: Path, *, demand_scale: float = 1.0
 
 
 def flows_from_routes(routed: Path, network: Network, *, begin: float, end: float) -> pd.DataFrame:
-    """Hourly flow of every signalized movement from vehicles departing in ``[begin, end)`` (s).
+    """Hourly flow of every signalized movement from vehicles reaching it in ``[begin, end)`` (s).
 
     A vehicle contributes to each movement its route takes (consecutive edges that a signal's
-    link joins). Columns: ``intersection``, ``movement``, ``flow_veh_h``.
+    link joins), at the time it reaches that signal's stop line driving at the speed limits
+    from its departure (free-flow travel time: length / speed of every edge before). A vehicle
+    departing at the edge of a long network reaches a signal minutes later, so counting it at
+    its departure would plan each 15 minutes for traffic that is not there yet.
+    Columns: ``intersection``, ``movement``, ``flow_veh_h``.
     """
     if not end > begin:
         raise InputError(f"empty flow window: begin {begin:g} s is not before end {end:g} s")
@@ -57,6 +61,11 @@ def flows_from_routes(routed: Path, network: Network, *, begin: float, end: floa
         for link in intersection.links:
             movement_of[(link.in_edge, link.out_edge)] = (intersection.tls_id, link.movement)
     counts: dict[tuple[str, str], int] = {key: 0 for key in movement_of.values()}
+    travel_s: dict[str, float] = {}
+    for lane in network.lanes.values():
+        if lane.speed_m_s > 0:
+            travel_s[lane.edge] = max(travel_s.get(lane.edge, 0.0), lane.length_m / lane.speed_m_s)
+    window = (begin, end)
     routes: dict[str, list[str]] = {}
     opener = gzip.open if routed.suffix == ".gz" else open
     with opener(routed, "rb") as fh:
@@ -70,11 +79,11 @@ def flows_from_routes(routed: Path, network: Network, *, begin: float, end: floa
                 edges = elem.get("edges", "").split()
                 if elem.get("id") and vehicle_depart is None:
                     routes[elem.get("id")] = edges
-                elif vehicle_depart is not None and begin <= vehicle_depart < end:
-                    _add(edges, movement_of, counts)
+                elif vehicle_depart is not None:
+                    _add(edges, vehicle_depart, window, travel_s, movement_of, counts)
             elif elem.tag == "vehicle":
-                if elem.find("route") is None and elem.get("route") in routes and begin <= vehicle_depart < end:
-                    _add(routes[elem.get("route")], movement_of, counts)
+                if elem.find("route") is None and elem.get("route") in routes:
+                    _add(routes[elem.get("route")], vehicle_depart, window, travel_s, movement_of, counts)
                 vehicle_depart = None
                 elem.clear()
     hours = (end - begin) / 3600.0
@@ -82,10 +91,19 @@ def flows_from_routes(routed: Path, network: Network, *, begin: float, end: floa
     return pd.DataFrame(rows, columns=FLOW_COLUMNS).sort_values(FLOW_COLUMNS[:2], ignore_index=True)
 
 
-def _add(edges: list[str], movement_of: dict, counts: dict) -> None:
+def _add(
+    edges: list[str], depart: float, window: tuple[float, float], travel_s: dict, movement_of: dict, counts: dict
+) -> None:
+    """Count the vehicle on each signalized movement of its route that it reaches in ``window``."""
+    if not depart == depart or depart >= window[1]:  # NaN or after the window: never counted
+        return
+    reach = depart
     for pair in zip(edges, edges[1:]):
+        reach += travel_s.get(pair[0], 0.0)
+        if reach >= window[1]:
+            return
         key = movement_of.get(pair)
-        if key is not None:
+        if key is not None and reach >= window[0]:
             counts[key] += 1
 
 
