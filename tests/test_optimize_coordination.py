@@ -85,8 +85,9 @@ def test_grid_coordination_is_fast_safe_and_helps(grid):
     plans = validate_all(result.plans(grid), grid)
     assert len(plans) == 16 and all(p.offset == result.timings[p.tls_id].offset_s for p in plans)
     assert result.red_arrival_delay_veh_s_h < result.uncoordinated_red_arrival_delay_veh_s_h
-    # At this demand some common cycle lets every signal keep its v/c cap.
-    assert all(t.status == "optimal" for t in result.timings.values())
+    # The peak quarter's demand (Y <= 0.6 everywhere) is served: every phase below capacity.
+    assert max(d.total_ratio for d in demands.values()) < 0.7
+    assert all(t.max_degree_of_saturation < 1.0 for t in result.timings.values())
 
 
 def test_imposed_cycle_and_signals_without_links(corridor):

@@ -18,6 +18,36 @@ from ..network import Intersection, Lane
 #: down for mixed urban traffic, and what SUMO's tlsCycleAdaptation.py assumes).
 DEFAULT_SATURATION_VEH_H_LANE = 1800.0
 
+#: Critical headway and follow-up headway (s) of a turn that yields to opposing traffic: the
+#: HCM's values for a permitted left turn at a signal, used in
+#: :func:`permitted_share`.
+PERMITTED_CRITICAL_HEADWAY_S = 4.5
+PERMITTED_FOLLOW_UP_HEADWAY_S = 2.5
+#: Least share a permitted green keeps however heavy the opposing flow: the turns that
+#: complete at the end of the green ("sneakers", one or two a cycle in the HCM).
+PERMITTED_MIN_SHARE = 0.05
+
+
+def permitted_share(opposing_veh_h: float, saturation_veh_h_lane: float) -> float:
+    """Share of the saturation flow a yielding lane discharges through an opposing flow.
+
+    Gap acceptance with random (exponential) opposing headways: a lane filters through at
+    ``v_o exp(-v_o t_c) / (1 - exp(-v_o t_f))`` veh/h (``3600 / t_f`` with no opposing flow),
+    the HCM's permitted left-turn saturation flow, divided by the lane's saturation flow and
+    capped at 1. The opposing flow is that of the other approaches' lanes with priority green in
+    the same phase (the network model has no conflict matrix, so every such stream counts as
+    opposing: a conservative estimate).
+    """
+    if opposing_veh_h <= 0:
+        through_gaps = 3600.0 / PERMITTED_FOLLOW_UP_HEADWAY_S
+    else:
+        rate = opposing_veh_h / 3600.0
+        through_gaps = opposing_veh_h * math.exp(-rate * PERMITTED_CRITICAL_HEADWAY_S) / -math.expm1(
+            -rate * PERMITTED_FOLLOW_UP_HEADWAY_S
+        )
+    return min(1.0, max(PERMITTED_MIN_SHARE, through_gaps / saturation_veh_h_lane))
+
+
 #: Lane flows are balanced until no lane changes by more than this share of the approach flow.
 _BALANCE_TOLERANCE = 1e-9
 _BALANCE_MAX_ROUNDS = 200
@@ -28,9 +58,11 @@ class LaneGroup:
     """Lanes of one approach that serve the same movements in the same phases.
 
     ``phases`` are the program indices of the green phases that serve the group: those where one
-    of its links has priority green ``G``, or, for a group that never gets ``G`` (a shared lane
-    whose turns always yield), those where it has ``g``. ``flow_veh_h`` is the demand assigned to
-    its lanes and ``flow_ratio`` that flow over the group's saturation flow.
+    of its links has priority green ``G``, and those where it only has permitted green ``g``
+    (yielding). ``capacity_shares`` gives, per phase, the share of the group's saturation flow it
+    discharges there: 1 with priority, and for a permitted green the gap-acceptance share
+    (:func:`permitted_share`) under the phase's opposing flow. ``flow_veh_h`` is the demand
+    assigned to its lanes and ``flow_ratio`` that flow over the group's saturation flow.
     """
 
     edge: str
@@ -39,6 +71,11 @@ class LaneGroup:
     phases: tuple[int, ...]
     flow_veh_h: float
     flow_ratio: float
+    capacity_shares: tuple[float, ...] = ()
+
+    def share(self, phase: int) -> float:
+        """Share of the saturation flow the group discharges in ``phase`` (1 if not recorded)."""
+        return self.capacity_shares[self.phases.index(phase)] if self.capacity_shares else 1.0
 
 
 @dataclass(frozen=True)
@@ -271,17 +308,28 @@ def _lane_groups(
     links_of: dict[str, list] = defaultdict(list)
     for link in intersection.links:
         links_of[link.in_lane].append(link)
+    states = [intersection.phases[i].state for i in greens]
     members: dict[tuple, list[str]] = {}
+    priority_flow = defaultdict(float)  # (phase, edge) -> flow of lanes with priority green
     for lane, links in links_of.items():
-        states = [intersection.phases[i].state for i in greens]
         protected = tuple(i for i, s in zip(greens, states) if any(s[link.index] == "G" for link in links))
-        permitted = tuple(i for i, s in zip(greens, states) if any(s[link.index] == "g" for link in links))
+        permitted = tuple(
+            i for i, s in zip(greens, states) if i not in protected and any(s[link.index] == "g" for link in links)
+        )
         movements = tuple(sorted({link.movement for link in links}))
-        key = (links[0].in_edge, movements, protected or permitted)
+        key = (links[0].in_edge, movements, protected, permitted)
         members.setdefault(key, []).append(lane)
+        for i in protected:
+            priority_flow[i, links[0].in_edge] += lane_flow[lane]
     groups = []
-    for (edge, movements, phases), group_lanes in members.items():
+    for (edge, movements, protected, permitted), group_lanes in members.items():
         flow = float(sum(lane_flow[lane] for lane in group_lanes))
+        # A yielding lane waits for the priority streams of the other approaches green with it.
+        shares = {i: 1.0 for i in protected}
+        for i in permitted:
+            opposing = sum(v for (phase, other), v in priority_flow.items() if phase == i and other != edge)
+            shares[i] = permitted_share(opposing, saturation)
+        phases = tuple(sorted(shares))
         groups.append(
             LaneGroup(
                 edge=edge,
@@ -290,6 +338,7 @@ def _lane_groups(
                 phases=phases,
                 flow_veh_h=flow,
                 flow_ratio=flow / (saturation * len(group_lanes)),
+                capacity_shares=tuple(shares[i] for i in phases),
             )
         )
     return groups
@@ -300,15 +349,18 @@ def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup]) -> dict[
     floor = dict.fromkeys(greens, 0.0)
     for group in groups:
         if len(group.phases) == 1:
-            floor[group.phases[0]] = max(floor[group.phases[0]], group.flow_ratio)
-    uncovered = [g for g in groups if sum(floor[p] for p in g.phases) < g.flow_ratio * (1 - 1e-12)]
+            p = group.phases[0]
+            floor[p] = max(floor[p], group.flow_ratio / group.share(p))
+    uncovered = [
+        g for g in groups if sum(floor[p] * g.share(p) for p in g.phases) < g.flow_ratio * (1 - 1e-12)
+    ]
     if not uncovered:
         return floor
     column = {p: k for k, p in enumerate(greens)}
     rows = np.zeros((len(uncovered), len(greens)))
     for r, group in enumerate(uncovered):
         for p in group.phases:
-            rows[r, column[p]] = -1.0
+            rows[r, column[p]] = -group.share(p)
     result = linprog(
         c=np.ones(len(greens)),
         A_ub=rows,
