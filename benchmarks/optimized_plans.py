@@ -1,0 +1,112 @@
+"""`optimized` fixed-time plans against `fixed` and `webster` on every scenario, several seeds.
+
+Target (issue 4): on every bundled scenario and every shared RESCO scenario, `optimized` has a
+lower mean delay (mean over the seeds) than both `fixed` (the network's own programs) and
+`webster` (SUMO's tlsCycleAdaptation.py). The optimized controller checks its candidate cycles
+in SUMO with seeds of its own (982451653-5), never with the evaluation seeds.
+
+Writes `benchmarks/results/optimized_plans.csv` (one row per scenario, controller and seed) and
+`optimized_plans.md` (mean ± 95% CI, % change against `fixed`, and the target per scenario);
+exit code 1 when the target is missed anywhere or a run fails.
+
+    python benchmarks/optimized_plans.py [--seeds 1-5] [--jobs 2] [--scenarios corridor,cologne1,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baselines import ROOT, scenario_specs  # noqa: E402  (same scenario list as the baselines)
+
+CONTROLLERS = ["fixed", "webster", "optimized"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="1-5")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    from citybrain_traffic.bench import comparison, parse_seeds
+    from citybrain_traffic.network import read_network
+    from citybrain_traffic.report import comparison_markdown
+    from citybrain_traffic.scenario import load_scenario
+    from citybrain_traffic.sim.metrics import KPI_COLUMNS
+    from citybrain_traffic.simulate import simulate_scenario
+
+    seeds = parse_seeds(args.seeds)
+    summaries, notes = [], []
+    started = time.perf_counter()
+    for spec in scenario_specs(args.scenarios.split(",") if args.scenarios else None):
+        scenario = load_scenario(spec)
+        t0 = time.perf_counter()
+        prepared: list[str] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = simulate_scenario(
+                scenario, read_network(scenario.net_file), controllers=CONTROLLERS, seeds=seeds,
+                workdir=Path(tmp), jobs=args.jobs, write_files=False,
+                on_prepared=lambda found, _runs: prepared.extend(found),
+            )
+        summaries.append(outcome.summary)
+        notes += [f"- {scenario.name}: {n}" for n in prepared if n.startswith("optimized")]
+        delays = outcome.summary.groupby("controller", sort=False)["mean_delay_s"].mean()
+        print(f"{scenario.name:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
+              + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()), flush=True)
+
+    summary = pd.concat(summaries, ignore_index=True)
+    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline="fixed")
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(args.out / "optimized_plans.csv", index=False, float_format="%.4f")
+
+    means = summary.pivot_table(index="scenario", columns="controller", values="mean_delay_s", sort=False)
+    lines = ["| scenario | fixed (s) | webster (s) | optimized (s) | vs fixed | vs webster | target met |",
+             "|---|---|---|---|---|---|---|"]
+    missed = []
+    for name, row in means.iterrows():
+        ok = row["optimized"] < row["fixed"] and row["optimized"] < row["webster"]
+        if not ok:
+            missed.append(name)
+        lines.append(
+            f"| {name} | {row['fixed']:.1f} | {row['webster']:.1f} | {row['optimized']:.1f} | "
+            f"{100 * (row['optimized'] / row['fixed'] - 1):+.1f}% | {100 * (row['optimized'] / row['webster'] - 1):+.1f}% | "
+            f"{'yes' if ok else 'NO'} |"
+        )
+    from importlib.metadata import version
+
+    text = [
+        "# Optimized fixed-time plans against fixed and webster",
+        "",
+        f"Command: `python benchmarks/optimized_plans.py --seeds {args.seeds} --jobs {args.jobs}` "
+        f"(SUMO {version('eclipse-sumo')}, {len(seeds)} seeds, teleports disabled, whole run "
+        f"{(time.perf_counter() - started) / 60:.0f} min on {os.cpu_count()} shared cores). "
+        "Target: `optimized` below both `fixed` and `webster` in mean delay on every scenario.",
+        "",
+        *lines,
+        "",
+        "## All KPIs (mean ± 95% CI over the seeds, % change against `fixed`)",
+        "",
+        comparison_markdown(table, baseline="fixed"),
+        "## What the optimized controller chose",
+        "",
+        *notes,
+        "",
+    ]
+    (args.out / "optimized_plans.md").write_text("\n".join(text))
+    print(f"written {args.out / 'optimized_plans.md'} and optimized_plans.csv")
+    if missed:
+        print(f"TARGET MISSED on: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
