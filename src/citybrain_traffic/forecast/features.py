@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import convolve1d
 
 from citybrain_traffic.counts import SERIES_KEYS
 from citybrain_traffic.errors import InputError
@@ -324,24 +325,35 @@ class Profile:
         self, rows: np.ndarray, panel: Panel, columns: np.ndarray, leave_out: bool, half: int
     ) -> list[np.ndarray]:
         """Means by time of week, day type, time of day and overall, averaged over a triangular
-        kernel of neighbouring slots of half-width ``half`` bins."""
+        kernel of neighbouring slots of half-width ``half`` bins.
+
+        Each bin's own means (leaving its own count out) are looked up once over the span the
+        kernel covers, and the kernel is a convolution along time, so the cost does not grow
+        with ``half``.
+        """
+        columns = np.asarray(columns, dtype=np.int64)
         row = np.asarray(rows)[:, None]
-        weighted: list[np.ndarray] = []
-        weights: list[np.ndarray] = []
-        for offset in range(-half, half + 1):
-            shifted = np.asarray(columns, dtype=np.int64) + offset
-            observed = panel.take(shifted) if leave_out else None
-            means = self._slot_means(row, panel.times(shifted), observed)
-            weight = half + 1 - abs(offset)
-            for level, mean in enumerate(means):
-                known = ~np.isnan(mean)
-                if offset == -half:
-                    weighted.append(np.zeros(mean.shape))
-                    weights.append(np.zeros(mean.shape))
-                weighted[level] = weighted[level] + np.where(known, mean * weight, 0.0)
-                weights[level] = weights[level] + known * weight
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return [np.where(w > 0, total / w, np.nan) for total, w in zip(weighted, weights)]
+        if columns.size == 0:
+            return [np.empty((len(row), 0))] * 4
+        first = int(columns.min()) - half
+        span = np.arange(first, int(columns.max()) + half + 1)
+        observed = panel.take(span) if leave_out else None
+        means = self._slot_means(row, panel.times(span), observed)
+        shape = (len(row), len(span))
+        position = columns - first
+        if half == 0:
+            return [np.broadcast_to(mean, shape)[:, position] for mean in means]
+        kernel = (half + 1 - np.abs(np.arange(-half, half + 1))).astype(float)
+        out = []
+        for mean in means:
+            mean = np.broadcast_to(mean, shape)
+            known = ~np.isnan(mean)
+            total = convolve1d(np.where(known, mean, 0.0), kernel, axis=1, mode="constant")
+            weight = convolve1d(known.astype(float), kernel, axis=1, mode="constant")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                # Weights are whole numbers: below one half is no observation at all.
+                out.append(np.where(weight > 0.5, total / weight, np.nan)[:, position])
+        return out
 
     def tune(self, panel: Panel, *, max_minutes: float = 60.0, level_minutes: Sequence[float] = (60, 120, 240)) -> Profile:
         """Copy of this profile with the smoothing, level window and shrinkage that best predict
