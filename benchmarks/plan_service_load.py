@@ -12,12 +12,13 @@ loop behind schedule) are counted and reported.
 A second, closed-loop phase (each adapter sends its next request as soon as it has the answer)
 measures the most requests per second the service gives on this machine.
 
-Targets (issue 6): >= 1,000 requests/s with p99 <= 50 ms in the open-loop phase. Exit code 1
-when one is missed. The client shares the machine's cores with the server, as it would on a
+Targets (issue 6): >= 1,000 requests/s with p99 <= 50 ms in the open-loop phase, judged on the
+median of --repeats runs (other processes on a shared machine move the tail). Exit code 1 when
+one is missed. The client shares the machine's cores with the server, as it would on a
 2-core box; its own CPU time is reported.
 
     python benchmarks/plan_service_load.py [--adapters 200] [--interval 0.15] [--duration 20]
-        [--workers 2] [--out benchmarks/results/plan_service_load.md]
+        [--repeats 3] [--workers 2] [--client raw|httpx] [--out benchmarks/results/plan_service_load.md]
 """
 
 from __future__ import annotations
@@ -218,6 +219,7 @@ def main() -> int:
     parser.add_argument("--adapters", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.15, help="s between one adapter's requests (open loop)")
     parser.add_argument("--duration", type=float, default=20.0, help="s per phase")
+    parser.add_argument("--repeats", type=int, default=3, help="open-loop runs; the target is judged on their median")
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="adapters' HTTP client: minimal asyncio streams, or httpx (heavier on the shared CPU)")
@@ -231,7 +233,6 @@ def main() -> int:
     except ImportError:
         loop_name = "asyncio"
 
-    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ctraffic-load-") as tmp:
         server, url = start_server(Path(tmp) / "plans.db", args.workers)
         try:
@@ -239,53 +240,64 @@ def main() -> int:
             publish(url, first)
             ids = [p["tls_id"] for p in first["plans"]]
             print(f"server: {url}, {args.workers} worker(s), {len(ids)} signals; {args.adapters} adapters", flush=True)
-            open_loop = asyncio.run(run_phase(url, ids, adapters=args.adapters, interval=args.interval,
-                                              duration=args.duration, republish=(args.duration / 2, second), client=args.client))
-            closed_loop = asyncio.run(run_phase(url, ids, adapters=args.adapters, interval=0.0,
-                                                duration=args.duration / 2, republish=None, client=args.client))
+            rows = []
+            for k in range(args.repeats):
+                load = os.getloadavg()[0]
+                phase = asyncio.run(run_phase(url, ids, adapters=args.adapters, interval=args.interval,
+                                              duration=args.duration, republish=(args.duration / 2, second),
+                                              client=args.client))
+                rows.append(summary(f"open loop #{k + 1}", phase, args.duration) | {"load": load})
+                print(json.dumps(rows[-1]), flush=True)
+            load = os.getloadavg()[0]
+            phase = asyncio.run(run_phase(url, ids, adapters=args.adapters, interval=0.0,
+                                          duration=args.duration / 2, republish=None, client=args.client))
+            rows.append(summary("closed loop (capacity)", phase, args.duration / 2) | {"load": load})
+            print(json.dumps(rows[-1]))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    rows = [
-        summary(f"open loop: each adapter every {args.interval:g} s (offered {args.adapters / args.interval:,.0f} req/s)",
-                open_loop, args.duration),
-        summary("closed loop: each adapter as fast as answers come (capacity)", closed_loop, args.duration / 2),
-    ]
-    for row in rows:
-        print(json.dumps(row))
-    target = rows[0]
-    met_rps, met_p99 = target["requests_s"] >= TARGET_RPS, target["p99_ms"] <= TARGET_P99_MS
-    met = met_rps and met_p99 and target["errors"] == 0
+    runs = rows[:-1]
+    rps = statistics.median(r["requests_s"] for r in runs)
+    p99 = statistics.median(r["p99_ms"] for r in runs)
+    errors = sum(r["errors"] for r in runs)
+    met_rps, met_p99 = rps >= TARGET_RPS, p99 <= TARGET_P99_MS
+    met = met_rps and met_p99 and errors == 0
     lines = [
         "# Plan service load",
         "",
         f"`python benchmarks/plan_service_load.py --adapters {args.adapters} --interval {args.interval:g} "
-        f"--duration {args.duration:g} --workers {args.workers} --client {args.client}`, {time.strftime('%Y-%m-%d')}, "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, client: {args.client} HTTP/1.1 on {loop_name}.",
+        f"--duration {args.duration:g} --repeats {args.repeats} --workers {args.workers} --client {args.client}`, "
+        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, client: {args.client} HTTP/1.1 on {loop_name}.",
         "",
         f"`ctraffic serve --workers {args.workers}` (uvicorn, httptools, uvloop; access log off) on loopback with "
         f"{len(ids)} signals (corridor, grid, single); {args.adapters} adapters, each on its own kept-alive "
-        "connection, pull their signal's plan with `If-None-Match`; half-way through the open-loop phase "
-        "every signal gets a new version (one 200 per adapter, the rest 304). Client and server share the "
-        "machine's cores. Latency: request sent to answer read, at the client. Load average of the machine "
-        f"(1 min) before the run: {load_before:.1f} (other processes share it).",
+        "connection, pull their signal's plan with `If-None-Match`. Open loop: each adapter every "
+        f"{args.interval:g} s on a fixed schedule (offered {args.adapters / args.interval:,.0f} req/s), for "
+        f"{args.duration:g} s, {args.repeats} times; half-way through each, every signal gets a new version "
+        "(one 200 per adapter, the rest 304). Closed loop: each adapter sends its next request as soon as "
+        "it has the answer (the service's capacity here). Client and server share the machine's cores, and "
+        "so do other processes: `load` is the machine's 1-minute load average before the phase. "
+        "Latency: request sent to answer read, at the client; `late` counts requests the client itself sent "
+        "over 10 ms behind schedule.",
         "",
-        "| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | statuses | errors | late sends | client CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| phase | load | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | statuses | errors | late | client CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows:
         statuses = ", ".join(f"{k}: {v:,}" for k, v in r["statuses"].items())
         lines.append(
-            f"| {r['phase']} | {r['requests']:,} | {r['requests_s']:,.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {statuses} | {r['errors']} | {r['late_sends']:,} | {r['client_cpu_s']} |"
+            f"| {r['phase']} | {r['load']:.1f} | {r['requests']:,} | {r['requests_s']:,.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {statuses} | {r['errors']} | "
+            f"{r['late_sends']:,} | {r['client_cpu_s']} |"
         )
-    rps, p99 = target["requests_s"], target["p99_ms"]
     rps_note = "met" if met_rps else f"missed by {TARGET_RPS - rps:,.0f} req/s"
     p99_note = "met" if met_p99 else f"missed by {p99 - TARGET_P99_MS:.1f} ms"
-    errors_note = "" if target["errors"] == 0 else f", {target['errors']} errors"
+    worst = max(r["p99_ms"] for r in runs)
     verdict = (
-        f"Target (open loop): >= {TARGET_RPS:,.0f} req/s and p99 <= {TARGET_P99_MS:g} ms: "
-        f"{rps:,.0f} req/s ({rps_note}), p99 {p99:.1f} ms ({p99_note}){errors_note}."
+        f"Target (open loop, median of {len(runs)}): >= {TARGET_RPS:,.0f} req/s and p99 <= {TARGET_P99_MS:g} ms: "
+        f"{rps:,.0f} req/s ({rps_note}), p99 {p99:.1f} ms ({p99_note}; worst run {worst:.1f} ms)"
+        f"{'' if errors == 0 else f', {errors} errors'}."
     )
     lines += ["", verdict, ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
