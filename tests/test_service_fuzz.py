@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +18,9 @@ from citybrain_traffic.service.store import PlanStore, plan_to_dict
 
 from service_helpers import READ, WRITE, TOKENS, TestClient, corridor, doc, safe_plan
 
-_DB = Path(tempfile.mkdtemp(prefix="ctraffic-fuzz-")) / "plans.db"
-_STORE = PlanStore(_DB)
+_TMP = Path(tempfile.mkdtemp(prefix="ctraffic-fuzz-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+_STORE = PlanStore(_TMP / "plans.db")
 _STORE.publish([(safe_plan(f"J{k}"), "corridor.net.xml") for k in range(1, 6)])
 _STORE.publish([(safe_plan("J1", extra_s=4, valid_from="2026-01-05T08:00", valid_until="2026-01-05T09:00"),
                  "corridor.net.xml")])
