@@ -38,7 +38,7 @@ def permitted_share(opposing_veh_h: float, saturation_veh_h_lane: float) -> floa
     the same phase (the network model has no conflict matrix, so every such stream counts as
     opposing: a conservative estimate).
     """
-    if opposing_veh_h <= 0:
+    if opposing_veh_h * PERMITTED_FOLLOW_UP_HEADWAY_S / 3600.0 < 1e-9:  # no opposing flow to speak of
         through_gaps = 3600.0 / PERMITTED_FOLLOW_UP_HEADWAY_S
     else:
         rate = opposing_veh_h / 3600.0
