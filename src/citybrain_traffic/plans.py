@@ -190,26 +190,52 @@ def write_json(path: Path, plans: list[TimingPlan]) -> Path:
     doc = {
         "format": "citybrain-traffic/plans",
         "version": PLAN_FORMAT_VERSION,
-        "plans": [
-            {
-                "tls_id": p.tls_id,
-                "program_id": p.program_id,
-                "kind": p.kind,
-                "cycle_s": p.cycle_s,
-                "offset_s": p.offset,
-                "valid_from": p.valid_from,
-                "valid_until": p.valid_until,
-                "phases": [
-                    {"state": ph.state, "duration_s": ph.duration, "min_s": ph.min_dur, "max_s": ph.max_dur, "kind": ph.kind}
-                    for ph in p.phases
-                ],
-                "provenance": p.provenance,
-            }
-            for p in plans
-        ],
+        "plans": [plan_to_dict(p) for p in plans],
     }
-    path.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    path.write_text(json.dumps(doc, indent=2, default=plans_json_default) + "\n")
     return path
+
+
+def plan_to_dict(p: TimingPlan) -> dict:
+    """One plan as the JSON object ``write_json`` stores (JSON-ready except numpy scalars in
+    the provenance; ``json.dumps(..., default=plans_json_default)`` handles those)."""
+    return {
+        "tls_id": p.tls_id,
+        "program_id": p.program_id,
+        "kind": p.kind,
+        "cycle_s": p.cycle_s,
+        "offset_s": p.offset,
+        "valid_from": p.valid_from,
+        "valid_until": p.valid_until,
+        "phases": [
+            {"state": ph.state, "duration_s": ph.duration, "min_s": ph.min_dur, "max_s": ph.max_dur, "kind": ph.kind}
+            for ph in p.phases
+        ],
+        "provenance": p.provenance,
+    }
+
+
+def plan_from_dict(doc: dict) -> TimingPlan:
+    """The inverse of ``plan_to_dict``; ``min_s``/``max_s`` default to the duration."""
+    return TimingPlan(
+        tls_id=str(doc["tls_id"]),
+        program_id=str(doc.get("program_id", "ctraffic")),
+        phases=tuple(
+            Phase(
+                state=str(ph["state"]),
+                duration=float(ph["duration_s"]),
+                min_dur=float(ph["duration_s"] if ph.get("min_s") is None else ph["min_s"]),
+                max_dur=float(ph["duration_s"] if ph.get("max_s") is None else ph["max_s"]),
+            )
+            for ph in doc["phases"]
+        ),
+        offset=float(doc.get("offset_s", 0.0)),
+        kind=str(doc.get("kind", "static")),
+        cycle_s=float(doc["cycle_s"]),
+        valid_from=doc.get("valid_from"),
+        valid_until=doc.get("valid_until"),
+        provenance=dict(doc.get("provenance") or {}),
+    )
 
 
 def read_json(path: Path) -> list[TimingPlan]:
@@ -218,24 +244,7 @@ def read_json(path: Path) -> list[TimingPlan]:
         doc = json.loads(Path(path).read_text())
         if doc.get("format") != "citybrain-traffic/plans":
             raise InputError(f"{path} is not a citybrain-traffic plan file (no format marker)")
-        return [
-            TimingPlan(
-                tls_id=str(p["tls_id"]),
-                program_id=str(p.get("program_id", "ctraffic")),
-                phases=tuple(
-                    Phase(state=str(ph["state"]), duration=float(ph["duration_s"]),
-                          min_dur=float(ph.get("min_s", ph["duration_s"])), max_dur=float(ph.get("max_s", ph["duration_s"])))
-                    for ph in p["phases"]
-                ),
-                offset=float(p.get("offset_s", 0.0)),
-                kind=str(p.get("kind", "static")),
-                cycle_s=float(p["cycle_s"]),
-                valid_from=p.get("valid_from"),
-                valid_until=p.get("valid_until"),
-                provenance=dict(p.get("provenance") or {}),
-            )
-            for p in doc["plans"]
-        ]
+        return [plan_from_dict(p) for p in doc["plans"]]
     except InputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -297,7 +306,7 @@ def write_utdf(path: Path, plans: list[TimingPlan]) -> Path:
     return path
 
 
-def _json_default(value):
+def plans_json_default(value):
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "item"):

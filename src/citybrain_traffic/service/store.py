@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InputError
-from ..network import Phase
-from ..plans import TimingPlan
+from ..plans import TimingPlan, plan_from_dict, plan_to_dict  # noqa: F401  (re-exported for the client)
 
 #: Schema version kept in SQLite's ``user_version``.
 SCHEMA_VERSION = 1
@@ -68,47 +67,6 @@ class Published:
     batch: int
     published_at: str
     versions: list[tuple[str, int]]
-
-
-def plan_to_dict(plan: TimingPlan) -> dict[str, Any]:
-    """A plan as one entry of a ``plans.json`` file (see ``plans.write_json``)."""
-    return {
-        "tls_id": plan.tls_id,
-        "program_id": plan.program_id,
-        "kind": plan.kind,
-        "cycle_s": plan.cycle_s,
-        "offset_s": plan.offset,
-        "valid_from": plan.valid_from,
-        "valid_until": plan.valid_until,
-        "phases": [
-            {"state": p.state, "duration_s": p.duration, "min_s": p.min_dur, "max_s": p.max_dur, "kind": p.kind}
-            for p in plan.phases
-        ],
-        "provenance": plan.provenance,
-    }
-
-
-def plan_from_dict(doc: dict[str, Any]) -> TimingPlan:
-    """The inverse of ``plan_to_dict``; ``min_s``/``max_s`` default to the duration."""
-    return TimingPlan(
-        tls_id=doc["tls_id"],
-        program_id=doc["program_id"],
-        phases=tuple(
-            Phase(
-                state=p["state"],
-                duration=float(p["duration_s"]),
-                min_dur=float(p["duration_s"] if p.get("min_s") is None else p["min_s"]),
-                max_dur=float(p["duration_s"] if p.get("max_s") is None else p["max_s"]),
-            )
-            for p in doc["phases"]
-        ),
-        offset=float(doc.get("offset_s", 0.0)),
-        kind=doc.get("kind", "static"),
-        cycle_s=float(doc["cycle_s"]),
-        valid_from=doc.get("valid_from"),
-        valid_until=doc.get("valid_until"),
-        provenance=dict(doc.get("provenance") or {}),
-    )
 
 
 def time_key(value: datetime | str | None) -> str | None:
