@@ -27,14 +27,24 @@ SUMMARY_COLUMNS = ("scenario", "controller", "seed", *KPI_COLUMNS, "wall_time_s"
 
 
 def prepare_setups(
-    scenario: Scenario, network: Network, controllers: list[str], *, demand_scale: float, workdir: Path
+    scenario: Scenario,
+    network: Network,
+    controllers: list[str],
+    *,
+    demand_scale: float,
+    workdir: Path,
+    options: dict[str, dict] | None = None,
 ) -> dict[str, SimSetup]:
-    """Each controller's seed-independent preparation, once, in ``workdir/<controller>``."""
+    """Each controller's seed-independent preparation, once, in ``workdir/<controller>``.
+
+    ``options`` maps a controller name to the keyword options of its ``configure``.
+    """
     setups = {}
     for name in controllers:
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
-        setups[name] = make_controller(name).prepare(scenario, network, folder, demand_scale=demand_scale)
+        controller = make_controller(name).configure(**(options or {}).get(name, {}))
+        setups[name] = controller.prepare(scenario, network, folder, demand_scale=demand_scale)
     return setups
 
 

@@ -55,6 +55,27 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def _adaptive_options(command):
+    """``--model`` and ``--interval``: options of the adaptive controller."""
+    command = click.option(
+        "--interval", "interval_min", type=float, default=None,
+        help="adaptive: control interval in minutes (counts read, forecast, re-plan) [default: 15].",
+    )(command)
+    return click.option(
+        "--model", "model_dir", type=click.Path(file_okay=False),
+        help="adaptive: forecaster folder from `ctraffic forecast train` [default: train one on "
+        "14 simulated days of the scenario, cached].",
+    )(command)
+
+
+def _controller_options(names: list[str], model_dir, interval_min) -> dict[str, dict]:
+    """Options per controller; the adaptive ones refused when no adaptive controller runs."""
+    adaptive = {k: v for k, v in (("model", model_dir), ("interval_min", interval_min)) if v is not None}
+    if adaptive and "adaptive" not in names:
+        raise InputError("--model and --interval are options of the adaptive controller: add it to --controller")
+    return {"adaptive": adaptive} if adaptive else {}
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="citybrain-traffic")
 def cli() -> None:
@@ -113,7 +134,9 @@ def controllers() -> None:
     help="Folder for results (must not exist or be empty): summary.csv, comparison.md, and per run "
     "kpis.json, intersections.csv, timeseries.csv, timeseries.png, counts.csv and SUMO's own outputs.",
 )
-def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, bin_min, gui, out):
+@_adaptive_options
+def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, bin_min, gui, out,
+             model_dir, interval_min):
     from .bench import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
@@ -133,8 +156,9 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     from .scenario import load_scenario
     from .simulate import simulate_scenario
 
+    options = _controller_options(names, model_dir, interval_min)
     for name in names:
-        make_controller(name)
+        make_controller(name).configure(**options.get(name, {}))
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
     network = read_network(sc.net_file)
     console = _console()
@@ -155,6 +179,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
             workdir=out_dir or Path(tmp),
             write_files=out_dir is not None,
             count_bin_s=bin_min * 60.0 if out_dir is not None else None,
+            controller_options=options,
             on_prepared=progress.prepared,
             on_progress=progress.advance,
             on_done=progress.done,
@@ -183,7 +208,8 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     "--out", required=True, type=click.Path(file_okay=False),
     help="New or empty folder for results.csv (one row per run), results.md and results.png.",
 )
-def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out):
+@_adaptive_options
+def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min):
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
     SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
@@ -200,8 +226,9 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out):
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
+    options = _controller_options(names, model_dir, interval_min)
     for name in names:
-        make_controller(name)
+        make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)
     if not demand_scale > 0:
         raise InputError(f"--demand-scale must be positive, got {demand_scale:g}")
@@ -216,7 +243,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out):
         outcome = simulate_cases(
             cases, controllers=names, seeds=seed_list, demand_scale=demand_scale,
             jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False,
-            on_prepared=progress.prepared, on_progress=progress.advance, on_done=progress.done,
+            controller_options=options, on_prepared=progress.prepared, on_progress=progress.advance, on_done=progress.done,
         )
     header = (
         f"# Benchmark\n\n`ctraffic benchmark {' '.join(scenarios)} -c {','.join(names)} --seeds {seeds}"

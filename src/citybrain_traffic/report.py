@@ -23,10 +23,19 @@ HEADLINE = (
 
 def write_run_files(result: RunResult, folder: Path) -> None:
     """``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the run
-    counted, ``counts.csv`` (per-movement counts) of one run."""
+    counted, ``counts.csv`` (per-movement counts) of one run; ``plans.jsonl`` when its controller
+    logged the plans it applied."""
     folder.mkdir(parents=True, exist_ok=True)
     if result.counts is not None:
         result.counts.to_csv(folder / "counts.csv", index=False)
+    report = result.controller_report
+    if isinstance(report, dict) and report.get("plans"):
+        from .plans import plans_json_default
+
+        # One line per plan a controller applied, for audit (the adaptive controller's log).
+        (folder / "plans.jsonl").write_text(
+            "".join(json.dumps(record, default=plans_json_default) + "\n" for record in report["plans"])
+        )
     (folder / "kpis.json").write_text(json.dumps(result.summary_row(), indent=2) + "\n")
     result.approaches.to_csv(folder / "intersections.csv", index=False, float_format="%.2f")
     result.series.to_csv(folder / "timeseries.csv", index=False, float_format="%.3f")

@@ -42,6 +42,7 @@ def simulate_cases(
     gui: bool = False,
     write_files: bool = True,
     count_bin_s: float | None = None,
+    controller_options: dict[str, dict] | None = None,
     on_prepared: Callable[[list[str], list[RunSpec]], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
@@ -79,7 +80,10 @@ def simulate_cases(
     specs, notes = [], []
     for scenario, network in cases:
         base = workdir / scenario.name if len(cases) > 1 else workdir
-        setups = prepare_setups(scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared")
+        setups = prepare_setups(
+            scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared",
+            options=controller_options,
+        )
         notes += [note for name in controllers for note in setups[name].notes]
         specs += [
             RunSpec(

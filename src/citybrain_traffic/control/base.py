@@ -28,6 +28,8 @@ class SimSetup:
     notes: tuple[str, ...] = ()
     #: Timing plans to run: (from simulation time s, plan), validated in ``prepare``.
     schedule: tuple[tuple[float, "TimingPlan"], ...] = ()
+    #: Whatever else the controller hands from ``prepare`` to its runs: (key, JSON text) pairs.
+    data: tuple[tuple[str, str], ...] = ()
 
 
 class Controller:
@@ -50,6 +52,12 @@ class Controller:
     needs_signals = False
     #: Whether ``ctraffic controllers`` lists it (measuring tools are not signal controllers).
     listed = True
+
+    def configure(self, **options) -> "Controller":
+        """Apply command-line options meant for this controller (most take none)."""
+        if options:
+            raise InputError(f"controller {self.name!r} takes no options; got {', '.join(sorted(options))}")
+        return self
 
     def prepare(self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float) -> SimSetup:
         return SimSetup()
@@ -80,6 +88,7 @@ def make_controller(name: str) -> Controller:
 def _registry() -> dict[str, type[Controller]]:
     from ..calibrate import DischargeRecorder
     from .actuated import ActuatedController, RebuiltActuatedController
+    from .adaptive import AdaptiveController
     from .fixed import FixedController
     from .max_pressure import MaxPressureController
     from .optimized import OptimizedController
@@ -87,6 +96,6 @@ def _registry() -> dict[str, type[Controller]]:
 
     classes = [
         FixedController, ActuatedController, RebuiltActuatedController, WebsterController, MaxPressureController,
-        OptimizedController, DischargeRecorder,
+        OptimizedController, AdaptiveController, DischargeRecorder,
     ]
     return {cls.name: cls for cls in classes}
