@@ -387,7 +387,7 @@ class LightGBMForecaster(Forecaster):
         min_child_samples: int = 50,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
-        max_train_rows: int | None = 300_000,
+        max_train_rows: int | None = 200_000,
         max_interval_rows: int = 100_000,
         calibration_fraction: float = 0.2,
         n_jobs: int = 2,
