@@ -43,38 +43,53 @@ def scenario_specs(only: list[str] | None) -> list[str]:
     return specs
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(doc: str) -> argparse.Namespace:
+    """The options every scenario-matrix benchmark takes."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1-5")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    from citybrain_traffic.bench import comparison, parse_seeds
+
+def run_scenarios(args: argparse.Namespace, controllers: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Every scenario x ``controllers`` x the seeds; the summary rows and the controllers' notes."""
+    from citybrain_traffic.bench import parse_seeds
     from citybrain_traffic.network import read_network
-    from citybrain_traffic.report import comparison_markdown
     from citybrain_traffic.scenario import load_scenario
-    from citybrain_traffic.sim.metrics import KPI_COLUMNS
     from citybrain_traffic.simulate import simulate_scenario
 
     seeds = parse_seeds(args.seeds)
-    summaries = []
-    started = time.perf_counter()
+    summaries, notes = [], []
     for spec in scenario_specs(args.scenarios.split(",") if args.scenarios else None):
         scenario = load_scenario(spec)
         t0 = time.perf_counter()
+        prepared: list[str] = []
         with tempfile.TemporaryDirectory() as tmp:
             outcome = simulate_scenario(
-                scenario, read_network(scenario.net_file), controllers=CONTROLLERS, seeds=seeds,
+                scenario, read_network(scenario.net_file), controllers=controllers, seeds=seeds,
                 workdir=Path(tmp), jobs=args.jobs, write_files=False,
+                on_prepared=lambda found, _runs: prepared.extend(found),
             )
         summaries.append(outcome.summary)
+        notes += [f"{scenario.name}: {note}" for note in prepared]
         delays = outcome.summary.groupby("controller", sort=False)["mean_delay_s"].mean()
         print(f"{scenario.name:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
               + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()), flush=True)
+    return pd.concat(summaries, ignore_index=True), notes
 
-    summary = pd.concat(summaries, ignore_index=True)
+
+def main() -> int:
+    args = parse_args(__doc__)
+
+    from citybrain_traffic.bench import comparison, parse_seeds
+    from citybrain_traffic.report import comparison_markdown
+    from citybrain_traffic.sim.metrics import KPI_COLUMNS
+
+    seeds = parse_seeds(args.seeds)
+    started = time.perf_counter()
+    summary, _ = run_scenarios(args, CONTROLLERS)
     table = comparison(summary, metrics=list(KPI_COLUMNS), baseline="fixed")
     args.out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(args.out / "baselines.csv", index=False, float_format="%.4f")

@@ -14,56 +14,28 @@ exit code 1 when the target is missed anywhere or a run fails.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import ROOT, scenario_specs  # noqa: E402  (same scenario list as the baselines)
+from baselines import parse_args, run_scenarios  # noqa: E402  (same scenarios and options as the baselines)
 
 CONTROLLERS = ["fixed", "webster", "optimized"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="1-5")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
 
     from citybrain_traffic.bench import comparison, parse_seeds
-    from citybrain_traffic.network import read_network
     from citybrain_traffic.report import comparison_markdown
-    from citybrain_traffic.scenario import load_scenario
     from citybrain_traffic.sim.metrics import KPI_COLUMNS
-    from citybrain_traffic.simulate import simulate_scenario
 
     seeds = parse_seeds(args.seeds)
-    summaries, notes = [], []
     started = time.perf_counter()
-    for spec in scenario_specs(args.scenarios.split(",") if args.scenarios else None):
-        scenario = load_scenario(spec)
-        t0 = time.perf_counter()
-        prepared: list[str] = []
-        with tempfile.TemporaryDirectory() as tmp:
-            outcome = simulate_scenario(
-                scenario, read_network(scenario.net_file), controllers=CONTROLLERS, seeds=seeds,
-                workdir=Path(tmp), jobs=args.jobs, write_files=False,
-                on_prepared=lambda found, _runs: prepared.extend(found),
-            )
-        summaries.append(outcome.summary)
-        notes += [f"- {scenario.name}: {n}" for n in prepared if n.startswith("optimized")]
-        delays = outcome.summary.groupby("controller", sort=False)["mean_delay_s"].mean()
-        print(f"{scenario.name:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
-              + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()), flush=True)
-
-    summary = pd.concat(summaries, ignore_index=True)
+    summary, prepared = run_scenarios(args, CONTROLLERS)
+    notes = [f"- {note}" for note in prepared if ": optimized" in note]
     table = comparison(summary, metrics=list(KPI_COLUMNS), baseline="fixed")
     args.out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(args.out / "optimized_plans.csv", index=False, float_format="%.4f")
