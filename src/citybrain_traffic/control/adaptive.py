@@ -68,9 +68,10 @@ class AdaptiveController(Controller):
         self.model_dir: Path | None = None
         self.interval_s = DEFAULT_INTERVAL_S
         self.history_days = HISTORY_DAYS
+        self.check_cycles = True
 
     def configure(self, *, model: str | Path | None = None, interval_min: float | None = None,
-                  history_days: int | None = None) -> AdaptiveController:
+                  history_days: int | None = None, check_cycles: bool | None = None) -> AdaptiveController:
         if model is not None:
             self.model_dir = Path(model)
             if not (self.model_dir / "model.json").is_file():
@@ -81,6 +82,8 @@ class AdaptiveController(Controller):
             self.interval_s = float(interval_min) * 60.0
         if history_days is not None:
             self.history_days = int(history_days)
+        if check_cycles is not None:
+            self.check_cycles = bool(check_cycles)
         return self
 
     # -- preparation (main process, once per scenario) -------------------------------------------
@@ -104,9 +107,31 @@ class AdaptiveController(Controller):
             "begin_s": scenario.begin,
             "model_dir": None if model is None else str(model),
             "net_file": str(network.path),
+            "cycle_floor_s": None,
         }
+
+        def setup(floor):
+            return SimSetup(additional_files=(detectors,), data=(("adaptive", json.dumps({**state, "cycle_floor_s": floor})),))
+
+        if self.check_cycles:
+            # As the optimized controller does: the delay model cannot see shared-lane blocking
+            # or spillback, so the cycle floor is chosen by simulating the loop on seeds of its own.
+            from .optimized import CHECK_SEEDS, CHECKED_CYCLE_FLOORS_S, check_setups
+
+            delays = check_setups(
+                scenario, network, self.name, {floor: setup(floor) for floor in (None, *CHECKED_CYCLE_FLOORS_S)},
+                workdir / "check", demand_scale=demand_scale,
+            )
+            state["cycle_floor_s"] = min(delays, key=lambda floor: (delays[floor], floor or 0.0))
+            note += "; cycle floors checked in SUMO ({} seeds of their own, mean delay): {}; kept {}".format(
+                len(CHECK_SEEDS),
+                ", ".join(f"{'model' if k is None else f'>={k:g} s'} {v:.1f} s" for k, v in delays.items()),
+                "the model's" if state["cycle_floor_s"] is None else f">= {state['cycle_floor_s']:g} s",
+            )
         (workdir / "adaptive.json").write_text(json.dumps(state, indent=1))
-        return SimSetup(additional_files=(detectors,), notes=(note,), data=(("adaptive", json.dumps(state)),))
+        return SimSetup(
+            additional_files=(detectors,), notes=(note,), data=(("adaptive", json.dumps(state)),)
+        )
 
     def _model(self, scenario, network, workdir: Path, *, demand_scale: float) -> tuple[Path | None, str]:
         interval = f"every {self.interval_s / 60:g} min"
@@ -166,6 +191,7 @@ class AdaptiveController(Controller):
         self.interval_s = float(state["interval_s"])
         self.begin_s = float(state["begin_s"])
         self.model = None if state["model_dir"] is None else Forecaster.load(Path(state["model_dir"]))
+        self.cycle_floor_s = state.get("cycle_floor_s")
         self.switcher = PlanSwitcher(self.api)
         self.history: list[tuple] = []
         self.plans_log: list[dict] = []
@@ -196,9 +222,10 @@ class AdaptiveController(Controller):
         origin = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary)
         forecast, source = self._forecast(counts, origin)
         flows = forecast.assign(flow_veh_h=forecast["count"] * 3600.0 / self.interval_s)
+        floor = {} if self.cycle_floor_s is None else {"cycle_min_s": float(self.cycle_floor_s)}
         timings = optimize_network(
             self.network, flows[["intersection", "movement", "flow_veh_h"]], tls_ids=list(self.network.intersections),
-            coordinated=len(self.network.intersections) > 1,
+            coordinated=len(self.network.intersections) > 1, **floor,
         )
         plans = validate_all(to_plans(timings, self.network, program_id=f"ctraffic-adaptive-{int(boundary)}"), self.network)
         for plan in plans:

@@ -54,7 +54,10 @@ class OptimizedController(ScheduledPlansController):
         candidates = {None: _plans(network, periods, None)}
         for floor in CHECKED_CYCLE_FLOORS_S:
             candidates[floor] = _plans(network, periods, floor)
-        delays = _check(scenario, network, candidates, workdir / "check", demand_scale=demand_scale)
+        delays = check_setups(
+            scenario, network, self.name, {k: SimSetup(schedule=tuple(v[0])) for k, v in candidates.items()},
+            workdir / "check", demand_scale=demand_scale,
+        )
         chosen = min(delays, key=lambda floor: (delays[floor], floor or 0.0))
         schedule, statuses = candidates[chosen]
         records = [plan for _, plan in schedule]
@@ -106,20 +109,20 @@ def _plans(network, periods, cycle_floor_s):
     return schedule, statuses
 
 
-def _check(scenario, network, candidates, workdir: Path, *, demand_scale: float) -> dict:
-    """Mean delay (s) of every candidate schedule over simulations with ``CHECK_SEEDS``."""
+def check_setups(scenario, network, controller: str, setups: dict, workdir: Path, *, demand_scale: float) -> dict:
+    """Mean delay (s) of ``controller`` with every candidate ``SimSetup`` over runs with ``CHECK_SEEDS``."""
     from ..bench import run_matrix
     from ..sim.runner import RunSpec
 
-    runs = [(key, seed) for key in candidates for seed in CHECK_SEEDS]
+    runs = [(key, seed) for key in setups for seed in CHECK_SEEDS]
     specs = [
         RunSpec(
             scenario=scenario,
             network=network,
-            controller=OptimizedController.name,
+            controller=controller,
             seed=seed,
             workdir=workdir / f"candidate-{i}",
-            setup=SimSetup(schedule=tuple(candidates[key][0])),
+            setup=setups[key],
             demand_scale=demand_scale,
         )
         for i, (key, seed) in enumerate(runs)
