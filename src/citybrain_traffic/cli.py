@@ -61,6 +61,10 @@ def _adaptive_options(command):
         "--interval", "interval_min", type=float, default=None,
         help="adaptive: control interval in minutes (counts read, forecast, re-plan) [default: 15].",
     )(command)
+    command = click.option(
+        "--history-days", type=click.IntRange(min=1), default=None,
+        help="adaptive, without --model: simulated days of history to train its forecaster on [default: 14].",
+    )(command)
     return click.option(
         "--model", "model_dir", type=click.Path(file_okay=False),
         help="adaptive: forecaster folder from `ctraffic forecast train` [default: train one on "
@@ -68,11 +72,14 @@ def _adaptive_options(command):
     )(command)
 
 
-def _controller_options(names: list[str], model_dir, interval_min) -> dict[str, dict]:
+def _controller_options(names: list[str], model_dir, interval_min, history_days=None) -> dict[str, dict]:
     """Options per controller; the adaptive ones refused when no adaptive controller runs."""
-    adaptive = {k: v for k, v in (("model", model_dir), ("interval_min", interval_min)) if v is not None}
+    given = (("model", model_dir), ("interval_min", interval_min), ("history_days", history_days))
+    adaptive = {k: v for k, v in given if v is not None}
     if adaptive and "adaptive" not in names:
-        raise InputError("--model and --interval are options of the adaptive controller: add it to --controller")
+        raise InputError(
+            "--model, --interval and --history-days are options of the adaptive controller: add it to --controller"
+        )
     return {"adaptive": adaptive} if adaptive else {}
 
 
@@ -136,7 +143,7 @@ def controllers() -> None:
 )
 @_adaptive_options
 def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, bin_min, gui, out,
-             model_dir, interval_min):
+             model_dir, interval_min, history_days):
     from .bench import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
@@ -156,7 +163,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     from .scenario import load_scenario
     from .simulate import simulate_scenario
 
-    options = _controller_options(names, model_dir, interval_min)
+    options = _controller_options(names, model_dir, interval_min, history_days)
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
@@ -209,7 +216,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     help="New or empty folder for results.csv (one row per run), results.md and results.png.",
 )
 @_adaptive_options
-def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min):
+def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min, history_days):
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
     SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
@@ -226,7 +233,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
-    options = _controller_options(names, model_dir, interval_min)
+    options = _controller_options(names, model_dir, interval_min, history_days)
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)
