@@ -6,7 +6,7 @@ collection, forecasting, optimization or switching shows up here). It fails when
 reduction of `adaptive` against `fixed` falls below ``MIN_REDUCTION``.
 
 ``MIN_REDUCTION`` comes from measured runs: this exact benchmark gave fixed 80.8 s, adaptive
-72.0 s, a reduction of 10.8 % (2026-11-29, 73 s on 2 cores). The run is deterministic (seeds,
+60.0 s, a reduction of 25.7 % (2026-11-29, about 75 s on 2 cores). The run is deterministic (seeds,
 history and training are fixed), so the gate trips only on a change of behaviour; it sits about a
 third below the measurement so that a change that keeps control quality within the seed-to-seed
 noise of a two-seed mean (about ±1.5 s on ~80 s) still passes.
@@ -21,7 +21,7 @@ import pandas as pd
 from conftest import run_cli
 
 #: Least accepted mean-delay reduction of adaptive against fixed (share of fixed's delay).
-MIN_REDUCTION = 0.07
+MIN_REDUCTION = 0.17
 
 
 def test_adaptive_cuts_delay_on_the_default_scenario(tmp_path, monkeypatch):

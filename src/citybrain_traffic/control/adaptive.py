@@ -188,6 +188,15 @@ class AdaptiveController(Controller):
         self.api = next(iter(signals.values())).api
         self.network = read_network(Path(state["net_file"]))
         self.loops = state["loops"]
+        self.movement_lanes: dict[tuple[str, str], list[str]] = {}
+        self.lane_movements: dict[str, set[tuple[str, str]]] = {}
+        for intersection in self.network.intersections.values():
+            for link in intersection.links:
+                key = (intersection.tls_id, link.movement)
+                lanes = self.movement_lanes.setdefault(key, [])
+                if link.in_lane not in lanes:
+                    lanes.append(link.in_lane)
+                self.lane_movements.setdefault(link.in_lane, set()).add(key)
         self.interval_s = float(state["interval_s"])
         self.begin_s = float(state["begin_s"])
         self.model = None if state["model_dir"] is None else Forecaster.load(Path(state["model_dir"]))
@@ -221,7 +230,21 @@ class AdaptiveController(Controller):
         counts = counts.groupby(["timestamp", "intersection", "movement"], as_index=False)["count"].sum()
         origin = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary)
         forecast, source = self._forecast(counts, origin)
-        flows = forecast.assign(flow_veh_h=forecast["count"] * 3600.0 / self.interval_s)
+        # Stop-line counts are what the signal served, not what arrived: vehicles still queued at
+        # the boundary must be served in the next interval on top of the forecast arrivals. Each
+        # lane's halting vehicles are shared among its movements by their counts.
+        last = counts[counts["timestamp"] == started].set_index(["intersection", "movement"])["count"]
+        waiting = []
+        for (tls, movement), lanes in self.movement_lanes.items():
+            queued = 0.0
+            for lane in lanes:
+                served = sum(last.get((t, m), 0) for t, m in self.lane_movements[lane])
+                share = last.get((tls, movement), 0) / served if served else 1.0 / len(self.lane_movements[lane])
+                queued += share * self.api.lane.getLastStepHaltingNumber(lane)
+            waiting.append((tls, movement, queued))
+        waiting = pd.DataFrame(waiting, columns=["intersection", "movement", "queued"])
+        forecast = forecast.merge(waiting, on=["intersection", "movement"], how="left").fillna({"queued": 0.0})
+        flows = forecast.assign(flow_veh_h=(forecast["count"] + forecast["queued"]) * 3600.0 / self.interval_s)
         floor = {} if self.cycle_floor_s is None else {"cycle_min_s": float(self.cycle_floor_s)}
         timings = optimize_network(
             self.network, flows[["intersection", "movement", "flow_veh_h"]], tls_ids=list(self.network.intersections),
@@ -233,6 +256,7 @@ class AdaptiveController(Controller):
             self.plans_log.append({
                 "decided_s": now, "for_interval_s": [boundary, boundary + self.interval_s], "forecast": source,
                 "forecast_veh_h": round(float(flows[flows["intersection"] == plan.tls_id]["flow_veh_h"].sum()), 1),
+                "queued_veh": round(float(flows[flows["intersection"] == plan.tls_id]["queued"].sum()), 1),
                 **plan_to_dict(plan),
             })
 
