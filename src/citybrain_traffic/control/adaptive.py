@@ -21,12 +21,13 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
-from ..sim.detectors import MovementLoop, movement_loops
+from ..sim.detectors import movement_loops
 from .base import Controller, SimSetup
 from .signal import TrafficSignal
 from .switching import PlanSwitcher
@@ -91,7 +92,7 @@ class AdaptiveController(Controller):
         loops = movement_loops(network)
         if not loops:
             raise InputError(f"{scenario.name}: no signalized movement has a junction lane to count on")
-        loops = [MovementLoop(l.id.replace("ctraffic_mv_", "ctraffic_ad_"), l.tls_id, l.movement, l.lane) for l in loops]
+        loops = [replace(loop, id=loop.id.replace("ctraffic_mv_", "ctraffic_ad_")) for loop in loops]
         detectors = workdir / "adaptive-loops.add.xml"
         root = ET.Element("additional")
         for loop in loops:
@@ -102,7 +103,7 @@ class AdaptiveController(Controller):
 
         model, note = self._model(scenario, network, workdir, demand_scale=demand_scale)
         state = {
-            "loops": [[l.id, l.tls_id, l.movement] for l in loops],
+            "loops": [[loop.id, loop.tls_id, loop.movement] for loop in loops],
             "interval_s": self.interval_s,
             "begin_s": scenario.begin,
             "model_dir": None if model is None else str(model),
@@ -129,9 +130,7 @@ class AdaptiveController(Controller):
                 "the model's" if state["cycle_floor_s"] is None else f">= {state['cycle_floor_s']:g} s",
             )
         (workdir / "adaptive.json").write_text(json.dumps(state, indent=1))
-        return SimSetup(
-            additional_files=(detectors,), notes=(note,), data=(("adaptive", json.dumps(state)),)
-        )
+        return replace(setup(state["cycle_floor_s"]), notes=(note,))
 
     def _model(self, scenario, network, workdir: Path, *, demand_scale: float) -> tuple[Path | None, str]:
         interval = f"every {self.interval_s / 60:g} min"
