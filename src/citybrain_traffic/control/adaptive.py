@@ -117,18 +117,14 @@ class AdaptiveController(Controller):
         if self.check_cycles:
             # As the optimized controller does: the delay model cannot see shared-lane blocking
             # or spillback, so the cycle floor is chosen by simulating the loop on seeds of its own.
-            from .optimized import CHECK_SEEDS, CHECKED_CYCLE_FLOORS_S, check_setups
+            from .optimized import CHECKED_CYCLE_FLOORS_S, check_setups, choose_floor
 
             delays = check_setups(
                 scenario, network, self.name, {floor: setup(floor) for floor in (None, *CHECKED_CYCLE_FLOORS_S)},
                 workdir / "check", demand_scale=demand_scale,
             )
-            state["cycle_floor_s"] = min(delays, key=lambda floor: (delays[floor], floor or 0.0))
-            note += "; cycle floors checked in SUMO ({} seeds of their own, mean delay): {}; kept {}".format(
-                len(CHECK_SEEDS),
-                ", ".join(f"{'model' if k is None else f'>={k:g} s'} {v:.1f} s" for k, v in delays.items()),
-                "the model's" if state["cycle_floor_s"] is None else f">= {state['cycle_floor_s']:g} s",
-            )
+            state["cycle_floor_s"], checked = choose_floor(delays)
+            note += f"; {checked}"
         (workdir / "adaptive.json").write_text(json.dumps(state, indent=1))
         return replace(setup(state["cycle_floor_s"]), notes=(note,))
 
@@ -222,17 +218,18 @@ class AdaptiveController(Controller):
 
         boundary = now - _READ_DELAY_S
         started = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary - self.interval_s)
-        loop_api = self.api.inductionloop
+        # This interval's count per movement (a movement with several junction lanes has a loop on each).
+        last: dict[tuple[str, str], int] = {}
         for loop_id, tls, movement in self.loops:
-            self.history.append((started, tls, movement, int(loop_api.getLastIntervalVehicleNumber(loop_id))))
+            count = int(self.api.inductionloop.getLastIntervalVehicleNumber(loop_id))
+            last[tls, movement] = last.get((tls, movement), 0) + count
+        self.history += [(started, tls, movement, count) for (tls, movement), count in last.items()]
         counts = pd.DataFrame(self.history, columns=["timestamp", "intersection", "movement", "count"])
-        counts = counts.groupby(["timestamp", "intersection", "movement"], as_index=False)["count"].sum()
         origin = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary)
         forecast, source = self._forecast(counts, origin)
         # Stop-line counts are what the signal served, not what arrived: vehicles still queued at
         # the boundary must be served in the next interval on top of the forecast arrivals. Each
         # lane's halting vehicles are shared among its movements by their counts.
-        last = counts[counts["timestamp"] == started].set_index(["intersection", "movement"])["count"]
         waiting = []
         for (tls, movement), lanes in self.movement_lanes.items():
             queued = 0.0

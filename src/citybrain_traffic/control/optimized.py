@@ -58,7 +58,7 @@ class OptimizedController(ScheduledPlansController):
             scenario, network, self.name, {k: SimSetup(schedule=tuple(v[0])) for k, v in candidates.items()},
             workdir / "check", demand_scale=demand_scale,
         )
-        chosen = min(delays, key=lambda floor: (delays[floor], floor or 0.0))
+        chosen, checked = choose_floor(delays)
         schedule, statuses = candidates[chosen]
         records = [plan for _, plan in schedule]
         write_json(workdir / "plans.json", records)
@@ -76,13 +76,11 @@ class OptimizedController(ScheduledPlansController):
             )
         )
         cycles = sorted({round(p.cycle_s) for p in records})
-        checked = ", ".join(f"{'model' if k is None else f'>={k:g} s'} {v:.1f} s" for k, v in delays.items())
         note = (
             f"optimized: {len(records) // max(1, len(network.intersections))} plans per signal, "
             f"cycles {cycles[0]}-{cycles[-1]} s, solver status "
             + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-            + f"; cycles checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): {checked}; kept "
-            + ("the model's" if chosen is None else f">= {chosen:g} s")
+            + f"; {checked}"
         )
         return SimSetup(schedule=tuple(schedule), notes=(note,))
 
@@ -107,6 +105,14 @@ def _plans(network, periods, cycle_floor_s):
         for timing in timings.values():
             statuses[timing.status] = statuses.get(timing.status, 0) + 1
     return schedule, statuses
+
+
+def choose_floor(delays: dict) -> tuple[float | None, str]:
+    """The cycle floor with the least checked delay (ties to the lower floor), and a note on the check."""
+    chosen = min(delays, key=lambda floor: (delays[floor], floor or 0.0))
+    tried = ", ".join(f"{'model' if k is None else f'>={k:g} s'} {v:.1f} s" for k, v in delays.items())
+    kept = "the model's" if chosen is None else f">= {chosen:g} s"
+    return chosen, f"cycles checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): {tried}; kept {kept}"
 
 
 def check_setups(scenario, network, controller: str, setups: dict, workdir: Path, *, demand_scale: float) -> dict:
