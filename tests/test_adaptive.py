@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from citybrain_traffic.control.adaptive import MAX_GREEN_FACTOR
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import plan_from_dict, validate_all
 from citybrain_traffic.scenario import load_scenario
@@ -42,7 +43,14 @@ def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_p
     for record in records:
         start, end = record["for_interval_s"]
         assert end - start == 900 and record["decided_s"] == pytest.approx(start + 1.0)
-        validate_all([plan_from_dict(record)], network)  # raises on any unsafe plan
+        plan = validate_all([plan_from_dict(record)], network)[0]  # raises on any unsafe plan
+        # The real-time layer's range: from the signal's minimum green to 1.5x the planned green.
+        assert plan.kind == "actuated"
+        reference = network.intersections[plan.tls_id].phases
+        for phase, ref in zip(plan.phases, reference):
+            if phase.is_green:
+                assert phase.min_dur == pytest.approx(ref.min_green)
+                assert phase.max_dur == pytest.approx(MAX_GREEN_FACTOR * max(phase.duration, ref.min_green))
     # The plans follow the counts: the forecast flow changes from interval to interval.
     assert len({r["forecast_veh_h"] for r in records}) > 1
     summary = pd.read_csv(out / "summary.csv").set_index("controller")
@@ -61,8 +69,23 @@ def test_adaptive_same_seed_same_numbers(model_dir, tmp_path):
     pd.testing.assert_frame_equal(rows[0], rows[1])
 
 
+def test_fixed_plans_and_no_history_modes(tmp_path):
+    """`--fixed-plans` runs static, coordinated plans; `--history-days 0` forecasts from the run's own counts."""
+    out = tmp_path / "run"
+    done = run_cli("simulate", "single", "--controller", "adaptive", "--seed", "2", "--history-days", "0",
+                   "--fixed-plans", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "no forecaster: forecasting from the counts seen so far" in done.stdout + done.stderr
+    assert "plans run as fixed time" in done.stdout + done.stderr
+    records = [json.loads(line) for line in (out / "adaptive" / "seed-2" / "plans.jsonl").read_text().splitlines()]
+    assert records and {r["forecast"] for r in records} == {"recent mean"}
+    assert {r["kind"] for r in records} == {"static"}
+
+
 def test_adaptive_options_are_checked(tmp_path):
     done = run_cli("simulate", "single", "--controller", "fixed", "--model", str(tmp_path))
+    assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
+    done = run_cli("simulate", "single", "--controller", "fixed", "--fixed-plans")
     assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
     done = run_cli("simulate", "single", "--controller", "adaptive", "--model", str(tmp_path))
     assert done.returncode == 2 and "not a forecast model folder" in done.stderr

@@ -81,3 +81,42 @@ def test_switching_keeps_clearances_minimums_and_reaches_offsets(tmp_path):
         # once aligned, every cycle starts at the plan's offset (mod its cycle)
         for start in cycle_starts[-3:]:
             assert abs((start - plan.offset + 1) % plan.cycle_s - 1) < 1.01, (tls, start, plan.offset)
+
+
+def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
+    """Gap-actuated plans (the adaptive controller's real-time layer) switched in one after another."""
+    sc = load_scenario("corridor", end=1500)
+    network = read_network(sc.net_file)
+    schedule = []
+    for at, stretch in ((300.0, 1.5), (900.0, 2.0)):
+        for plan in plans_from_network(network):
+            reference = network.intersections[plan.tls_id].phases
+            phases = tuple(
+                replace(p, min_dur=ref.min_green, max_dur=stretch * p.duration) if p.is_green else p
+                for p, ref in zip(plan.phases, reference)
+            )
+            actuated = replace(plan, program_id=f"test-actuated-{int(at)}", phases=phases, kind="actuated")
+            schedule.append((at, validate(actuated, reference)))
+    spec = RunSpec(scenario=sc, network=network, controller=RecordingScheduled(), seed=1, workdir=tmp_path,
+                   setup=SimSetup(schedule=tuple(schedule)))
+    report = run_matrix([spec])[0].controller_report
+
+    installed = sorted((entry["tls_id"], entry["program_id"]) for entry in report["log"])
+    assert installed == sorted((p.tls_id, p.program_id) for _, p in schedule)
+    plans = {(p.tls_id, p.program_id): p for _, p in schedule}
+    shortened = 0
+    for tls, seq in _runs(report["trace"]).items():
+        reference = network.intersections[tls].phases
+        for (program, phase, start, duration), (next_program, next_phase, _, _) in zip(seq, seq[1:]):
+            if next_program == program:  # phase order is the program's
+                assert next_phase == (phase + 1) % len(reference), (tls, program, start)
+            ref = reference[phase]
+            if not ref.is_green:
+                assert abs(duration - ref.duration) < 1e-6, (tls, program, phase, start, duration)
+                continue
+            assert duration >= ref.min_green - 1e-6, (tls, phase, start, duration)
+            plan = plans.get((tls, program))
+            if plan is not None and next_program == program:
+                assert duration <= plan.phases[phase].max_dur + 1e-6, (tls, program, phase, start, duration)
+                shortened += duration < plan.phases[phase].duration - 1
+    assert shortened > 0  # the detectors ended some greens before their planned length

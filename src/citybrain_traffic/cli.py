@@ -56,14 +56,20 @@ class _LazyGroup(click.Group):
 
 
 def _adaptive_options(command):
-    """``--model`` and ``--interval``: options of the adaptive controller."""
+    """``--model``, ``--interval``, ``--history-days``, ``--fixed-plans``: options of the adaptive controller."""
+    command = click.option(
+        "--fixed-plans", is_flag=True, default=False,
+        help="adaptive: run each plan as fixed time, coordinated by its offset, instead of letting the "
+        "detectors end a green from its minimum or extend it up to 1.5x its planned length.",
+    )(command)
     command = click.option(
         "--interval", "interval_min", type=float, default=None,
         help="adaptive: control interval in minutes (counts read, forecast, re-plan) [default: 15].",
     )(command)
     command = click.option(
-        "--history-days", type=click.IntRange(min=1), default=None,
-        help="adaptive, without --model: simulated days of history to train its forecaster on [default: 14].",
+        "--history-days", type=click.IntRange(min=0), default=None,
+        help="adaptive, without --model: simulated days of history to train its forecaster on [default: 14]; "
+        "0: no history, forecast each interval from the counts seen so far in the run.",
     )(command)
     return click.option(
         "--model", "model_dir", type=click.Path(file_okay=False),
@@ -72,13 +78,16 @@ def _adaptive_options(command):
     )(command)
 
 
-def _controller_options(names: list[str], model_dir, interval_min, history_days=None) -> dict[str, dict]:
+def _controller_options(names: list[str], model_dir, interval_min, history_days=None,
+                        fixed_plans=False) -> dict[str, dict]:
     """Options per controller; the adaptive ones refused when no adaptive controller runs."""
-    given = (("model", model_dir), ("interval_min", interval_min), ("history_days", history_days))
+    given = (("model", model_dir), ("interval_min", interval_min), ("history_days", history_days),
+             ("realtime", False if fixed_plans else None))
     adaptive = {k: v for k, v in given if v is not None}
     if adaptive and "adaptive" not in names:
         raise InputError(
-            "--model, --interval and --history-days are options of the adaptive controller: add it to --controller"
+            "--model, --interval, --history-days and --fixed-plans are options of the adaptive controller: "
+            "add it to --controller"
         )
     return {"adaptive": adaptive} if adaptive else {}
 
@@ -143,7 +152,7 @@ def controllers() -> None:
 )
 @_adaptive_options
 def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, bin_min, gui, out,
-             model_dir, interval_min, history_days):
+             model_dir, interval_min, history_days, fixed_plans):
     from .bench import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
@@ -163,7 +172,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     from .scenario import load_scenario
     from .simulate import simulate_scenario
 
-    options = _controller_options(names, model_dir, interval_min, history_days)
+    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans)
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
@@ -216,7 +225,8 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     help="New or empty folder for results.csv (one row per run), results.md and results.png.",
 )
 @_adaptive_options
-def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min, history_days):
+def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min, history_days,
+              fixed_plans):
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
     SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
@@ -233,7 +243,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
-    options = _controller_options(names, model_dir, interval_min, history_days)
+    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans)
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)

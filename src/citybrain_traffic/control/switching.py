@@ -11,6 +11,9 @@ from ..plans import TimingPlan
 MAX_CORRECTION_SHARE = 0.2
 #: Offsets within this many seconds count as aligned.
 ALIGNED_S = 0.5
+#: SUMO's tlLogic types as TraCI numbers them (``traci.constants.TRAFFICLIGHT_TYPE_*``). SUMO's
+#: delay-based type is left out on purpose: installing it at run time crashed SUMO 1.28 (segfault).
+_LOGIC_TYPES = {"static": 0, "actuated": 3}
 
 
 @dataclass
@@ -27,6 +30,8 @@ class PlanSwitcher:
     minimum green is cut. From then on, the first green of each cycle is lengthened (or shortened,
     never below its minimum) by at most ``MAX_CORRECTION_SHARE`` of the cycle until the cycle
     starts at the plan's offset, which is what keeps neighbouring signals coordinated.
+    An actuated plan (``kind="actuated"``) is installed as SUMO's gap-actuated program with the
+    plan's minDur/maxDur per green; it runs free of its offset.
 
     Parameters
     ----------
@@ -64,7 +69,7 @@ class PlanSwitcher:
     def _install(self, plan: TimingPlan, now: float) -> None:
         tl = self.api.trafficlight
         logic = tl.Logic(
-            plan.program_id, 0, 0,
+            plan.program_id, _LOGIC_TYPES[plan.kind], 0,
             [tl.Phase(p.duration, p.state, p.min_dur, p.max_dur) for p in plan.phases],
         )
         tl.setProgramLogic(plan.tls_id, logic)
@@ -77,7 +82,9 @@ class PlanSwitcher:
     def _align(self, tls: str, now: float) -> None:
         """Stretch or shorten this cycle's first green toward the plan's offset."""
         plan = self.running.get(tls)
-        if plan is None:
+        if plan is None or plan.kind != "static":
+            # An actuated plan's cycle changes with every gap-out: holding its offset would take
+            # back the time the detectors freed.
             self._wake.pop(tls, None)
             return
         cycle = plan.cycle_s
@@ -95,15 +102,22 @@ class PlanSwitcher:
         self._wake[tls] = self._next_boundary(tls, now)
 
     def _next_boundary(self, tls: str, now: float) -> float:
-        """When the signal next enters phase 0 (s)."""
+        """The earliest time the signal can next enter phase 0 (s).
+
+        An actuated program may end a green at its minimum, so its phases count with their
+        minDur: waking early only costs another look, waking late would miss the boundary.
+        """
         tl = self.api.trafficlight
         index = tl.getPhase(tls)
         program = tl.getProgram(tls)
         logic = next(lg for lg in tl.getAllProgramLogics(tls) if lg.programID == program)
-        t = tl.getNextSwitch(tls)
-        for phase in logic.phases[index + 1:]:
-            t += phase.duration
-        return max(t, now + self._step_length())
+        if logic.type == _LOGIC_TYPES["static"]:
+            t = tl.getNextSwitch(tls)
+            rest = [phase.duration for phase in logic.phases[index + 1:]]
+        else:
+            t = now + max(0.0, logic.phases[index].minDur - tl.getSpentDuration(tls))
+            rest = [phase.minDur for phase in logic.phases[index + 1:]]
+        return max(t + sum(rest), now + self._step_length())
 
     def _step_length(self) -> float:
         return self.api.simulation.getDeltaT()

@@ -29,6 +29,7 @@ def optimize_network(
     analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
     max_link_length_m: float = DEFAULT_MAX_LINK_LENGTH_M,
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
+    offsets: bool = True,
 ) -> dict[str, SignalTiming]:
     """Optimized timings for the signals of a network, from per-movement flows.
 
@@ -50,7 +51,7 @@ def optimize_network(
         signals not listed).
     cycle_min_s, cycle_max_s, max_saturation, analysis_period_h
         As for ``optimize_splits``.
-    max_link_length_m, search_budget
+    max_link_length_m, search_budget, offsets
         As for ``coordinate`` (used when ``coordinated``).
 
     Returns
@@ -102,7 +103,8 @@ def optimize_network(
     )
     if coordinated:
         return coordinate(
-            network, demands, max_link_length_m=max_link_length_m, search_budget=search_budget, **options
+            network, demands, max_link_length_m=max_link_length_m, search_budget=search_budget, offsets=offsets,
+            **options
         ).timings
     return {tls: optimize_splits(network.intersections[tls], demand, **options) for tls, demand in demands.items()}
 

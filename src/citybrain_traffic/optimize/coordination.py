@@ -125,6 +125,7 @@ def coordinate(
     cycle_s: float | None = None,
     max_link_length_m: float = DEFAULT_MAX_LINK_LENGTH_M,
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
+    offsets: bool = True,
 ) -> Coordination:
     """One common cycle, least-delay splits at it, and offsets that keep platoons out of red.
 
@@ -155,6 +156,9 @@ def coordinate(
         Longest road (m) along which two signals are coordinated.
     search_budget
         CP-SAT's deterministic time budget for the offsets (roughly seconds of one core).
+    offsets
+        Solve the offsets; with False every offset is 0 and only the common cycle and its splits
+        are computed (for plans that run free of their offsets, e.g. gap-actuated ones).
 
     Raises
     ------
@@ -182,6 +186,11 @@ def coordinate(
     }
     cycle, caps, notes = _common_cycle(problems, cycle_s)
     timings = {tls: problem.at_cycle(cycle, cap=caps[tls]) for tls, problem in problems.items()}
+    if not offsets:
+        return Coordination(
+            cycle_s=cycle, timings=timings, links=(), status="offsets not solved",
+            red_arrival_delay_veh_s_h=math.nan, uncoordinated_red_arrival_delay_veh_s_h=math.nan, notes=tuple(notes),
+        )
     links = signal_links(network, list(demands), max_length_m=max_link_length_m)
     pairs = _pair_costs(network, demands, timings, links, cycle)
     offsets, status = _solve_offsets(list(demands), pairs, int(round(cycle)), search_budget)
