@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import ROOT, run_scenarios  # noqa: E402  (same scenarios as the baselines)
+from baselines import ROOT, run_scenarios, write_report  # noqa: E402  (same scenarios as the baselines)
 
 BASELINES = ["fixed", "actuated", "actuated-rebuilt", "webster", "max-pressure", "optimized"]
 COMMITTED = ("baselines.csv", "optimized_plans.csv")
@@ -206,11 +206,7 @@ def main() -> int:
         *notes,
         "",
     ]
-    (args.out / "adaptive_closed_loop.md").write_text("\n".join(text))
-    print(f"written {args.out / 'adaptive_closed_loop.md'} and adaptive_closed_loop.csv")
-    for problem in problems:
-        print(f"TARGET MISSED: {problem}")
-    return 1 if problems else 0
+    return write_report(args.out, "adaptive_closed_loop", text, problems, label="TARGET MISSED")
 
 
 if __name__ == "__main__":

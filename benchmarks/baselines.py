@@ -124,10 +124,15 @@ def main() -> int:
         *check_lines,
         "",
     ]
-    (args.out / "baselines.md").write_text("\n".join(text))
-    print(f"written {args.out / 'baselines.md'} and baselines.csv")
+    return write_report(args.out, "baselines", text, problems, label="CHECK FAILED")
+
+
+def write_report(out: Path, name: str, lines: list[str], problems: list[str], *, label: str) -> int:
+    """Write ``out/<name>.md`` (its CSV is written beside it already), print each problem; the exit code."""
+    (out / f"{name}.md").write_text("\n".join(lines))
+    print(f"written {out / (name + '.md')} and {name}.csv")
     for problem in problems:
-        print(f"CHECK FAILED: {problem}")
+        print(f"{label}: {problem}")
     return 1 if problems else 0
 
 

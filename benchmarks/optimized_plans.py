@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import parse_args, run_scenarios  # noqa: E402  (same scenarios and options as the baselines)
+from baselines import parse_args, run_scenarios, write_report  # noqa: E402  (same scenarios and options as the baselines)
 
 CONTROLLERS = ["fixed", "webster", "optimized"]
 
@@ -73,11 +73,8 @@ def main() -> int:
         *notes,
         "",
     ]
-    (args.out / "optimized_plans.md").write_text("\n".join(text))
-    print(f"written {args.out / 'optimized_plans.md'} and optimized_plans.csv")
-    if missed:
-        print(f"TARGET MISSED on: {', '.join(missed)}")
-    return 1 if missed else 0
+    return write_report(args.out, "optimized_plans", text, [", ".join(missed)] if missed else [],
+                        label="TARGET MISSED on")
 
 
 if __name__ == "__main__":

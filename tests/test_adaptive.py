@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from citybrain_traffic.control.adaptive import MAX_GREEN_FACTOR
+from citybrain_traffic.control.adaptive import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import plan_from_dict, validate_all
 from citybrain_traffic.scenario import load_scenario
@@ -44,13 +44,13 @@ def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_p
         start, end = record["for_interval_s"]
         assert end - start == 900 and record["decided_s"] == pytest.approx(start + 1.0)
         plan = validate_all([plan_from_dict(record)], network)[0]  # raises on any unsafe plan
-        # The real-time layer's range: from the signal's minimum green to 1.5x the planned green,
-        # or the signal's own green where that is longer.
+        # The real-time layer's range: from half the planned green (at least the signal's minimum)
+        # to 1.5x it (at least the signal's own green).
         assert plan.kind == "actuated"
         reference = network.intersections[plan.tls_id].phases
         for phase, ref in zip(plan.phases, reference):
             if phase.is_green:
-                assert phase.min_dur == pytest.approx(ref.min_green)
+                assert phase.min_dur == pytest.approx(max(MIN_GREEN_SHARE * phase.duration, ref.min_green))
                 assert phase.max_dur == pytest.approx(max(MAX_GREEN_FACTOR * phase.duration, ref.duration))
     # The plans follow the counts: the forecast flow changes from interval to interval.
     assert len({r["forecast_veh_h"] for r in records}) > 1

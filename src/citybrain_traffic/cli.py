@@ -60,8 +60,8 @@ def _adaptive_options(command):
     command = click.option(
         "--fixed-plans", is_flag=True, default=False,
         help="adaptive: run each plan as fixed time, coordinated by its offset, instead of letting the "
-        "detectors end a green from its minimum or extend it up to 1.5x its planned length (at least "
-        "the signal's own program's green).",
+        "detectors end a green from half its planned length (never below its minimum) or extend it up to "
+        "1.5x (at least the signal's own program's green).",
     )(command)
     command = click.option(
         "--interval", "interval_min", type=float, default=None,
