@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from citybrain_traffic.forecast import (
     Persistence,
     evaluate,
 )
+from citybrain_traffic.forecast.features import FeatureSpec, Profile, build_panel, make_features
 from citybrain_traffic.forecast.models import FORECAST_COLUMNS
 
 from conftest import run_cli
@@ -196,6 +199,39 @@ def test_lightgbm_beats_baselines_when_days_differ(counts):
     coverage = result.metrics.set_index(["model", "horizon_min"])["coverage_p10_p90"]
     assert 0.65 <= coverage["lightgbm", 15] <= 0.92, coverage
     assert result.metrics["n"].nunique() <= 3  # every model scored on the same targets per horizon
+
+
+def test_pooled_lag_deviations_are_group_means(counts):
+    """The last bins' deviations pooled over each intersection and the network are the means of
+    the series' own deviations, read before the origin only."""
+    step = pd.Timedelta(minutes=15)
+    train = counts[counts["timestamp"] < START + pd.Timedelta(days=14)]
+    panel = build_panel(counts, bin=step, start=START, end=counts["timestamp"].max() + step)
+    profile = Profile.fit(build_panel(train, bin=step, start=START, end=START + pd.Timedelta(days=14)))
+    spec = FeatureSpec(lags=4, window_bins=(4, 12), per_day=96)
+    categories = {column: sorted(counts[column].unique()) for column in ("intersection", "movement")}
+    origins = np.arange(14 * 96, 14 * 96 + 40)
+    (features,) = make_features(panel, profile, spec=spec, origins=origins, horizon_bins=[1], categories=categories)
+    assert features.matrix.shape[1] == len(spec.names)
+    column = {name: features.matrix[:, i].reshape(len(KEYS), len(origins)) for i, name in enumerate(spec.names)}
+    intersections = np.array([key[0] for key in KEYS])
+    for lag in (1, 2):
+        own = column[f"lag_dev_{lag}"]
+        network = column[f"network_lag_dev_{lag}"]
+        np.testing.assert_allclose(network, np.broadcast_to(own.mean(axis=0), own.shape), rtol=1e-5, atol=1e-6)
+        for name in set(intersections):
+            rows = intersections == name
+            pooled = column[f"intersection_lag_dev_{lag}"][rows]
+            np.testing.assert_allclose(pooled, np.broadcast_to(own[rows].mean(axis=0), pooled.shape), rtol=1e-5, atol=1e-6)
+    # Changing the counts at and after the origins leaves the features of the first origin alone.
+    later = panel.values.copy()
+    later[:, origins[0]:] += 100.0
+    (changed,) = make_features(
+        replace(panel, values=later), profile, spec=spec, origins=origins[:1], horizon_bins=[1], categories=categories
+    )
+    first = features.matrix.reshape(len(KEYS), len(origins), -1)[:, 0]
+    names = [i for i, name in enumerate(spec.names) if "lag_dev" in name]
+    np.testing.assert_array_equal(changed.matrix[:, names], first[:, names])
 
 
 @pytest.fixture(scope="module")

@@ -336,8 +336,9 @@ class LightGBMForecaster(Forecaster):
     - series identity: intersection and movement (categorical), log of the series level;
     - calendar of the target bin: hour of day, day of week, weekend;
     - the historical averages of the target bin (time of week, time of day);
-    - recent history: the last ``lags`` bins, the last bin's deviation from its historical
-      average, and the mean level and mean deviation over each window of ``windows_min``;
+    - recent history: the last ``lags`` bins and their deviations from the historical average,
+      the last two bins' deviations pooled over the intersection and over the network, and the
+      mean level and mean deviation over each window of ``windows_min``;
     - same time yesterday and a week earlier (level and deviation), when before the origin.
 
     Missing history gives NaN features, which LightGBM routes on its own. P10, P50 and P90 are
