@@ -64,6 +64,16 @@ MAX_GREEN_FACTOR = 1.5
 _READ_DELAY_S = 1.0
 
 
+def _forecaster_fingerprint() -> str:
+    """A short hash of the forecasting code (features, models, count handling): a model trained by
+    other code may not load, or may mean something else."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for part in ("forecast/features.py", "forecast/models.py", "counts.py"):
+        digest.update((package / part).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cache_dir() -> Path:
     """Where trained forecasters for scenarios are kept between runs."""
     base = os.environ.get("CTRAFFIC_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -168,20 +178,28 @@ class AdaptiveController(Controller):
         for path in [scenario.net_file, *scenario.route_files, *scenario.additional_files]:
             key.update(Path(path).read_bytes())
         key.update(f"{scenario.begin}|{scenario.end}|{demand_scale}|{self.history_days}|{HISTORY_SEED}|{self.interval_s}".encode())
+        # The history depends on the scenario only; the model also on the forecasting code, so a
+        # changed forecaster retrains on the cached history instead of loading a stale model.
         folder = cache_dir() / f"{scenario.name}-{key.hexdigest()[:16]}"
-        if (folder / "model.json").is_file():
-            return folder, f"adaptive: {interval}, forecaster trained on {self.history_days} simulated days (cached in {folder})"
-        from ..collect import collect_history
+        history = folder / "history.csv.gz"
+        model = folder / f"model-{_forecaster_fingerprint()}"
+        if (model / "model.json").is_file():
+            return model, f"adaptive: {interval}, forecaster trained on {self.history_days} simulated days (cached in {model})"
+        collected = ""
+        if not history.is_file():
+            from ..collect import collect_history
 
-        counts, _days = collect_history(
-            scenario, network, days=self.history_days, workdir=workdir / "history", seed=HISTORY_SEED,
-            bin_s=self.interval_s, jobs=os.cpu_count() or 1,
-        )
-        history = workdir / "history.csv.gz"
-        counts.to_csv(history, index=False)
-        tmp = folder.with_name(folder.name + ".tmp")
+            counts, _days = collect_history(
+                scenario, network, days=self.history_days, workdir=workdir / "history", seed=HISTORY_SEED,
+                bin_s=self.interval_s, jobs=os.cpu_count() or 1,
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / "history.partial.csv.gz"
+            counts.to_csv(partial, index=False)
+            partial.replace(history)
+            collected = f" ({len(counts):,} counts, collected now)"
+        tmp = folder / f"{model.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         # Trained in a process of its own: LightGBM's OpenMP threads would make this process
         # unsafe to fork the simulation workers from.
         minutes = int(round(self.interval_s / 60))
@@ -192,14 +210,13 @@ class AdaptiveController(Controller):
         )
         if done.returncode != 0:
             raise InputError(f"training the adaptive controller's forecaster failed: {done.stderr.strip()[-500:]}")
-        shutil.copy(history, tmp / "history.csv.gz")
-        if folder.exists():
+        if model.exists():
             shutil.rmtree(tmp)
         else:
-            tmp.replace(folder)
-        return folder, (
+            tmp.replace(model)
+        return model, (
             f"adaptive: {interval}, forecaster trained now on {self.history_days} simulated days under the "
-            f"network's programs ({len(counts):,} counts; cached in {folder})"
+            f"network's programs{collected}; cached in {model}"
         )
 
     # -- the run (worker process) ----------------------------------------------------------------
