@@ -201,6 +201,22 @@ def test_lightgbm_beats_baselines_when_days_differ(counts):
     assert result.metrics["n"].nunique() <= 3  # every model scored on the same targets per horizon
 
 
+def test_horizon_order_does_not_change_the_model(counts):
+    """Each horizon's model learns from the rows of the horizons up to it, whatever order they are
+    given in; each is calibrated on its own held-out rows."""
+    train = counts[counts["timestamp"] < START + pd.Timedelta(days=10)]
+    at = START + pd.Timedelta(days=10, hours=8)
+    forward = LightGBMForecaster(horizons=(15, 30, 60), **SMALL).fit(train)
+    backward = LightGBMForecaster(horizons=(60, 15, 30), **SMALL).fit(train)
+    columns = ["intersection", "movement", "horizon_min", "p10", "p50", "p90"]
+    tables = [model.predict(train, at=at) for model in (forward, backward)]
+    ordered = [table.sort_values(columns[:3]).reset_index(drop=True)[columns] for table in tables]
+    pd.testing.assert_frame_equal(*ordered)
+    tail_bins = round(10 * 96 * forward.calibration_fraction)
+    for horizon in forward.horizons:
+        assert 0 < forward.calibration_[horizon]["rows"] <= len(KEYS) * tail_bins
+
+
 def test_pooled_lag_deviations_are_group_means(counts):
     """The last bins' deviations pooled over each intersection and the network are the means of
     the series' own deviations, read before the origin only."""

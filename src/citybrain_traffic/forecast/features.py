@@ -506,6 +506,7 @@ class FeatureSpec:
             "dev_day_ago",
             "week_ago",
             "dev_week_ago",
+            "horizon_bins",
         ]
 
     @property
@@ -631,6 +632,7 @@ def make_features(
             *recent,
             *(x for ratio in ratios for x in (ratio, (ratio - 1.0) * usual.best / scale)),
             *seasonal,
+            full(np.float64(k)),
         ]
         matrix = np.empty((n_series * n_origins, len(columns)), dtype=np.float32)
         for i, column in enumerate(columns):
