@@ -39,7 +39,7 @@ class ActuatedController(Controller):
         path = write_tl_logics(workdir / "actuated.add.xml", programs)
         # SUMO gap-controls a phase only through detectors on lanes whose every link is green in it;
         # a phase it cannot see would run long, so it keeps the network's fixed duration instead.
-        blind = _phases_without_detector(scenario, path, workdir)
+        blind = phases_without_detector(scenario, path, workdir)
         if blind:
             programs = [
                 replace(program, phases=tuple(
@@ -60,7 +60,7 @@ def _actuated_phase(phase):
     return replace(phase, min_dur=phase.min_green, max_dur=max(SUMO_ACTUATED_MAX_S, phase.duration))
 
 
-def _phases_without_detector(scenario, program_file: Path, workdir: Path) -> dict[str, set[int]]:
+def phases_without_detector(scenario, program_file: Path, workdir: Path) -> dict[str, set[int]]:
     """Ask SUMO which actuated phases it finds no controlling detector for (from its warnings)."""
     log = workdir / "actuated-probe.log"
     run_sumo_tool(

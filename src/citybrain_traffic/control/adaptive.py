@@ -139,7 +139,23 @@ class AdaptiveController(Controller):
             f"{MAX_GREEN_FACTOR:g}x the planned green (at least the signal's own green)"
             if self.realtime else "; plans run as fixed time (coordinated offsets)"
         )
+        blind: dict[str, set[int]] = {}
+        if self.realtime:
+            # SUMO gap-controls a green only through detectors on lanes whose every link it serves;
+            # a green it has none for would always run to its maximum, so it keeps the plan's length.
+            from ..plans import write_tl_logics
+            from .actuated import phases_without_detector
+
+            probe = write_tl_logics(workdir / "adaptive-probe.add.xml", [
+                _with_gap_control(replace(own, program_id="ctraffic-adaptive-probe"), i.phases)
+                for own, i in ((TimingPlan(tls_id=t, program_id="own", phases=i.phases), i)
+                               for t, i in network.intersections.items())
+            ])
+            blind = phases_without_detector(scenario, probe, workdir)
+            if blind:
+                note += f"; {sum(map(len, blind.values()))} green phases without a SUMO detector run their planned length"
         state = {
+            "blind": {tls: sorted(indices) for tls, indices in blind.items()},
             "loops": [[loop.id, loop.tls_id, loop.movement] for loop in loops],
             "interval_s": self.interval_s,
             "begin_s": scenario.begin,
@@ -255,6 +271,7 @@ class AdaptiveController(Controller):
         self.model = None if state["model_dir"] is None else Forecaster.load(Path(state["model_dir"]))
         self.cycle_floor_s = state.get("cycle_floor_s")
         self.realtime = bool(state.get("realtime", True))
+        self.blind = {tls: frozenset(indices) for tls, indices in state.get("blind", {}).items()}
         self.switcher = PlanSwitcher(self.api)
         self.history: list[tuple] = []
         self.plans_log: list[dict] = []
@@ -264,7 +281,8 @@ class AdaptiveController(Controller):
                 if tls in signals:
                     own = TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-own", phases=intersection.phases,
                                      offset=0.0)
-                    self.switcher.submit(validate(_with_gap_control(own, intersection.phases), intersection.phases), now)
+                    bounded = _with_gap_control(own, intersection.phases, self.blind.get(tls, frozenset()))
+                    self.switcher.submit(validate(bounded, intersection.phases), now)
         self.next_plan = self.begin_s + self.interval_s + _READ_DELAY_S
         while self.next_plan <= now:
             self.next_plan += self.interval_s
@@ -318,7 +336,10 @@ class AdaptiveController(Controller):
         )
         plans = to_plans(timings, self.network, program_id=f"ctraffic-adaptive-{int(boundary)}")
         if self.realtime:
-            plans = [_with_gap_control(plan, self.network.intersections[plan.tls_id].phases) for plan in plans]
+            plans = [
+                _with_gap_control(plan, self.network.intersections[plan.tls_id].phases, self.blind.get(plan.tls_id, frozenset()))
+                for plan in plans
+            ]
         plans = validate_all(plans, self.network)
         for plan in plans:
             self.switcher.submit(plan, now)
@@ -348,7 +369,7 @@ class AdaptiveController(Controller):
         return {"plans": getattr(self, "plans_log", []), "switches": getattr(getattr(self, "switcher", None), "log", [])}
 
 
-def _with_gap_control(plan: TimingPlan, reference) -> TimingPlan:
+def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = frozenset()) -> TimingPlan:
     """``plan`` as a SUMO gap-actuated program bounded by the plan (the real-time layer).
 
     Each green keeps the plan's length as its nominal duration and may end from
@@ -357,14 +378,16 @@ def _with_gap_control(plan: TimingPlan, reference) -> TimingPlan:
     run on while vehicles keep coming up to ``MAX_GREEN_FACTOR`` times the planned green, and at
     least as long as the signal's own program gives it: a plan made from served counts can
     under-rate a starved movement (measured at single x1.6 demand, seeds 1-3: throughput 4,177
-    -> 4,215 veh/h; ingolstadt1 23.5 -> 21.4 s delay). Phase order, states and change intervals
-    are the plan's (``validate`` checks them again).
+    -> 4,215 veh/h; ingolstadt1 23.5 -> 21.4 s delay). The greens listed in ``blind`` (indices
+    SUMO places no controlling detector for) keep their planned length. Phase order, states and
+    change intervals are the plan's (``validate`` checks them again).
     """
     phases = tuple(
-        replace(phase, min_dur=max(ref.min_green, MIN_GREEN_SHARE * phase.duration),
-                max_dur=max(MAX_GREEN_FACTOR * phase.duration, ref.duration))
-        if phase.is_green else phase
-        for phase, ref in zip(plan.phases, reference)
+        phase if not phase.is_green
+        else replace(phase, min_dur=phase.duration, max_dur=phase.duration) if i in blind
+        else replace(phase, min_dur=max(ref.min_green, MIN_GREEN_SHARE * phase.duration),
+                     max_dur=max(MAX_GREEN_FACTOR * phase.duration, ref.duration))
+        for i, (phase, ref) in enumerate(zip(plan.phases, reference))
     )
     return replace(plan, phases=phases, kind="actuated")
 
