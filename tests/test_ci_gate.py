@@ -10,7 +10,7 @@ collection, forecasting, optimization or switching shows up here). It runs the c
   ``MIN_REDUCTION_FIXED_PLANS``: the detectors cannot hide a worse forecast or optimizer there.
 
 Thresholds from measured runs of this exact benchmark (2026-11-29, 2 cores): fixed 80.8 s;
-adaptive 41.7 s (48.4 %); adaptive --fixed-plans 60.0 s (25.7 %). The runs are deterministic
+adaptive 41.7 s (48.4 %); adaptive --fixed-plans 60.9 s (24.6 %). The runs are deterministic
 (seeds, history and training are fixed), so a gate trips only on a change of behaviour; each sits
 below its measurement by several times the seed-to-seed noise of a two-seed mean (about ±1.5 s).
 """
