@@ -32,9 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..plans import TimingPlan, validate, write_tl_logics
 from ..sim.detectors import movement_loops
 from .base import Controller, SimSetup
-from ..plans import TimingPlan, validate
 from .signal import TrafficSignal
 from .switching import PlanSwitcher
 
@@ -143,13 +143,11 @@ class AdaptiveController(Controller):
         if self.realtime:
             # SUMO gap-controls a green only through detectors on lanes whose every link it serves;
             # a green it has none for would always run to its maximum, so it keeps the plan's length.
-            from ..plans import write_tl_logics
             from .actuated import phases_without_detector
 
             probe = write_tl_logics(workdir / "adaptive-probe.add.xml", [
-                _with_gap_control(replace(own, program_id="ctraffic-adaptive-probe"), i.phases)
-                for own, i in ((TimingPlan(tls_id=t, program_id="own", phases=i.phases), i)
-                               for t, i in network.intersections.items())
+                _with_gap_control(TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-probe", phases=i.phases), i.phases)
+                for tls, i in network.intersections.items()
             ])
             blind = phases_without_detector(scenario, probe, workdir)
             if blind:
