@@ -30,14 +30,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import ROOT, run_scenarios, write_report  # noqa: E402  (same scenarios as the baselines)
+from baselines import argument_parser, run_scenarios, simulate_spec, write_report  # noqa: E402  (same scenarios as the baselines)
 
 BASELINES = ["fixed", "actuated", "actuated-rebuilt", "webster", "max-pressure", "optimized"]
 COMMITTED = ("baselines.csv", "optimized_plans.csv")
@@ -45,16 +44,12 @@ MIN_DELAY_CUT = 0.25
 MIN_CONGESTION_CUT = 0.13
 MAX_CONTROL_SHARE = 0.15
 MIN_OVERLOAD_THROUGHPUT_GAIN = 0.15
-#: Identity columns and the KPIs compared between parallel and sequential runs.
+#: Columns that differ between runs of the same seed (timings); left out of the parallel check.
 _TIMINGS = ("wall_time_s", "control_time_s")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="1-5")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser = argument_parser(__doc__)
     parser.add_argument("--rerun-baselines", action="store_true")
     parser.add_argument("--overload-scenario", default="single")
     parser.add_argument("--overload-scale", type=float, default=1.6)
@@ -83,19 +78,6 @@ def _check_reproduces(fresh: pd.DataFrame, committed: pd.DataFrame) -> list[str]
         elif ((row - theirs.loc[key]).abs() > 1e-3 + 1e-6 * theirs.loc[key].abs()).any():
             bad.append(f"{key[0]} seed {key[2]}: fixed differs from the committed row")
     return bad
-
-
-def _simulate(spec: str, controllers: list[str], seeds: list[int], *, jobs: int, demand_scale: float = 1.0):
-    from citybrain_traffic.network import read_network
-    from citybrain_traffic.scenario import load_scenario
-    from citybrain_traffic.simulate import simulate_scenario
-
-    scenario = load_scenario(spec)
-    with tempfile.TemporaryDirectory() as tmp:
-        return simulate_scenario(
-            scenario, read_network(scenario.net_file), controllers=controllers, seeds=seeds, workdir=Path(tmp),
-            jobs=jobs, demand_scale=demand_scale, write_files=False,
-        ).summary
 
 
 def main() -> int:
@@ -157,8 +139,8 @@ def main() -> int:
           f"{g['control_time_s'].sum() / g['wall_time_s'].sum():.3f} |" for name, g in overall.groupby("scenario")),
     ]
 
-    overload = _simulate(args.overload_scenario, ["fixed", "adaptive"], seeds, jobs=args.jobs,
-                         demand_scale=args.overload_scale)
+    overload = simulate_spec(args.overload_scenario, ["fixed", "adaptive"], seeds, jobs=args.jobs,
+                             demand_scale=args.overload_scale)
     throughput = overload.groupby("controller")["throughput_veh_h"].mean()
     gain = throughput["adaptive"] / throughput["fixed"] - 1
     target(f"{args.overload_scenario} x{args.overload_scale:g}", "throughput gain against fixed", gain,
@@ -166,8 +148,8 @@ def main() -> int:
     overload_table = comparison(overload, metrics=list(KPI_COLUMNS), baseline="fixed")
 
     few = seeds[:2]
-    one_by_one = _simulate("single", ["adaptive"], few, jobs=1).drop(columns=list(_TIMINGS))
-    parallel = _simulate("single", ["adaptive"], few, jobs=max(2, args.jobs)).drop(columns=list(_TIMINGS))
+    one_by_one = simulate_spec("single", ["adaptive"], few, jobs=1).drop(columns=list(_TIMINGS))
+    parallel = simulate_spec("single", ["adaptive"], few, jobs=max(2, args.jobs)).drop(columns=list(_TIMINGS))
     same = one_by_one.reset_index(drop=True).equals(parallel.reset_index(drop=True))
     target_lines.append(f"| single | same KPIs, seeds {few} run one by one and in parallel | "
                         f"{'identical' if same else 'DIFFERENT'} | identical | {'met' if same else 'MISSED'} |")

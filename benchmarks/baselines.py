@@ -43,39 +43,55 @@ def scenario_specs(only: list[str] | None) -> list[str]:
     return specs
 
 
-def parse_args(doc: str) -> argparse.Namespace:
-    """The options every scenario-matrix benchmark takes."""
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every scenario-matrix benchmark takes (a script may add its own)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1-5")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    return parser.parse_args()
+    return parser
+
+
+def parse_args(doc: str) -> argparse.Namespace:
+    return argument_parser(doc).parse_args()
+
+
+def simulate_spec(
+    spec: str, controllers: list[str], seeds: list[int], *, jobs: int, demand_scale: float = 1.0,
+    notes: list[str] | None = None,
+) -> pd.DataFrame:
+    """One scenario x ``controllers`` x ``seeds`` in a scratch folder; the summary rows.
+
+    The controllers' preparation notes are appended to ``notes``, prefixed with the scenario's name.
+    """
+    from citybrain_traffic.network import read_network
+    from citybrain_traffic.scenario import load_scenario
+    from citybrain_traffic.simulate import simulate_scenario
+
+    scenario = load_scenario(spec)
+    sink = notes if notes is not None else []
+    with tempfile.TemporaryDirectory() as tmp:
+        outcome = simulate_scenario(
+            scenario, read_network(scenario.net_file), controllers=controllers, seeds=seeds,
+            workdir=Path(tmp), jobs=jobs, demand_scale=demand_scale, write_files=False,
+            on_prepared=lambda found, _runs: sink.extend(f"{scenario.name}: {note}" for note in found),
+        )
+    return outcome.summary
 
 
 def run_scenarios(args: argparse.Namespace, controllers: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """Every scenario x ``controllers`` x the seeds; the summary rows and the controllers' notes."""
     from citybrain_traffic.bench import parse_seeds
-    from citybrain_traffic.network import read_network
-    from citybrain_traffic.scenario import load_scenario
-    from citybrain_traffic.simulate import simulate_scenario
 
     seeds = parse_seeds(args.seeds)
     summaries, notes = [], []
     for spec in scenario_specs(args.scenarios.split(",") if args.scenarios else None):
-        scenario = load_scenario(spec)
         t0 = time.perf_counter()
-        prepared: list[str] = []
-        with tempfile.TemporaryDirectory() as tmp:
-            outcome = simulate_scenario(
-                scenario, read_network(scenario.net_file), controllers=controllers, seeds=seeds,
-                workdir=Path(tmp), jobs=args.jobs, write_files=False,
-                on_prepared=lambda found, _runs: prepared.extend(found),
-            )
-        summaries.append(outcome.summary)
-        notes += [f"{scenario.name}: {note}" for note in prepared]
-        delays = outcome.summary.groupby("controller", sort=False)["mean_delay_s"].mean()
-        print(f"{scenario.name:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
+        summary = simulate_spec(spec, controllers, seeds, jobs=args.jobs, notes=notes)
+        summaries.append(summary)
+        delays = summary.groupby("controller", sort=False)["mean_delay_s"].mean()
+        print(f"{summary['scenario'].iloc[0]:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
               + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()), flush=True)
     return pd.concat(summaries, ignore_index=True), notes
 

@@ -11,10 +11,10 @@ Between re-plans a bounded real-time layer adapts the greens, as SCATS does arou
 each plan runs as SUMO's gap-actuated program (its detectors ~2 s of travel upstream of the stop
 line, a green ends after a 3 s gap), each green between ``MIN_GREEN_SHARE`` of its planned
 length (never below the minimum green) and ``MAX_GREEN_FACTOR`` times it (at least the signal's
-own program's green), in the plan's phase order. Such a plan runs free of
-its offset (a gap-out shortens the cycle; holding the offset would give that time back). Until
-the first re-plan the network's own program is the plan that bounds the layer. With
-``realtime=False`` (``--fixed-plans``) the plans run as fixed time, coordinated by their offsets.
+own program's green), in the plan's phase order. Such a plan runs free of its offset (a gap-out
+shortens the cycle; holding the offset would give that time back). Until the first re-plan the
+network's own program is the plan that bounds the layer. With ``realtime=False``
+(``--fixed-plans``) the plans run as fixed time, coordinated by their offsets.
 """
 
 from __future__ import annotations
@@ -257,12 +257,14 @@ class AdaptiveController(Controller):
         # distance (a lane fed into several stop-line lanes is split evenly among them).
         self.queue_lanes: dict[str, list[tuple[str, float]]] = {}
         for intersection in self.network.intersections.values():
+            upstream = {link.in_lane: intersection.upstream_lanes.get(link.in_lane, (link.in_lane,))
+                        for link in intersection.links}
             feeds: dict[str, int] = {}
-            for lane in {link.in_lane for link in intersection.links}:
-                for up in intersection.upstream_lanes.get(lane, (lane,)):
+            for ups in upstream.values():
+                for up in ups:
                     feeds[up] = feeds.get(up, 0) + 1
-            for lane in {link.in_lane for link in intersection.links}:
-                self.queue_lanes[lane] = [(up, 1.0 / feeds[up]) for up in intersection.upstream_lanes.get(lane, (lane,))]
+            for lane, ups in upstream.items():
+                self.queue_lanes[lane] = [(up, 1.0 / feeds[up]) for up in ups]
         self.queue_lane_ids = sorted({up for ups in self.queue_lanes.values() for up, _ in ups})
         self.interval_s = float(state["interval_s"])
         self.begin_s = float(state["begin_s"])
@@ -277,10 +279,8 @@ class AdaptiveController(Controller):
             # Until the first counts are in, the network's own program is the plan the layer bounds.
             for tls, intersection in self.network.intersections.items():
                 if tls in signals:
-                    own = TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-own", phases=intersection.phases,
-                                     offset=0.0)
-                    bounded = _with_gap_control(own, intersection.phases, self.blind.get(tls, frozenset()))
-                    self.switcher.submit(validate(bounded, intersection.phases), now)
+                    own = TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-own", phases=intersection.phases)
+                    self.switcher.submit(validate(self._bounded(own), intersection.phases), now)
         self.next_plan = self.begin_s + self.interval_s + _READ_DELAY_S
         while self.next_plan <= now:
             self.next_plan += self.interval_s
@@ -334,10 +334,7 @@ class AdaptiveController(Controller):
         )
         plans = to_plans(timings, self.network, program_id=f"ctraffic-adaptive-{int(boundary)}")
         if self.realtime:
-            plans = [
-                _with_gap_control(plan, self.network.intersections[plan.tls_id].phases, self.blind.get(plan.tls_id, frozenset()))
-                for plan in plans
-            ]
+            plans = [self._bounded(plan) for plan in plans]
         plans = validate_all(plans, self.network)
         for plan in plans:
             self.switcher.submit(plan, now)
@@ -347,6 +344,11 @@ class AdaptiveController(Controller):
                 "queued_veh": round(float(flows[flows["intersection"] == plan.tls_id]["queued"].sum()), 1),
                 **plan_to_dict(plan),
             })
+
+    def _bounded(self, plan: TimingPlan) -> TimingPlan:
+        """``plan`` with the real-time layer's green range, for its signal (``_with_gap_control``)."""
+        reference = self.network.intersections[plan.tls_id].phases
+        return _with_gap_control(plan, reference, self.blind.get(plan.tls_id, frozenset()))
 
     def _forecast(self, counts: pd.DataFrame, origin: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Expected count of every movement in the interval starting at ``origin``."""
@@ -372,9 +374,9 @@ def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = froze
 
     Each green keeps the plan's length as its nominal duration and may end from
     ``MIN_GREEN_SHARE`` of it on (never below the minimum green of ``reference``, the network's
-    phases) once SUMO's detectors see a gap, or
-    run on while vehicles keep coming up to ``MAX_GREEN_FACTOR`` times the planned green, and at
-    least as long as the signal's own program gives it: a plan made from served counts can
+    phases) once SUMO's detectors see a gap, or run on while vehicles keep coming up to
+    ``MAX_GREEN_FACTOR`` times the planned green, and at least as long as the signal's own
+    program gives it: a plan made from served counts can
     under-rate a starved movement (measured at single x1.6 demand, seeds 1-3: throughput 4,177
     -> 4,215 veh/h; ingolstadt1 23.5 -> 21.4 s delay). The greens listed in ``blind`` (indices
     SUMO places no controlling detector for) keep their planned length. Phase order, states and
