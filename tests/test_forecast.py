@@ -276,6 +276,26 @@ def test_cli_train_then_predict(small_file, tmp_path):
     np.testing.assert_allclose(table["p50"], here["p50"], rtol=1e-6)
 
 
+def test_cli_train_one_bin_a_day_needs_the_bin(tmp_path):
+    """One 60-min bin from each day (a 1-hour scenario's history): the spacing is a day, not the bin."""
+    hourly = synthetic_counts(days=10, keys=KEYS[:2], seed=5)
+    hourly = hourly.assign(timestamp=hourly["timestamp"].dt.floor("60min"))
+    hourly = hourly.groupby(["timestamp", "intersection", "movement"], as_index=False)["count"].sum()
+    path = tmp_path / "one_bin_a_day.csv"
+    hourly[hourly["timestamp"].dt.hour == 8].to_csv(path, index=False)
+
+    inferred = run_cli("forecast", "train", path, "--out", tmp_path / "inferred", "--horizons", "60")
+    assert inferred.returncode != 0
+    assert "1440-min bin" in inferred.stderr and "Traceback" not in inferred.stderr
+
+    trained = run_cli("forecast", "train", path, "--out", tmp_path / "model", "--horizons", "60", "--bin", "60")
+    assert trained.returncode == 0, trained.stderr
+    assert "60-min bins" in trained.stdout
+    model = Forecaster.load(tmp_path / "model")
+    predicted = model.predict(read_counts(path), at="2025-03-13 08:00", horizons=[60])
+    assert len(predicted) == 2 and predicted["p50"].notna().all() and (predicted["p50"] >= 0).all()
+
+
 def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
     out = tmp_path / "eval"
     proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)

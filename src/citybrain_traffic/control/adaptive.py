@@ -225,7 +225,7 @@ class AdaptiveController(Controller):
         minutes = int(round(self.interval_s / 60))
         done = subprocess.run(
             [sys.executable, "-m", "citybrain_traffic.cli", "forecast", "train", str(history), "--out", str(tmp),
-             "--horizons", str(minutes)],
+             "--horizons", str(minutes), "--bin", str(minutes)],
             capture_output=True, text=True,
         )
         if done.returncode != 0:

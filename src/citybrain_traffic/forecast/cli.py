@@ -123,11 +123,21 @@ def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, 
     help="Forecaster to train.",
 )
 @_format_option
-def train_command(counts: Path, model_dir: Path, horizons: tuple[int, ...], kind: str, format_: str) -> None:
+@click.option(
+    "--bin",
+    "bin_min",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bin length in minutes (default: the smallest spacing of a series' timestamps). Needed when "
+    "COUNTS hold fewer than two bins a day, e.g. one 60-min bin from each day.",
+)
+def train_command(counts: Path, model_dir: Path, horizons: tuple[int, ...], kind: str, format_: str,
+                  bin_min: int | None) -> None:
     """Train a forecaster on all of COUNTS and save it to a model folder."""
     table = read_counts(counts, format=format_)
-    click.echo(_describe(table))
-    model = _MODELS[kind](horizons=horizons).fit(table)
+    step = None if bin_min is None else pd.Timedelta(minutes=bin_min)
+    click.echo(_describe(table, step))
+    model = _MODELS[kind](horizons=horizons).fit(table, bin=step)
     model.save(model_dir)
     click.echo(f"saved {kind} model (horizons {', '.join(map(str, horizons))} min) to {model_dir}")
 
@@ -168,11 +178,11 @@ def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, fo
     click.echo(f"wrote {len(forecasts)} forecasts from {origin} to {out}")
 
 
-def _describe(table: pd.DataFrame) -> str:
-    """One line on the size, bin length, period and gaps of a count table."""
+def _describe(table: pd.DataFrame, step: pd.Timedelta | None = None) -> str:
+    """One line on the size, bin length (``step``, inferred if not given), period and gaps of a count table."""
     if table.empty:
         raise InputError("the count file has no counts")
-    step = infer_bin(table)
+    step = infer_bin(table) if step is None else step
     gaps = find_gaps(table, bin=step)
     n_series = table.groupby(["intersection", "movement"]).ngroups
     gap_text = (

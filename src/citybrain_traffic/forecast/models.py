@@ -69,24 +69,28 @@ class Forecaster:
         """Hyperparameters as given to ``__init__`` (JSON-serialisable)."""
         return {"horizons": list(self.horizons)}
 
-    def fit(self, counts: pd.DataFrame) -> Self:
+    def fit(self, counts: pd.DataFrame, *, bin: str | pd.Timedelta | None = None) -> Self:
         """Learn from a tidy count table.
 
         Parameters
         ----------
         counts
-            Training counts (see :mod:`citybrain_traffic.counts`), vehicles per bin. The bin
-            length is inferred from the timestamps; gaps are allowed.
+            Training counts (see :mod:`citybrain_traffic.counts`), vehicles per bin; gaps are
+            allowed.
+        bin
+            Bin length (e.g. ``"15min"``); ``None`` infers it from the timestamps (the smallest
+            spacing within a series). Give it when the counts cover fewer than two bins a day,
+            such as one 60-min bin from each simulated day, where the spacing is a whole day.
 
         Returns
         -------
         Self
             The fitted forecaster.
         """
-        counts = validate_counts(counts)
+        counts = validate_counts(counts, bin=bin)
         if counts.empty:
             raise InputError("cannot fit a forecaster on an empty count table")
-        step = infer_bin(counts)
+        step = infer_bin(counts) if bin is None else pd.Timedelta(bin)
         bins_per_day(step)
         self._horizon_bins(self.horizons, step)
         start = counts["timestamp"].min()
