@@ -93,3 +93,23 @@ def test_adaptive_options_are_checked(tmp_path):
     done = run_cli("simulate", "single", "--controller", "adaptive", "--interval", "0")
     assert done.returncode == 2 and "--interval" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path):
+    """The first plans come from the history's mean count of the first interval on days of the run's type."""
+    from citybrain_traffic.control.adaptive import _opening_counts
+    from citybrain_traffic.sim.runner import SIM_DAY_ZERO
+
+    assert SIM_DAY_ZERO.day_of_week < 5  # the run is simulated on a weekday
+    rows = []
+    # Monday, Tuesday and Saturday, each from 06:00 (the scenario's begin) in 15-min bins.
+    for day, first, later in (("2026-01-05", 10, 99), ("2026-01-06", 20, 99), ("2026-01-10", 500, 99)):
+        for minutes, count in ((0, first), (15, later)):
+            stamp = pd.Timestamp(day) + pd.Timedelta(hours=6, minutes=minutes)
+            rows += [(stamp, "C", "a>b", count), (stamp, "C", "c>d", 2 * count)]
+    history = tmp_path / "history.csv.gz"
+    pd.DataFrame(rows, columns=["timestamp", "intersection", "movement", "count"]).to_csv(history, index=False)
+
+    opening = sorted(_opening_counts(history, begin_s=6 * 3600.0))
+    assert opening == [["C", "a>b", 15.0], ["C", "c>d", 30.0]]
+    assert _opening_counts(history, begin_s=7 * 3600.0) == []  # no bin starts at the begin: no opening plan

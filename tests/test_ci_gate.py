@@ -10,7 +10,7 @@ collection, forecasting, optimization or switching shows up here). It runs the c
   ``MIN_REDUCTION_FIXED_PLANS``: the detectors cannot hide a worse forecast or optimizer there.
 
 Thresholds from measured runs of this exact benchmark (2026-11-29, 2 cores): fixed 80.8 s;
-adaptive 41.7 s (48.4 %); adaptive --fixed-plans 60.9 s (24.6 %). The runs are deterministic
+adaptive 41.4 s (48.7 %); adaptive --fixed-plans 57.7 s (28.6 %). The runs are deterministic
 (seeds, history and training are fixed), so a gate trips only on a change of behaviour; each sits
 below its measurement by several times the seed-to-seed noise of a two-seed mean (about ±1.5 s).
 """
@@ -27,7 +27,7 @@ from conftest import run_cli
 #: Least accepted mean-delay reduction of adaptive against fixed (share of fixed's delay).
 MIN_REDUCTION = 0.40
 #: The same for adaptive with --fixed-plans.
-MIN_REDUCTION_FIXED_PLANS = 0.17
+MIN_REDUCTION_FIXED_PLANS = 0.21
 
 
 @pytest.mark.parametrize(("options", "gate"), [((), MIN_REDUCTION), (("--fixed-plans",), MIN_REDUCTION_FIXED_PLANS)],
