@@ -85,6 +85,15 @@ def test_outputs_written(tmp_path):
     assert "| single | max-pressure |" in (out / "comparison.md").read_text()
 
 
+def test_relative_out_folder(tmp_path):
+    """--out relative to the working folder: the preparations that run SUMO's tools in their own
+    folder (duarouter for webster, the detector probe of actuated) must still find their files."""
+    proc = run_cli("simulate", "single", "--end", "900", "-c", "fixed,webster,actuated", "--seeds", "1",
+                   "--out", "relative-out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(tmp_path / "relative-out" / "summary.csv")) == 3
+
+
 def test_undeparted_vehicles_count_their_wait():
     trips = pd.DataFrame(
         {

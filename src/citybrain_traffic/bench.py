@@ -40,6 +40,8 @@ def prepare_setups(
     ``options`` maps a controller name to the keyword options of its ``configure``.
     """
     setups = {}
+    # Absolute: the preparations run SUMO's tools in their folder (cwd) and name files in it.
+    workdir = Path(workdir).resolve()
     for name in controllers:
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
