@@ -93,6 +93,19 @@ def test_adaptive_options_are_checked(tmp_path):
     done = run_cli("simulate", "single", "--controller", "adaptive", "--interval", "0")
     assert done.returncode == 2 and "--interval" in done.stderr
     assert "Traceback" not in done.stderr
+    # An interval the forecaster cannot be trained for fails before any history is collected.
+    done = run_cli("simulate", "single", "--controller", "adaptive", "--interval", "7", "--out", tmp_path / "seven")
+    assert done.returncode == 2 and "divide a day" in done.stderr
+    assert not (tmp_path / "seven" / "prepared").exists()
+    # Without a history any interval is fine for the check.
+    from citybrain_traffic.control.adaptive import AdaptiveController
+
+    AdaptiveController().configure(interval_min=7, history_days=0)
+
+
+def test_a_model_must_forecast_one_interval_ahead(model_dir):
+    done = run_cli("simulate", "single", "--controller", "adaptive", "--model", model_dir, "--interval", "30")
+    assert done.returncode == 2 and "forecasts 15 min ahead" in done.stderr and "--horizons 30" in done.stderr
 
 
 def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path):

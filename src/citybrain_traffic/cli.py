@@ -65,7 +65,8 @@ def _adaptive_options(command):
     )(command)
     command = click.option(
         "--interval", "interval_min", type=float, default=None,
-        help="adaptive: control interval in minutes (counts read, forecast, re-plan) [default: 15].",
+        help="adaptive: control interval in minutes (counts read, forecast, re-plan) [default: 15]; whole minutes "
+        "dividing a day when the controller trains its forecaster, one of the model's horizons with --model.",
     )(command)
     command = click.option(
         "--history-days", type=click.IntRange(min=0), default=None,

@@ -128,7 +128,27 @@ class AdaptiveController(Controller):
             self.check_cycles = bool(check_cycles)
         if realtime is not None:
             self.realtime = bool(realtime)
+        self._check_interval()
         return self
+
+    def _check_interval(self) -> None:
+        """The forecaster must forecast one interval ahead: fail now, not after collecting a history
+        (or, with ``--model``, by falling back to recent means at every re-plan)."""
+        minutes = self.interval_s / 60.0
+        if self.model_dir is not None:
+            horizons = json.loads((self.model_dir / "model.json").read_text()).get("horizons_min", [])
+            if not any(abs(float(h) - minutes) < 1e-9 for h in horizons):
+                raise InputError(
+                    f"--model {self.model_dir} forecasts {', '.join(f'{float(h):g}' for h in horizons)} min ahead, "
+                    f"but the control interval is {minutes:g} min: train it with --horizons {minutes:g}, or set "
+                    "--interval to one of its horizons"
+                )
+        elif self.history_days > 0 and (minutes != int(minutes) or 1440 % int(minutes)):
+            raise InputError(
+                f"--interval {minutes:g} min: the forecaster trains on counts in bins of the interval, which must be "
+                "whole minutes that divide a day (e.g. 5, 10, 15, 20, 30 or 60); or forecast without a history "
+                "(--history-days 0)"
+            )
 
     # -- preparation (main process, once per scenario) -------------------------------------------
     def prepare(self, scenario, network, workdir: Path, *, demand_scale: float) -> SimSetup:
