@@ -105,7 +105,12 @@ def test_adaptive_options_are_checked(tmp_path):
 
 def test_a_model_must_forecast_one_interval_ahead(model_dir):
     done = run_cli("simulate", "single", "--controller", "adaptive", "--model", model_dir, "--interval", "30")
-    assert done.returncode == 2 and "forecasts 15 min ahead" in done.stderr and "--horizons 30" in done.stderr
+    assert done.returncode == 2 and "trained on 15-min counts" in done.stderr and "--interval 15" in done.stderr
+    half_hour = model_dir.parent / "model-30"
+    done = run_cli("forecast", "train", model_dir.parent / "history.csv", "--out", half_hour, "--horizons", "30")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("simulate", "single", "--controller", "adaptive", "--model", half_hour)
+    assert done.returncode == 2 and "forecasts 30 min ahead" in done.stderr and "--horizons 15" in done.stderr
 
 
 def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path):

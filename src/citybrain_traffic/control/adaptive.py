@@ -136,7 +136,14 @@ class AdaptiveController(Controller):
         (or, with ``--model``, by falling back to recent means at every re-plan)."""
         minutes = self.interval_s / 60.0
         if self.model_dir is not None:
-            horizons = json.loads((self.model_dir / "model.json").read_text()).get("horizons_min", [])
+            meta = json.loads((self.model_dir / "model.json").read_text())
+            horizons, bin_min = meta.get("horizons_min", []), float(meta.get("bin_minutes", minutes))
+            if abs(bin_min - minutes) > 1e-9:
+                raise InputError(
+                    f"--model {self.model_dir} was trained on {bin_min:g}-min counts, but the controller counts "
+                    f"per control interval ({minutes:g} min): set --interval {bin_min:g}, or train on "
+                    f"{minutes:g}-min counts (ctraffic collect --bin {minutes:g})"
+                )
             if not any(abs(float(h) - minutes) < 1e-9 for h in horizons):
                 raise InputError(
                     f"--model {self.model_dir} forecasts {', '.join(f'{float(h):g}' for h in horizons)} min ahead, "
