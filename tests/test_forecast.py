@@ -288,6 +288,9 @@ def test_cli_train_one_bin_a_day_needs_the_bin(tmp_path):
     assert inferred.returncode != 0
     assert "1440-min bin" in inferred.stderr and "Traceback" not in inferred.stderr
 
+    off_grid = run_cli("forecast", "train", path, "--out", tmp_path / "off", "--horizons", "60", "--bin", "50")
+    assert off_grid.returncode == 2 and "off the regular 50-min grid" in off_grid.stderr and not off_grid.stdout
+
     trained = run_cli("forecast", "train", path, "--out", tmp_path / "model", "--horizons", "60", "--bin", "60")
     assert trained.returncode == 0, trained.stderr
     assert "60-min bins" in trained.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from citybrain_traffic.counts import find_gaps, infer_bin, read_counts
+from citybrain_traffic.counts import find_gaps, infer_bin, read_counts, validate_counts
 from citybrain_traffic.errors import InputError
 from citybrain_traffic.forecast.evaluate import evaluate as evaluate_models
 from citybrain_traffic.forecast.evaluate import plot_forecasts
@@ -136,6 +136,8 @@ def train_command(counts: Path, model_dir: Path, horizons: tuple[int, ...], kind
     """Train a forecaster on all of COUNTS and save it to a model folder."""
     table = read_counts(counts, format=format_)
     step = None if bin_min is None else pd.Timedelta(minutes=bin_min)
+    if step is not None:
+        table = validate_counts(table, bin=step)  # off-grid timestamps fail before anything is described
     click.echo(_describe(table, step))
     model = _MODELS[kind](horizons=horizons).fit(table, bin=step)
     model.save(model_dir)
