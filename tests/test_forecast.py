@@ -298,6 +298,14 @@ def test_cli_train_one_bin_a_day_needs_the_bin(tmp_path):
     predicted = model.predict(read_counts(path), at="2025-03-13 08:00", horizons=[60])
     assert len(predicted) == 2 and predicted["p50"].notna().all() and (predicted["p50"] >= 0).all()
 
+    evaluated = run_cli("forecast", "evaluate", path, "--horizons", "60", "--bin", "60", "--test-days", "3",
+                        "--out", tmp_path / "eval")
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = pd.read_csv(tmp_path / "eval" / "metrics.csv")
+    assert set(metrics["model"]) == {"persistence", "historical_average", "lightgbm"}
+    assert (metrics["n"] == 3 * 2).all()  # three test days of one bin each, two series
+    assert metrics["mae"].notna().all()
+
 
 def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
     out = tmp_path / "eval"

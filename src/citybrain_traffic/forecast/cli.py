@@ -65,6 +65,29 @@ def forecast() -> None:
     """
 
 
+_bin_option = click.option(
+    "--bin",
+    "bin_min",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bin length in minutes (default: the smallest spacing of a series' timestamps). Needed when "
+    "COUNTS hold fewer than two bins a day, e.g. one 60-min bin from each day.",
+)
+
+
+def _read(counts: Path, format_: str, bin_min: int | None) -> tuple[pd.DataFrame, pd.Timedelta | None]:
+    """The count table and the bin given (None: inferred), after printing a line about them.
+
+    Counts off the given bin's grid fail before that line (which would describe them wrongly).
+    """
+    table = read_counts(counts, format=format_)
+    step = None if bin_min is None else pd.Timedelta(minutes=bin_min)
+    if step is not None:
+        table = validate_counts(table, bin=step)
+    click.echo(_describe(table, step))
+    return table, step
+
+
 @forecast.command(name="evaluate")
 @_counts_argument
 @_horizons_option
@@ -82,16 +105,17 @@ def forecast() -> None:
     default=None,
     help="Folder to write metrics.csv and forecast_vs_actual.png into (created if needed).",
 )
-def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, format_: str, out: Path | None) -> None:
+@_bin_option
+def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, format_: str, out: Path | None,
+                     bin_min: int | None) -> None:
     """Compare persistence, historical average and LightGBM on the last days of COUNTS.
 
     Every bin of the test period is a forecast origin, and each forecast uses only the counts
     before it. MAE and RMSE are in vehicles per bin; WAPE is total absolute error over total
     count; coverage is the share of counts inside the P10-P90 interval (LightGBM only).
     """
-    table = read_counts(counts, format=format_)
-    click.echo(_describe(table))
-    result = evaluate_models(table, horizons=horizons, test_days=test_days)
+    table, step = _read(counts, format_, bin_min)
+    result = evaluate_models(table, horizons=horizons, test_days=test_days, bin=step)
     click.echo(
         f"test period {result.test_start} to {result.test_end} "
         f"({test_days:g} days); metrics of the P50 forecast, vehicles per bin:"
@@ -123,22 +147,11 @@ def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, 
     help="Forecaster to train.",
 )
 @_format_option
-@click.option(
-    "--bin",
-    "bin_min",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Bin length in minutes (default: the smallest spacing of a series' timestamps). Needed when "
-    "COUNTS hold fewer than two bins a day, e.g. one 60-min bin from each day.",
-)
+@_bin_option
 def train_command(counts: Path, model_dir: Path, horizons: tuple[int, ...], kind: str, format_: str,
                   bin_min: int | None) -> None:
     """Train a forecaster on all of COUNTS and save it to a model folder."""
-    table = read_counts(counts, format=format_)
-    step = None if bin_min is None else pd.Timedelta(minutes=bin_min)
-    if step is not None:
-        table = validate_counts(table, bin=step)  # off-grid timestamps fail before anything is described
-    click.echo(_describe(table, step))
+    table, step = _read(counts, format_, bin_min)
     model = _MODELS[kind](horizons=horizons).fit(table, bin=step)
     model.save(model_dir)
     click.echo(f"saved {kind} model (horizons {', '.join(map(str, horizons))} min) to {model_dir}")

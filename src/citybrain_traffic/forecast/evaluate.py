@@ -62,6 +62,7 @@ def evaluate(
     horizons: Sequence[int] = DEFAULT_HORIZONS,
     test_days: float = 7,
     models: Mapping[str, Forecaster] | None = None,
+    bin: str | pd.Timedelta | None = None,
 ) -> Evaluation:
     """Fit forecasters on all but the last days of ``counts`` and score them on those days.
 
@@ -79,6 +80,8 @@ def evaluate(
         Length of the test period in days, counted back from the end of the last bin.
     models
         Unfitted forecasters by name; default :func:`default_models`.
+    bin
+        Bin length; ``None`` infers it from the timestamps (see ``Forecaster.fit``).
 
     Returns
     -------
@@ -90,10 +93,10 @@ def evaluate(
     InputError
         If the split leaves no training or no test counts.
     """
-    counts = validate_counts(counts)
+    counts = validate_counts(counts, bin=bin)
     if not test_days > 0:
         raise InputError(f"test_days={test_days!r} must be a positive number of days")
-    step = infer_bin(counts)
+    step = infer_bin(counts) if bin is None else pd.Timedelta(bin)
     test_end = counts["timestamp"].max() + step
     test_start = test_end - pd.Timedelta(days=test_days)
     train = counts[counts["timestamp"] < test_start]
@@ -107,7 +110,7 @@ def evaluate(
     origins = pd.date_range(test_start, test_end - step, freq=step)
     forecasts = []
     for name, model in models.items():
-        model.fit(train)
+        model.fit(train, bin=step)
         forecasts.append(model.predict(counts, at=origins, horizons=horizons).assign(model=name))
     actual = counts.rename(columns={"count": "actual"})
     scored = pd.concat(forecasts, ignore_index=True).merge(actual, on=[*SERIES_KEYS, "timestamp"], how="inner")
