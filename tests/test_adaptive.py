@@ -131,3 +131,9 @@ def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path
     opening = sorted(_opening_counts(history, begin_s=6 * 3600.0))
     assert opening == [["C", "a>b", 15.0], ["C", "c>d", 30.0]]
     assert _opening_counts(history, begin_s=7 * 3600.0) == []  # no bin starts at the begin: no opening plan
+
+
+def test_a_broken_model_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "model.json").write_text("{not json")
+    done = run_cli("simulate", "single", "--controller", "adaptive", "--model", tmp_path)
+    assert done.returncode == 2 and "cannot read" in done.stderr and "Traceback" not in done.stderr

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..model_folder import METADATA_FILE, read_metadata
 from ..plans import TimingPlan, validate, write_tl_logics
 from ..sim.detectors import movement_loops
 from .base import Controller, SimSetup
@@ -80,7 +81,7 @@ def _forecaster_fingerprint() -> str:
     other code may not load, or may mean something else."""
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for part in ("forecast/features.py", "forecast/models.py", "counts.py"):
+    for part in ("forecast/features.py", "forecast/models.py", "counts.py", "model_folder.py"):
         digest.update((package / part).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -106,6 +107,7 @@ class AdaptiveController(Controller):
 
     def __init__(self) -> None:
         self.model_dir: Path | None = None
+        self.model_metadata: dict = {}  # of --model's folder (``model_folder.read_metadata``)
         self.interval_s = DEFAULT_INTERVAL_S
         self.history_days = HISTORY_DAYS
         self.check_cycles = True
@@ -115,9 +117,11 @@ class AdaptiveController(Controller):
                   history_days: int | None = None, check_cycles: bool | None = None,
                   realtime: bool | None = None) -> AdaptiveController:
         if model is not None:
+            try:
+                self.model_metadata = read_metadata(model)
+            except InputError as exc:
+                raise InputError(f"--model {model}: {exc}") from None
             self.model_dir = Path(model)
-            if not (self.model_dir / "model.json").is_file():
-                raise InputError(f"--model {model}: not a forecast model folder (written by `ctraffic forecast train`)")
         if interval_min is not None:
             if not 1 <= interval_min <= 120:
                 raise InputError(f"--interval {interval_min:g} min: expected 1 to 120 minutes")
@@ -136,7 +140,7 @@ class AdaptiveController(Controller):
         (or, with ``--model``, by falling back to recent means at every re-plan)."""
         minutes = self.interval_s / 60.0
         if self.model_dir is not None:
-            meta = json.loads((self.model_dir / "model.json").read_text())
+            meta = self.model_metadata
             horizons, bin_min = meta.get("horizons_min", []), float(meta.get("bin_minutes", minutes))
             if abs(bin_min - minutes) > 1e-9:
                 raise InputError(
@@ -240,7 +244,7 @@ class AdaptiveController(Controller):
         folder = cache_dir() / f"{scenario.name}-{key.hexdigest()[:16]}"
         history = folder / "history.csv.gz"
         model = folder / f"model-{_forecaster_fingerprint()}"
-        if (model / "model.json").is_file():
+        if (model / METADATA_FILE).is_file():
             return model, history, f"adaptive: {interval}, forecaster trained on {self.history_days} simulated days (cached in {model})"
         collected = ""
         if not history.is_file():

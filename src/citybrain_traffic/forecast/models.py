@@ -27,6 +27,7 @@ import pandas as pd
 from citybrain_traffic import __version__
 from citybrain_traffic.counts import SERIES_KEYS, infer_bin, validate_counts
 from citybrain_traffic.errors import InputError
+from citybrain_traffic.model_folder import METADATA_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_metadata
 from citybrain_traffic.forecast.features import (
     FeatureSpec,
     Panel,
@@ -40,9 +41,6 @@ from citybrain_traffic.forecast.features import (
 DEFAULT_HORIZONS = (15, 30, 60)
 QUANTILES = (0.1, 0.5, 0.9)
 FORECAST_COLUMNS = ["intersection", "movement", "origin", "horizon_min", "timestamp", "p10", "p50", "p90"]
-MODEL_FORMAT = "citybrain-traffic-forecast"
-MODEL_FORMAT_VERSION = 1
-METADATA_FILE = "model.json"
 _PROFILE_FILE = "profile.npz"
 
 
@@ -190,7 +188,7 @@ class Forecaster:
         ``load`` also checks the kind.
         """
         path = Path(path)
-        metadata = _read_metadata(path)
+        metadata = read_metadata(path)
         kind = metadata["kind"]
         if kind not in Forecaster._registry:
             raise InputError(f"{path} holds an unknown model kind {kind!r}; expected one of {sorted(Forecaster._registry)}")
@@ -663,24 +661,6 @@ def _forecast_table(
     return table.astype({"intersection": "str", "movement": "str"})[FORECAST_COLUMNS]
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
-    file = path / METADATA_FILE
-    if not file.is_file():
-        raise InputError(f"{path} is not a forecast model folder (no {METADATA_FILE}); expected a folder written by `train`")
-    try:
-        metadata = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {file}: {exc}") from exc
-    if not isinstance(metadata, dict) or metadata.get("format") != MODEL_FORMAT:
-        raise InputError(f"{file} is not a citybrain-traffic forecast model (format {MODEL_FORMAT!r} expected)")
-    if metadata.get("format_version") != MODEL_FORMAT_VERSION:
-        raise InputError(
-            f"{file} has model format version {metadata.get('format_version')!r}; this version reads "
-            f"{MODEL_FORMAT_VERSION}; retrain the model"
-        )
-    return metadata
-
-
 def _existing_model_files(path: Path) -> list[str]:
     """Files of the model already in ``path`` (empty if none); raise if ``path`` holds anything else."""
     if not path.exists():
@@ -690,7 +670,7 @@ def _existing_model_files(path: Path) -> list[str]:
     if not any(path.iterdir()):
         return []
     try:
-        metadata = _read_metadata(path)
+        metadata = read_metadata(path)
     except InputError as exc:
         raise InputError(
             f"refusing to write a model into {path}: the folder is not empty and holds no model of ours "
