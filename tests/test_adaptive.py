@@ -83,11 +83,32 @@ def test_fixed_plans_and_no_history_modes(tmp_path):
     assert {r["kind"] for r in records} == {"static"}
 
 
+def test_held_offsets_run_coordinated_actuated_plans(tmp_path):
+    """`--offsets held`: actuated plans with CP-SAT offsets, each held by its longest green."""
+    out = tmp_path / "run"
+    done = run_cli("simulate", "corridor", "--controller", "adaptive", "--seed", "1", "--end", "2700",
+                   "--history-days", "0", "--offsets", "held", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "coordinated-actuated, cycles and offsets held" in done.stdout + done.stderr
+    records = [json.loads(line) for line in (out / "adaptive" / "seed-1" / "plans.jsonl").read_text().splitlines()]
+    assert records and {r["offsets"] for r in records} == {"held"} and {r["kind"] for r in records} == {"actuated"}
+    assert any(r["offset_s"] > 0 for r in records)
+    for record in records:  # the other greens are forced off at their planned length
+        greens = [p for p in record["phases"] if p["kind"] == "green"]
+        longest = max(greens, key=lambda p: p["duration_s"])
+        assert all(p["max_s"] == p["duration_s"] for p in greens if p is not longest)
+        assert longest["max_s"] >= longest["duration_s"]
+
+
 def test_adaptive_options_are_checked(tmp_path):
     done = run_cli("simulate", "single", "--controller", "fixed", "--model", str(tmp_path))
     assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
     done = run_cli("simulate", "single", "--controller", "fixed", "--fixed-plans")
     assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
+    done = run_cli("simulate", "single", "--controller", "fixed", "--offsets", "held")
+    assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
+    done = run_cli("simulate", "single", "--controller", "adaptive", "--offsets", "held", "--fixed-plans")
+    assert done.returncode == 2 and "--fixed-plans turns off" in done.stderr
     done = run_cli("simulate", "single", "--controller", "adaptive", "--model", str(tmp_path))
     assert done.returncode == 2 and "not a forecast model folder" in done.stderr
     done = run_cli("simulate", "single", "--controller", "adaptive", "--interval", "0")

@@ -6,7 +6,9 @@ from dataclasses import replace
 
 from citybrain_traffic.bench import run_matrix
 from citybrain_traffic.control.base import SimSetup
+from citybrain_traffic.control.adaptive import _with_gap_control
 from citybrain_traffic.control.scheduled import ScheduledPlansController
+from citybrain_traffic.control.switching import coordinated_phase
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import plans_from_network, validate
 from citybrain_traffic.scenario import load_scenario
@@ -120,3 +122,58 @@ def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
                 assert duration <= plan.phases[phase].max_dur + 1e-6, (tls, program, phase, start, duration)
                 shortened += duration < plan.phases[phase].duration - 1
     assert shortened > 0  # the detectors ended some greens before their planned length
+
+
+class RecordingHeld(RecordingScheduled):
+    """As RecordingScheduled, submitting each actuated plan coordinated (``hold_offset``)."""
+
+    name = "recording-held"
+
+    def step(self, now):
+        while self.queue and self.queue[0][0] <= now + 1e-9:
+            _, plan = self.queue.pop(0)
+            self.switcher.submit(plan, now, hold_offset=True)
+        return self._record(now, self.switcher.step(now))
+
+
+def test_held_actuated_plans_keep_their_offsets_and_force_offs(tmp_path):
+    """Coordinated-actuated (the adaptive layer with --offsets held): each cycle's coordinated green
+    ends where the plan puts its end, the other greens end by their planned length, and the time
+    they free goes to the coordinated green."""
+    sc = load_scenario("corridor", end=1800)
+    network = read_network(sc.net_file)
+    schedule = []
+    for k, plan in enumerate(plans_from_network(network)):
+        reference = network.intersections[plan.tls_id].phases
+        held = _with_gap_control(replace(plan, program_id="test-held", offset=float(23 * k) % plan.cycle_s), reference, hold=True)
+        schedule.append((300.0, validate(held, reference)))
+    spec = RunSpec(scenario=sc, network=network, controller=RecordingHeld(), seed=1, workdir=tmp_path,
+                   setup=SimSetup(schedule=tuple(schedule)))
+    report = run_matrix([spec])[0].controller_report
+
+    plans = {p.tls_id: p for _, p in schedule}
+    assert sorted(entry["tls_id"] for entry in report["log"]) == sorted(plans)
+    returned = 0
+    for tls, seq in _runs(report["trace"]).items():
+        plan, reference = plans[tls], network.intersections[tls].phases
+        k = coordinated_phase(plan)
+        planned_end = plan.offset + sum(p.duration for p in plan.phases[: k + 1])
+        ends = []
+        for program, phase, start, duration in seq:
+            ref = reference[phase]
+            if not ref.is_green:
+                assert abs(duration - ref.duration) < 1e-6, (tls, program, phase, start, duration)
+                continue
+            assert duration >= ref.min_green - 1e-6, (tls, phase, start, duration)
+            if program != "test-held":
+                continue
+            assert duration <= plan.phases[phase].max_dur + 1e-6, (tls, phase, start, duration)
+            if phase == k:
+                ends.append(start + duration)
+                returned += duration > plan.phases[k].duration + 1
+            else:
+                assert duration <= plan.phases[phase].duration + 1e-6, (tls, phase, start, duration)  # force-off
+        assert len(ends) >= 8, (tls, ends)
+        for end in ends[-6:]:  # once aligned, the coordinated green ends at its planned point
+            assert abs((end - planned_end + 1) % plan.cycle_s - 1) < 1.01, (tls, end, planned_end, plan.cycle_s)
+    assert returned > 0  # gap-outs of the other greens went to the coordinated one

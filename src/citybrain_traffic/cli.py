@@ -56,7 +56,16 @@ class _LazyGroup(click.Group):
 
 
 def _adaptive_options(command):
-    """``--model``, ``--interval``, ``--history-days``, ``--fixed-plans``: options of the adaptive controller."""
+    """``--model``, ``--interval``, ``--history-days``, ``--fixed-plans``, ``--offsets``: options of the
+    adaptive controller."""
+    command = click.option(
+        "--offsets", type=click.Choice(["auto", "held", "free"]), default=None,
+        help="adaptive, real-time layer on a network of several signals: 'held' keeps each plan's cycle and "
+        "offsets (coordinated-actuated: each signal's longest green ends at its planned point in the cycle, "
+        "the others gap out before their planned end); 'free' lets gap-outs shorten the cycle; 'auto' "
+        "simulates both on 3 seeds of their own before the run and keeps the one with less mean delay "
+        "[default: auto].",
+    )(command)
     command = click.option(
         "--fixed-plans", is_flag=True, default=False,
         help="adaptive: run each plan as fixed time, coordinated by its offset, instead of letting the "
@@ -81,15 +90,17 @@ def _adaptive_options(command):
 
 
 def _controller_options(names: list[str], model_dir, interval_min, history_days=None,
-                        fixed_plans=False) -> dict[str, dict]:
+                        fixed_plans=False, offsets=None) -> dict[str, dict]:
     """Options per controller; the adaptive ones refused when no adaptive controller runs."""
+    if fixed_plans and offsets is not None:
+        raise InputError("--offsets is an option of the real-time layer, which --fixed-plans turns off")
     given = (("model", model_dir), ("interval_min", interval_min), ("history_days", history_days),
-             ("realtime", False if fixed_plans else None))
+             ("realtime", False if fixed_plans else None), ("offsets", offsets))
     adaptive = {k: v for k, v in given if v is not None}
     if adaptive and "adaptive" not in names:
         raise InputError(
-            "--model, --interval, --history-days and --fixed-plans are options of the adaptive controller: "
-            "add it to --controller"
+            "--model, --interval, --history-days, --fixed-plans and --offsets are options of the adaptive "
+            "controller: add it to --controller"
         )
     return {"adaptive": adaptive} if adaptive else {}
 
@@ -154,7 +165,7 @@ def controllers() -> None:
 )
 @_adaptive_options
 def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, bin_min, gui, out,
-             model_dir, interval_min, history_days, fixed_plans):
+             model_dir, interval_min, history_days, fixed_plans, offsets):
     from .bench import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
@@ -174,7 +185,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     from .scenario import load_scenario
     from .simulate import simulate_scenario
 
-    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans)
+    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans, offsets)
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
@@ -228,7 +239,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
 )
 @_adaptive_options
 def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min, history_days,
-              fixed_plans):
+              fixed_plans, offsets):
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
     SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
@@ -245,7 +256,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
-    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans)
+    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans, offsets)
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)

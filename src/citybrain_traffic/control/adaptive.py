@@ -12,7 +12,8 @@ each plan runs as SUMO's gap-actuated program (its detectors ~2 s of travel upst
 line, a green ends after a 3 s gap), each green between ``MIN_GREEN_SHARE`` of its planned
 length (never below the minimum green) and ``MAX_GREEN_FACTOR`` times it (at least the signal's
 own program's green), in the plan's phase order. Such a plan runs free of its offset (a gap-out
-shortens the cycle; holding the offset would give that time back). Until the first counts are
+shortens the cycle), or, on a network of several signals, coordinated-actuated with its cycle and
+offset held (``OFFSET_MODES``; the choice is simulated before the run). Until the first counts are
 in, the plans come from the mean count of the first interval over the simulated history's days
 (when the controller collected one), else the network's own program is the plan the layer
 bounds (measured, seeds 1-5: ingolstadt7 48.5 -> 37.9 s, corridor 42.2 -> 41.5; cologne1,
@@ -40,7 +41,7 @@ from ..plans import TimingPlan, validate, write_tl_logics
 from ..sim.detectors import movement_loops
 from .base import Controller, SimSetup
 from .signal import TrafficSignal
-from .switching import PlanSwitcher
+from .switching import PlanSwitcher, coordinated_phase
 
 #: Length of a control interval (s) unless configured: the usual count and re-plan interval.
 DEFAULT_INTERVAL_S = 900.0
@@ -70,6 +71,15 @@ MIN_GREEN_SHARE = 0.5
 #: practice for maximum greens (1.25-1.5 x the green the design volume needs, e.g. FHWA's Signal
 #: Timing Manual), at the generous end because the plan is a 15-minute forecast.
 MAX_GREEN_FACTOR = 1.5
+
+#: How the real-time layer treats the plans' cycles and offsets (``--offsets``): ``free`` lets
+#: gap-outs shorten the cycle, ``held`` runs coordinated-actuated (``PlanSwitcher``: the longest
+#: green ends at its planned point in the cycle, the others gap out before their planned end),
+#: ``auto`` simulates both on seeds of their own and keeps the one with less delay. Measured,
+#: seeds 1-5, free / held: grid 85.9 / 81.3 s, corridor 41.5 / 58.0, cologne3 30.4 / 33.2,
+#: ingolstadt7 37.9 / 49.1, grid4x4 70.1 / 70.1: coordination pays on the dense grid, the cycle
+#: shortened by gap-outs pays elsewhere, and neither rule can be read from the network alone.
+OFFSET_MODES = ("auto", "held", "free")
 
 #: The loops count in the last seconds of an interval too; the controller acts this long after
 #: the boundary so that SUMO has closed the interval.
@@ -112,10 +122,11 @@ class AdaptiveController(Controller):
         self.history_days = HISTORY_DAYS
         self.check_cycles = True
         self.realtime = True
+        self.offsets = "auto"
 
     def configure(self, *, model: str | Path | None = None, interval_min: float | None = None,
                   history_days: int | None = None, check_cycles: bool | None = None,
-                  realtime: bool | None = None) -> AdaptiveController:
+                  realtime: bool | None = None, offsets: str | None = None) -> AdaptiveController:
         if model is not None:
             try:
                 self.model_metadata = read_metadata(model)
@@ -132,6 +143,10 @@ class AdaptiveController(Controller):
             self.check_cycles = bool(check_cycles)
         if realtime is not None:
             self.realtime = bool(realtime)
+        if offsets is not None:
+            if offsets not in OFFSET_MODES:
+                raise InputError(f"--offsets {offsets!r}: expected one of {', '.join(OFFSET_MODES)}")
+            self.offsets = offsets
         self._check_interval()
         return self
 
@@ -179,11 +194,6 @@ class AdaptiveController(Controller):
         opening = [] if history is None else _opening_counts(history, scenario.begin)
         if opening:
             note += "; the first interval's plans come from the history's mean of that time of day"
-        note += (
-            f"; real-time layer: gap-actuated greens from {MIN_GREEN_SHARE:g}x (at least the minimum green) to "
-            f"{MAX_GREEN_FACTOR:g}x the planned green (at least the signal's own green)"
-            if self.realtime else "; plans run as fixed time (coordinated offsets)"
-        )
         blind: dict[str, set[int]] = {}
         if self.realtime:
             # SUMO gap-controls a green only through detectors on lanes whose every link it serves;
@@ -195,8 +205,6 @@ class AdaptiveController(Controller):
                 for tls, i in network.intersections.items()
             ])
             blind = phases_without_detector(scenario, probe, workdir)
-            if blind:
-                note += f"; {sum(map(len, blind.values()))} green phases without a SUMO detector run their planned length"
         state = {
             "blind": {tls: sorted(indices) for tls, indices in blind.items()},
             "loops": [[loop.id, loop.tls_id, loop.movement] for loop in loops],
@@ -206,11 +214,44 @@ class AdaptiveController(Controller):
             "net_file": str(network.path),
             "cycle_floor_s": None,
             "realtime": self.realtime,
+            "hold_offsets": False,
             "opening": opening,
         }
 
-        def setup(floor):
-            return SimSetup(additional_files=(detectors,), data=(("adaptive", json.dumps({**state, "cycle_floor_s": floor})),))
+        def setup(floor, hold=False):
+            data = json.dumps({**state, "cycle_floor_s": floor, "hold_offsets": hold})
+            return SimSetup(additional_files=(detectors,), data=(("adaptive", data),))
+
+        checked = ""
+        if self.realtime and len(network.intersections) > 1 and self.offsets != "free":
+            if self.offsets == "held":
+                state["hold_offsets"] = True
+            elif self.check_cycles:
+                # Which pays more, coordination or cycles that follow the gap-outs, depends on the
+                # network and its demand (see OFFSET_MODES): simulated, as the cycle floor is below.
+                from .optimized import CHECK_SEEDS, check_setups
+
+                delays = check_setups(scenario, network, self.name, {False: setup(None), True: setup(None, True)},
+                                      workdir / "check-offsets", demand_scale=demand_scale)
+                state["hold_offsets"] = delays[True] < delays[False]
+                checked = (f"; offsets checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): free "
+                           f"{delays[False]:.1f} s, held {delays[True]:.1f} s")
+        if not self.realtime:
+            note += "; plans run as fixed time (coordinated offsets)"
+        elif state["hold_offsets"]:
+            note += (
+                "; real-time layer: coordinated-actuated, cycles and offsets held (each signal's longest green ends at "
+                f"its planned point in the cycle; the other greens gap out from {MIN_GREEN_SHARE:g}x their planned length, "
+                "at least the minimum green, up to it, and the time they free goes to the longest green)"
+            )
+        else:
+            note += (
+                f"; real-time layer: gap-actuated greens from {MIN_GREEN_SHARE:g}x (at least the minimum green) to "
+                f"{MAX_GREEN_FACTOR:g}x the planned green (at least the signal's own green), cycles free"
+            )
+        note += checked
+        if blind:
+            note += f"; {sum(map(len, blind.values()))} green phases without a SUMO detector run their planned length"
 
         if self.check_cycles and not self.realtime:
             # As the optimized controller does: the delay model cannot see shared-lane blocking
@@ -226,7 +267,7 @@ class AdaptiveController(Controller):
             state["cycle_floor_s"], checked = choose_floor(delays)
             note += f"; {checked}"
         (workdir / "adaptive.json").write_text(json.dumps(state, indent=1))
-        return replace(setup(state["cycle_floor_s"]), notes=(note,))
+        return replace(setup(state["cycle_floor_s"], state["hold_offsets"]), notes=(note,))
 
     def _model(self, scenario, network, workdir: Path, *, demand_scale: float) -> tuple[Path | None, Path | None, str]:
         """The forecaster's folder, the simulated history it was trained on (None when not ours) and a note."""
@@ -318,6 +359,7 @@ class AdaptiveController(Controller):
         self.model = None if state["model_dir"] is None else Forecaster.load(Path(state["model_dir"]))
         self.cycle_floor_s = state.get("cycle_floor_s")
         self.realtime = bool(state.get("realtime", True))
+        self.hold_offsets = self.realtime and bool(state.get("hold_offsets", False))
         self.blind = {tls: frozenset(indices) for tls, indices in state.get("blind", {}).items()}
         self.switcher = PlanSwitcher(self.api)
         self.history: list[tuple] = []
@@ -389,25 +431,25 @@ class AdaptiveController(Controller):
             self.network, flows[["intersection", "movement", "flow_veh_h"]], tls_ids=list(self.network.intersections),
             # One common cycle either way (measured on corridor: 42.6 s delay against 44.8 s with each
             # signal at its own cycle); offsets only for fixed-time plans, actuated ones run free.
-            coordinated=len(self.network.intersections) > 1, offsets=not self.realtime, **floor,
+            coordinated=len(self.network.intersections) > 1, offsets=self.hold_offsets or not self.realtime, **floor,
         )
         plans = to_plans(timings, self.network, program_id=f"ctraffic-adaptive-{int(boundary)}")
         if self.realtime:
-            plans = [self._bounded(plan) for plan in plans]
+            plans = [self._bounded(plan, hold=self.hold_offsets) for plan in plans]
         plans = validate_all(plans, self.network)
         for plan in plans:
-            self.switcher.submit(plan, now)
+            self.switcher.submit(plan, now, hold_offset=self.hold_offsets)
             self.plans_log.append({
-                "decided_s": now, "for_interval_s": [boundary, boundary + self.interval_s], "forecast": source,
+                "decided_s": now, "offsets": "held" if self.hold_offsets else "free" if self.realtime else "fixed time", "for_interval_s": [boundary, boundary + self.interval_s], "forecast": source,
                 "forecast_veh_h": round(float(flows[flows["intersection"] == plan.tls_id]["flow_veh_h"].sum()), 1),
                 "queued_veh": round(float(flows[flows["intersection"] == plan.tls_id]["queued"].sum()), 1),
                 **plan_to_dict(plan),
             })
 
-    def _bounded(self, plan: TimingPlan) -> TimingPlan:
+    def _bounded(self, plan: TimingPlan, *, hold: bool = False) -> TimingPlan:
         """``plan`` with the real-time layer's green range, for its signal (``_with_gap_control``)."""
         reference = self.network.intersections[plan.tls_id].phases
-        return _with_gap_control(plan, reference, self.blind.get(plan.tls_id, frozenset()))
+        return _with_gap_control(plan, reference, self.blind.get(plan.tls_id, frozenset()), hold=hold)
 
     def _forecast(self, counts: pd.DataFrame, origin: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Expected count of every movement in the interval starting at ``origin``."""
@@ -448,7 +490,8 @@ def _opening_counts(history: Path, begin_s: float) -> list[list]:
     return [[str(i), str(m), float(c) / days] for i, m, c in total.itertuples(index=False)]
 
 
-def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = frozenset()) -> TimingPlan:
+def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = frozenset(), *,
+                      hold: bool = False) -> TimingPlan:
     """``plan`` as a SUMO gap-actuated program bounded by the plan (the real-time layer).
 
     Each green keeps the plan's length as its nominal duration and may end from
@@ -460,13 +503,33 @@ def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = froze
     -> 4,215 veh/h; ingolstadt1 23.5 -> 21.4 s delay). The greens listed in ``blind`` (indices
     SUMO places no controlling detector for) keep their planned length. Phase order, states and
     change intervals are the plan's (``validate`` checks them again).
-    """
-    phases = tuple(
-        phase if not phase.is_green
-        else replace(phase, min_dur=phase.duration, max_dur=phase.duration) if i in blind
-        else replace(phase, min_dur=max(ref.min_green, MIN_GREEN_SHARE * phase.duration),
-                     max_dur=max(MAX_GREEN_FACTOR * phase.duration, ref.duration))
-        for i, (phase, ref) in enumerate(zip(plan.phases, reference))
-    )
-    return replace(plan, phases=phases, kind="actuated")
 
+    With ``hold`` (coordinated-actuated, the cycle held at the plan's): a green other than the
+    :func:`coordinated_phase` ends by its planned length (its force-off); the coordinated phase,
+    timed by the switcher, ranges from its floor up to its planned length plus all the time the
+    others may free.
+    """
+    held = coordinated_phase(plan) if hold else None
+
+    def floor(phase, ref):
+        return max(ref.min_green, MIN_GREEN_SHARE * phase.duration)
+
+    freed = sum(
+        phase.duration - floor(phase, ref)
+        for i, (phase, ref) in enumerate(zip(plan.phases, reference))
+        if phase.is_green and i != held and i not in blind
+    )
+    phases = []
+    for i, (phase, ref) in enumerate(zip(plan.phases, reference)):
+        if not phase.is_green:
+            phases.append(phase)
+        elif i == held:
+            phases.append(replace(phase, min_dur=floor(phase, ref), max_dur=phase.duration + freed))
+        elif i in blind:
+            phases.append(replace(phase, min_dur=phase.duration, max_dur=phase.duration))
+        elif hold:
+            phases.append(replace(phase, min_dur=floor(phase, ref), max_dur=phase.duration))
+        else:
+            phases.append(replace(phase, min_dur=floor(phase, ref),
+                                  max_dur=max(MAX_GREEN_FACTOR * phase.duration, ref.duration)))
+    return replace(plan, phases=tuple(phases), kind="actuated")

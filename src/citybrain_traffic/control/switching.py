@@ -19,7 +19,14 @@ _LOGIC_TYPES = {"static": 0, "actuated": 3}
 @dataclass
 class _Pending:
     plan: TimingPlan
-    installed: bool = False
+    hold_offset: bool = False
+
+
+def coordinated_phase(plan: TimingPlan) -> int:
+    """Index of the green a coordinated-actuated plan holds to its offset: its longest (the first
+    of equals), which carries the heaviest critical flow, as the arterial's through phase does."""
+    greens = [(-phase.duration, i) for i, phase in enumerate(plan.phases) if phase.is_green]
+    return min(greens)[1]
 
 
 class PlanSwitcher:
@@ -31,7 +38,12 @@ class PlanSwitcher:
     never below its minimum) by at most ``MAX_CORRECTION_SHARE`` of the cycle until the cycle
     starts at the plan's offset, which is what keeps neighbouring signals coordinated.
     An actuated plan (``kind="actuated"``) is installed as SUMO's gap-actuated program with the
-    plan's minDur/maxDur per green; it runs free of its offset.
+    plan's minDur/maxDur per green. It runs free of its offset, unless submitted with
+    ``hold_offset``: then it runs coordinated-actuated, as field controllers do. Its
+    :func:`coordinated_phase` is timed at each start to end where the plan puts its end in the
+    cycle (taking the time the other greens' gap-outs freed, "early return to green", or giving
+    back lateness down to its minimum), within its minDur/maxDur; the cycle thus keeps the plan's
+    length and offset, and the other greens gap out within theirs.
 
     Parameters
     ----------
@@ -44,11 +56,14 @@ class PlanSwitcher:
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, TimingPlan] = {}
         self._wake: dict[str, float] = {}
+        self.held: dict[str, int] = {}  # signal -> coordinated phase of its held actuated plan
+        self._hold_wake: dict[str, float] = {}
         self.log: list[dict] = []
 
-    def submit(self, plan: TimingPlan, now: float) -> None:
-        """Queue ``plan`` (already validated) for its signal; it replaces any plan still waiting."""
-        self.pending[plan.tls_id] = _Pending(plan)
+    def submit(self, plan: TimingPlan, now: float, *, hold_offset: bool = False) -> None:
+        """Queue ``plan`` (already validated) for its signal; it replaces any plan still waiting.
+        ``hold_offset``: run an actuated plan coordinated (see the class)."""
+        self.pending[plan.tls_id] = _Pending(plan, hold_offset and plan.kind == "actuated")
         self._wake[plan.tls_id] = self._next_boundary(plan.tls_id, now)
 
     def step(self, now: float) -> float | None:
@@ -62,11 +77,15 @@ class PlanSwitcher:
                 continue
             pending = self.pending.pop(tls, None)
             if pending is not None:
-                self._install(pending.plan, now)
+                self._install(pending.plan, now, pending.hold_offset)
             self._align(tls, now)
-        return min(self._wake.values()) if self._wake else None
+        for tls, wake in list(self._hold_wake.items()):
+            if wake <= now + 1e-9:
+                self._hold(tls, now)
+        wakes = [*self._wake.values(), *self._hold_wake.values()]
+        return min(wakes) if wakes else None
 
-    def _install(self, plan: TimingPlan, now: float) -> None:
+    def _install(self, plan: TimingPlan, now: float, hold_offset: bool = False) -> None:
         tl = self.api.trafficlight
         logic = tl.Logic(
             plan.program_id, _LOGIC_TYPES[plan.kind], 0,
@@ -76,15 +95,49 @@ class PlanSwitcher:
         tl.setProgram(plan.tls_id, plan.program_id)
         tl.setPhase(plan.tls_id, 0)
         self.running[plan.tls_id] = plan
+        if hold_offset:
+            self.held[plan.tls_id] = coordinated_phase(plan)
+            self._hold_wake[plan.tls_id] = now
+        else:
+            self.held.pop(plan.tls_id, None)
+            self._hold_wake.pop(plan.tls_id, None)
         self.log.append({"time_s": now, "tls_id": plan.tls_id, "program_id": plan.program_id,
-                         "cycle_s": plan.cycle_s, "offset_s": plan.offset})
+                         "cycle_s": plan.cycle_s, "offset_s": plan.offset,
+                         **({"held_phase": self.held[plan.tls_id]} if hold_offset else {})})
+
+    def _hold(self, tls: str, now: float) -> None:
+        """At the start of a held plan's coordinated phase, time it to end at its planned point."""
+        plan, k = self.running[tls], self.held[tls]
+        tl = self.api.trafficlight
+        index, spent, step = tl.getPhase(tls), tl.getSpentDuration(tls), self._step_length()
+        if index == k and spent <= step + 1e-6:
+            # Entered this step. SUMO counts a set duration from the next step on.
+            phase, cycle = plan.phases[k], plan.cycle_s
+            late = (now - plan.offset - sum(p.duration for p in plan.phases[:k])) % cycle
+            wanted = phase.duration - late if late <= cycle / 2 else phase.duration + cycle - late
+            duration = min(max(wanted, phase.min_dur), phase.max_dur)
+            tl.setPhaseDuration(tls, duration - step)
+            end = now + duration
+        else:
+            end = max(now - spent + plan.phases[index].min_dur, now)
+        self._hold_wake[tls] = max(self._next_start(plan, index, k, end), now + self._step_length())
+
+    @staticmethod
+    def _next_start(plan: TimingPlan, index: int, target: int, end: float) -> float:
+        """The earliest start of phase ``target`` after phase ``index`` ends at ``end`` (s), every
+        phase between at its minimum: waking early costs another look, waking late a cycle."""
+        j = (index + 1) % len(plan.phases)
+        while j != target:
+            end += plan.phases[j].min_dur
+            j = (j + 1) % len(plan.phases)
+        return end
 
     def _align(self, tls: str, now: float) -> None:
         """Stretch or shorten this cycle's first green toward the plan's offset."""
         plan = self.running.get(tls)
         if plan is None or plan.kind != "static":
-            # An actuated plan's cycle changes with every gap-out: holding its offset would take
-            # back the time the detectors freed.
+            # An actuated plan runs free of its offset (its cycle changes with every gap-out), or
+            # is held to it by its coordinated phase (``_hold``).
             self._wake.pop(tls, None)
             return
         cycle = plan.cycle_s
