@@ -76,9 +76,10 @@ MAX_GREEN_FACTOR = 1.5
 #: gap-outs shorten the cycle, ``held`` runs coordinated-actuated (``PlanSwitcher``: the longest
 #: green ends at its planned point in the cycle, the others gap out before their planned end),
 #: ``auto`` simulates both on seeds of their own and keeps the one with less delay. Measured,
-#: seeds 1-5, free / held: grid 85.9 / 81.3 s, corridor 41.5 / 58.0, cologne3 30.4 / 33.2,
-#: ingolstadt7 37.9 / 49.1, grid4x4 70.1 / 70.1: coordination pays on the dense grid, the cycle
-#: shortened by gap-outs pays elsewhere, and neither rule can be read from the network alone.
+#: seeds 1-5, free / held (a first version of held): grid 85.9 / 81.3 s, corridor 41.5 / 58.0,
+#: cologne3 30.4 / 33.2, ingolstadt7 37.9 / 49.1, grid4x4 70.1 / 70.1: coordination pays on the
+#: dense grid, cycles shortened by gap-outs pay elsewhere, and neither can be read from the
+#: network alone. ``auto`` as shipped keeps held on grid only (82.7 s) and free elsewhere.
 OFFSET_MODES = ("auto", "held", "free")
 
 #: CP-SAT's budget for the offsets of every re-plan (its deterministic time units, about seconds

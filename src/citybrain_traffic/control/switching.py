@@ -122,8 +122,7 @@ class PlanSwitcher:
         else:
             end = max(now - spent + plan.phases[index].min_dur, now)
         # SUMO switches phases on its steps: a wake between two steps would run on to the later one
-        # and could miss the start by a step (measured on grid: 77 of ~1,000 starts missed).
-        step = self._step_length()
+        # and could miss the start by a step (measured on grid, seed 1: 77 starts missed).
         wake = math.floor(self._next_start(plan, index, k, end) / step + 1e-9) * step
         self._hold_wake[tls] = max(wake, now + step)
 
