@@ -152,3 +152,14 @@ def test_optimized_plans_are_safe_and_run(tmp_path):
     installed = outcome.results[0].controller_report
     assert [entry["program_id"] for entry in installed][:1] == [plans[0].program_id]
     assert outcome.results[0].kpis["vehicles_arrived"] > 0
+
+
+def test_preparations_are_announced(tmp_path):
+    """The progress display hears of each controller's preparation as it starts (some simulate)."""
+    from citybrain_traffic.bench import prepare_setups
+
+    sc = load_scenario("single")
+    started = []
+    setups = prepare_setups(sc, read_network(sc.net_file), ["fixed", "webster"], demand_scale=1.0,
+                            workdir=tmp_path, on_preparing=lambda scenario, name: started.append((scenario, name)))
+    assert started == [("single", "fixed"), ("single", "webster")] and set(setups) == {"fixed", "webster"}

@@ -34,10 +34,13 @@ def prepare_setups(
     demand_scale: float,
     workdir: Path,
     options: dict[str, dict] | None = None,
+    on_preparing: Callable[[str, str], None] | None = None,
 ) -> dict[str, SimSetup]:
     """Each controller's seed-independent preparation, once, in ``workdir/<controller>``.
 
-    ``options`` maps a controller name to the keyword options of its ``configure``.
+    ``options`` maps a controller name to the keyword options of its ``configure``;
+    ``on_preparing`` is called with the scenario's and the controller's name as each starts (a
+    preparation may simulate: the adaptive controller's history and checks take minutes).
     """
     setups = {}
     # Absolute: the preparations run SUMO's tools in their folder (cwd) and name files in it.
@@ -46,6 +49,8 @@ def prepare_setups(
         folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
         controller = make_controller(name).configure(**(options or {}).get(name, {}))
+        if on_preparing is not None:
+            on_preparing(scenario.name, name)
         setups[name] = controller.prepare(scenario, network, folder, demand_scale=demand_scale)
     return setups
 

@@ -210,6 +210,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
             count_bin_s=bin_min * 60.0 if out_dir is not None else None,
             controller_options=options,
             on_prepared=progress.prepared,
+            on_preparing=progress.preparing,
             on_progress=progress.advance,
             on_done=progress.done,
         )
@@ -273,7 +274,8 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
         outcome = simulate_cases(
             cases, controllers=names, seeds=seed_list, demand_scale=demand_scale,
             jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False,
-            controller_options=options, on_prepared=progress.prepared, on_progress=progress.advance, on_done=progress.done,
+            controller_options=options, on_prepared=progress.prepared, on_preparing=progress.preparing,
+            on_progress=progress.advance, on_done=progress.done,
         )
     header = (
         f"# Benchmark\n\n`ctraffic benchmark {' '.join(scenarios)} -c {','.join(names)} --seeds {seeds}"
@@ -442,6 +444,7 @@ class _RunProgress:
         self.tasks: dict[int, int] = {}
         self.runs: list = []
         self.total = None
+        self.preparation = None
 
     def __enter__(self):
         if self.live:
@@ -452,8 +455,19 @@ class _RunProgress:
         if self.live:
             self.bar.__exit__(*exc)
 
+    def preparing(self, scenario: str, controller: str) -> None:
+        """A controller's preparation starts (the adaptive one may simulate for minutes)."""
+        if not self.live:
+            return
+        if self.preparation is None:
+            self.preparation = self.bar.add_task("", total=None, detail="")
+        self.bar.update(self.preparation, description=f"  preparing {controller} on {scenario}")
+
     def prepared(self, notes: list[str], runs: list) -> None:
         """``runs``: the RunSpecs, in the order of the indices the other calls get."""
+        if self.preparation is not None:
+            self.bar.remove_task(self.preparation)
+            self.preparation = None
         for note in notes:
             self.console.print(f"  {note}")
         self.runs = runs

@@ -44,6 +44,7 @@ def simulate_cases(
     count_bin_s: float | None = None,
     controller_options: dict[str, dict] | None = None,
     on_prepared: Callable[[list[str], list[RunSpec]], None] | None = None,
+    on_preparing: Callable[[str, str], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
 ) -> SimulationOutcome:
@@ -72,6 +73,8 @@ def simulate_cases(
         Runs in parallel, one process each.
     count_bin_s
         Count every movement at the stop line in bins of this many seconds (``counts.csv``).
+    on_preparing
+        Called with the scenario's and the controller's name as each preparation starts.
     on_prepared
         Called with the controllers' notes and the runs before they start.
     on_progress, on_done
@@ -82,7 +85,7 @@ def simulate_cases(
         base = workdir / scenario.name if len(cases) > 1 else workdir
         setups = prepare_setups(
             scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared",
-            options=controller_options,
+            options=controller_options, on_preparing=on_preparing,
         )
         notes += [note for name in controllers for note in setups[name].notes]
         specs += [
