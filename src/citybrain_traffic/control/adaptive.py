@@ -257,6 +257,8 @@ class AdaptiveController(Controller):
                 f"{MAX_GREEN_FACTOR:g}x the planned green (at least the signal's own green), cycles free"
             )
         note += checked
+        if self.realtime and self.offsets == "held" and len(network.intersections) == 1:
+            note += "; --offsets held: one signal, no offsets to hold"
         if blind:
             note += f"; {sum(map(len, blind.values()))} green phases without a SUMO detector run their planned length"
 
