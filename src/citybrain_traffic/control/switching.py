@@ -123,18 +123,9 @@ class PlanSwitcher:
             end = max(now - spent + plan.phases[index].min_dur, now)
         # SUMO switches phases on its steps: a wake between two steps would run on to the later one
         # and could miss the start by a step (measured on grid, seed 1: 77 starts missed).
-        wake = math.floor(self._next_start(plan, index, k, end) / step + 1e-9) * step
+        wake = math.floor(_start_of(target=k, after=index, ends=end, durations=[p.min_dur for p in plan.phases]) / step
+                          + 1e-9) * step
         self._hold_wake[tls] = max(wake, now + step)
-
-    @staticmethod
-    def _next_start(plan: TimingPlan, index: int, target: int, end: float) -> float:
-        """The earliest start of phase ``target`` after phase ``index`` ends at ``end`` (s), every
-        phase between at its minimum: waking early costs another look, waking late a cycle."""
-        j = (index + 1) % len(plan.phases)
-        while j != target:
-            end += plan.phases[j].min_dur
-            j = (j + 1) % len(plan.phases)
-        return end
 
     def _align(self, tls: str, now: float) -> None:
         """Stretch or shorten this cycle's first green toward the plan's offset."""
@@ -169,12 +160,21 @@ class PlanSwitcher:
         program = tl.getProgram(tls)
         logic = next(lg for lg in tl.getAllProgramLogics(tls) if lg.programID == program)
         if logic.type == _LOGIC_TYPES["static"]:
-            t = tl.getNextSwitch(tls)
-            rest = [phase.duration for phase in logic.phases[index + 1:]]
+            t, durations = tl.getNextSwitch(tls), [phase.duration for phase in logic.phases]
         else:
             t = now + max(0.0, logic.phases[index].minDur - tl.getSpentDuration(tls))
-            rest = [phase.minDur for phase in logic.phases[index + 1:]]
-        return max(t + sum(rest), now + self._step_length())
+            durations = [phase.minDur for phase in logic.phases]
+        return max(_start_of(target=0, after=index, ends=t, durations=durations), now + self._step_length())
 
     def _step_length(self) -> float:
         return self.api.simulation.getDeltaT()
+
+
+def _start_of(*, target: int, after: int, ends: float, durations) -> float:
+    """When phase ``target`` starts if phase ``after`` ends at ``ends`` (s) and the phases between
+    last ``durations`` (indexed as the program's phases, which run in a loop)."""
+    j = (after + 1) % len(durations)
+    while j != target:
+        ends += durations[j]
+        j = (j + 1) % len(durations)
+    return ends
