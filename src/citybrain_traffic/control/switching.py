@@ -23,6 +23,15 @@ class _Pending:
     hold_offset: bool = False
 
 
+@dataclass(frozen=True)
+class _Held:
+    """What timing a held plan's coordinated phase needs, worked out once when it is installed."""
+
+    phase: int  # index of the coordinated phase
+    start_s: float  # where the plan starts it: offset + the phases before it (s, modulo the cycle)
+    min_durs: tuple[float, ...]  # every phase's minimum, for the wake estimates
+
+
 def coordinated_phase(plan: TimingPlan) -> int:
     """Index of the green a coordinated-actuated plan holds to its offset: its longest (the first
     of equals), which carries the heaviest critical flow, as the arterial's through phase does."""
@@ -57,7 +66,7 @@ class PlanSwitcher:
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, TimingPlan] = {}
         self._wake: dict[str, float] = {}
-        self.held: dict[str, int] = {}  # signal -> coordinated phase of its held actuated plan
+        self.held: dict[str, _Held] = {}  # signals running a held actuated plan
         self._hold_wake: dict[str, float] = {}
         self.log: list[dict] = []
 
@@ -97,34 +106,36 @@ class PlanSwitcher:
         tl.setPhase(plan.tls_id, 0)
         self.running[plan.tls_id] = plan
         if hold_offset:
-            self.held[plan.tls_id] = coordinated_phase(plan)
+            k = coordinated_phase(plan)
+            self.held[plan.tls_id] = _Held(k, plan.offset + sum(p.duration for p in plan.phases[:k]),
+                                           tuple(p.min_dur for p in plan.phases))
             self._hold_wake[plan.tls_id] = now
         else:
             self.held.pop(plan.tls_id, None)
             self._hold_wake.pop(plan.tls_id, None)
         self.log.append({"time_s": now, "tls_id": plan.tls_id, "program_id": plan.program_id,
                          "cycle_s": plan.cycle_s, "offset_s": plan.offset,
-                         **({"held_phase": self.held[plan.tls_id]} if hold_offset else {})})
+                         **({"held_phase": self.held[plan.tls_id].phase} if hold_offset else {})})
 
     def _hold(self, tls: str, now: float) -> None:
         """At the start of a held plan's coordinated phase, time it to end at its planned point."""
-        plan, k = self.running[tls], self.held[tls]
+        plan, held = self.running[tls], self.held[tls]
+        k = held.phase
         tl = self.api.trafficlight
         index, spent, step = tl.getPhase(tls), tl.getSpentDuration(tls), self._step_length()
         if index == k and spent <= step + 1e-6:
             # Entered this step. SUMO counts a set duration from the next step on.
             phase, cycle = plan.phases[k], plan.cycle_s
-            late = (now - plan.offset - sum(p.duration for p in plan.phases[:k])) % cycle
+            late = (now - held.start_s) % cycle
             wanted = phase.duration - late if late <= cycle / 2 else phase.duration + cycle - late
             duration = min(max(wanted, phase.min_dur), phase.max_dur)
             tl.setPhaseDuration(tls, duration - step)
             end = now + duration
         else:
-            end = max(now - spent + plan.phases[index].min_dur, now)
+            end = max(now - spent + held.min_durs[index], now)
         # SUMO switches phases on its steps: a wake between two steps would run on to the later one
         # and could miss the start by a step (measured on grid, seed 1: 77 starts missed).
-        wake = math.floor(_start_of(target=k, after=index, ends=end, durations=[p.min_dur for p in plan.phases]) / step
-                          + 1e-9) * step
+        wake = math.floor(_start_of(target=k, after=index, ends=end, durations=held.min_durs) / step + 1e-9) * step
         self._hold_wake[tls] = max(wake, now + step)
 
     def _align(self, tls: str, now: float) -> None:
