@@ -127,12 +127,14 @@ class AdaptiveController(Controller):
         self.model_metadata: dict = {}  # of --model's folder (``model_folder.read_metadata``)
         self.interval_s = DEFAULT_INTERVAL_S
         self.history_days = HISTORY_DAYS
-        self.check_cycles = True
+        # Choices simulated before the run on seeds of their own (the offsets mode; the cycle floor
+        # of fixed-time plans); off, the defaults apply (offsets free). For experiments.
+        self.check_in_sumo = True
         self.realtime = True
         self.offsets = "auto"
 
     def configure(self, *, model: str | Path | None = None, interval_min: float | None = None,
-                  history_days: int | None = None, check_cycles: bool | None = None,
+                  history_days: int | None = None, check_in_sumo: bool | None = None,
                   realtime: bool | None = None, offsets: str | None = None) -> AdaptiveController:
         if model is not None:
             try:
@@ -146,8 +148,8 @@ class AdaptiveController(Controller):
             self.interval_s = float(interval_min) * 60.0
         if history_days is not None:
             self.history_days = int(history_days)
-        if check_cycles is not None:
-            self.check_cycles = bool(check_cycles)
+        if check_in_sumo is not None:
+            self.check_in_sumo = bool(check_in_sumo)
         if realtime is not None:
             self.realtime = bool(realtime)
         if offsets is not None:
@@ -233,7 +235,7 @@ class AdaptiveController(Controller):
         if self.realtime and len(network.intersections) > 1 and self.offsets != "free":
             if self.offsets == "held":
                 state["hold_offsets"] = True
-            elif self.check_cycles:
+            elif self.check_in_sumo:
                 # Which pays more, coordination or cycles that follow the gap-outs, depends on the
                 # network and its demand (see OFFSET_MODES): simulated, as the cycle floor is below.
                 from .optimized import CHECK_SEEDS, check_setups
@@ -262,7 +264,7 @@ class AdaptiveController(Controller):
         if blind:
             note += f"; {sum(map(len, blind.values()))} green phases without a SUMO detector run their planned length"
 
-        if self.check_cycles and not self.realtime:
+        if self.check_in_sumo and not self.realtime:
             # As the optimized controller does: the delay model cannot see shared-lane blocking
             # or spillback, so the cycle floor of fixed-time plans is chosen by simulating the loop
             # on seeds of its own. Gap-actuated greens make the cycle follow the traffic anyway
