@@ -169,12 +169,19 @@ class PlanSwitcher:
         tl = self.api.trafficlight
         index = tl.getPhase(tls)
         program = tl.getProgram(tls)
-        logic = next(lg for lg in tl.getAllProgramLogics(tls) if lg.programID == program)
-        if logic.type == _LOGIC_TYPES["static"]:
-            t, durations = tl.getNextSwitch(tls), [phase.duration for phase in logic.phases]
+        plan = self.running.get(tls)
+        if plan is not None and plan.program_id == program:
+            # The plan installed here: its phases are the program's, no need to fetch them again.
+            static = plan.kind == "static"
+            durations = [phase.duration if static else phase.min_dur for phase in plan.phases]
         else:
-            t = now + max(0.0, logic.phases[index].minDur - tl.getSpentDuration(tls))
-            durations = [phase.minDur for phase in logic.phases]
+            logic = next(lg for lg in tl.getAllProgramLogics(tls) if lg.programID == program)
+            static = logic.type == _LOGIC_TYPES["static"]
+            durations = [phase.duration if static else phase.minDur for phase in logic.phases]
+        if static:
+            t = tl.getNextSwitch(tls)
+        else:
+            t = now + max(0.0, durations[index] - tl.getSpentDuration(tls))
         return max(_start_of(target=0, after=index, ends=t, durations=durations), now + self._step_length())
 
     def _step_length(self) -> float:
