@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from .control.base import make_controller
+from .control.switching import OFFSET_MODES
 from .errors import CTrafficError, InputError
 
 _SIMULATE_HELP = """Simulate a scenario with one or more signal controllers and compare their KPIs.
@@ -59,7 +60,7 @@ def _adaptive_options(command):
     """``--model``, ``--interval``, ``--history-days``, ``--fixed-plans``, ``--offsets``: options of the
     adaptive controller."""
     command = click.option(
-        "--offsets", type=click.Choice(["auto", "held", "free"]), default=None,
+        "--offsets", type=click.Choice(list(OFFSET_MODES)), default=None,
         help="adaptive, real-time layer on a network of several signals: 'held' keeps each plan's cycle and "
         "offsets (coordinated-actuated: each signal's longest green ends at its planned point in the cycle, "
         "the others gap out before their planned end); 'free' lets gap-outs shorten the cycle; 'auto' "

@@ -41,7 +41,7 @@ from ..plans import TimingPlan, validate, write_tl_logics
 from ..sim.detectors import movement_loops
 from .base import Controller, SimSetup
 from .signal import TrafficSignal
-from .switching import PlanSwitcher, coordinated_phase
+from .switching import OFFSET_MODES, PlanSwitcher, coordinated_phase
 
 #: Length of a control interval (s) unless configured: the usual count and re-plan interval.
 DEFAULT_INTERVAL_S = 900.0
@@ -72,15 +72,15 @@ MIN_GREEN_SHARE = 0.5
 #: Timing Manual), at the generous end because the plan is a 15-minute forecast.
 MAX_GREEN_FACTOR = 1.5
 
-#: How the real-time layer treats the plans' cycles and offsets (``--offsets``): ``free`` lets
-#: gap-outs shorten the cycle, ``held`` runs coordinated-actuated (``PlanSwitcher``: the longest
-#: green ends at its planned point in the cycle, the others gap out before their planned end),
-#: ``auto`` simulates both on seeds of their own and keeps the one with less delay. Measured,
-#: seeds 1-5, free / held (a first version of held): grid 85.9 / 81.3 s, corridor 41.5 / 58.0,
-#: cologne3 30.4 / 33.2, ingolstadt7 37.9 / 49.1, grid4x4 70.1 / 70.1: coordination pays on the
-#: dense grid, cycles shortened by gap-outs pay elsewhere, and neither can be read from the
-#: network alone. ``auto`` as shipped keeps held on grid only (82.7 s) and free elsewhere.
-OFFSET_MODES = ("auto", "held", "free")
+# ``OFFSET_MODES`` (defined in ``switching``, light for the command line): how the real-time
+# layer treats the plans' cycles and offsets (``--offsets``): ``free`` lets gap-outs shorten the
+# cycle, ``held`` runs coordinated-actuated (``PlanSwitcher``: the longest
+# green ends at its planned point in the cycle, the others gap out before their planned end),
+# ``auto`` simulates both on seeds of their own and keeps the one with less delay. Measured,
+# seeds 1-5, free / held (a first version of held): grid 85.9 / 81.3 s, corridor 41.5 / 58.0,
+# cologne3 30.4 / 33.2, ingolstadt7 37.9 / 49.1, grid4x4 70.1 / 70.1: coordination pays on the
+# dense grid, cycles shortened by gap-outs pay elsewhere, and neither can be read from the
+# network alone. ``auto`` as shipped keeps held on grid only (82.7 s) and free elsewhere.
 
 #: CP-SAT's budget for the offsets of every re-plan (its deterministic time units, about seconds
 #: of one core): less than the offline optimizer's, as the solve counts against the control time.
