@@ -16,6 +16,7 @@ def assert_clean_error(proc, *fragments: str) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     message = proc.stderr.strip()
+    assert len(message.splitlines()) == 1, message
     for fragment in fragments:
         assert fragment in message, message
 
@@ -83,8 +84,36 @@ def test_invalid_seeds(seeds):
     assert_clean_error(run_cli("simulate", "single", "--seeds", seeds), "seed")
 
 
-def test_bad_demand_scale():
-    assert_clean_error(run_cli("simulate", "single", "--demand-scale", "0"), "--demand-scale")
+@pytest.mark.parametrize(
+    "command, value",
+    [
+        (("simulate", "single", "--end", "60"), "inf"),
+        (("simulate", "single", "--end", "60"), "nan"),
+        (("simulate", "single", "--end", "60"), "0"),
+        (("simulate", "single", "--end", "60"), "1e400"),
+        (("benchmark", "single", "--seeds", "1"), "-inf"),
+        (("calibrate", "single"), "inf"),
+        (("optimize", "single"), "inf"),
+    ],
+)
+def test_non_finite_demand_scale_is_refused(tmp_path, command, value):
+    """SUMO reads --scale inf as no vehicle at all: the run would measure an empty network."""
+    out = tmp_path / "out"
+    extra = ("--out", out) if command[0] in ("benchmark", "optimize") else ()
+    assert_clean_error(run_cli(*command, *extra, "--demand-scale", value), "--demand-scale", "positive finite")
+    assert not out.exists()
+
+
+def test_huge_seed_range_is_refused(tmp_path):
+    """0-100000 would start days of simulation; the limit is refused at once and stated in --help."""
+    from citybrain_traffic.bench import MAX_SEED, MAX_SEEDS
+
+    assert_clean_error(run_cli("simulate", "single", "--seeds", "0-100000"), f"more than {MAX_SEEDS} seeds")
+    assert_clean_error(run_cli("benchmark", "single", "--seeds", "1-600,1000-1500", "--out", tmp_path), str(MAX_SEEDS))
+    assert_clean_error(run_cli("simulate", "single", "--seeds", "0-1000000000000"), str(MAX_SEEDS))
+    assert_clean_error(run_cli("simulate", "single", "--seed", str(MAX_SEED + 1)), str(MAX_SEED))
+    for command in ("simulate", "benchmark"):
+        assert f"at most {MAX_SEEDS} seeds" in " ".join(run_cli(command, "--help").stdout.split())
 
 
 def test_existing_out_dir_is_left_alone(tmp_path):

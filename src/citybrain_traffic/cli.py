@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -27,6 +28,10 @@ running and vehicles never inserted (their wait since their planned departure); 
 throughput (vehicles finished per hour of the window); stops (halts per vehicle); congestion
 index (travel time / free-flow travel time); backlog (vehicles unfinished at the end).
 """
+
+
+# bench.MAX_SEEDS and MAX_SEED, spelled out: importing bench (pandas) would slow every command's start.
+_SEEDS_LIMIT = "at most 1000 seeds (each one SUMO run per controller), each from 0 to 2147483647"
 
 
 class _LazyGroup(click.Group):
@@ -90,6 +95,22 @@ def _adaptive_options(command):
     )(command)
 
 
+def _check_demand_scale(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Refuse a factor that is not a positive finite number: SUMO reads ``--scale inf`` as no
+    vehicle at all, so an infinite factor would run and measure an empty network."""
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"--demand-scale must be a positive finite factor (1 = the demand as given), got {value:g}")
+    return value
+
+
+def demand_scale_option(help: str):
+    """``--demand-scale``: the factor on the number of vehicles, checked the same way by every command."""
+    return click.option(
+        "--demand-scale", type=float, default=1.0, show_default=True, callback=_check_demand_scale,
+        help=f"{help} A positive finite factor on the number of vehicles (1 = as given).",
+    )
+
+
 def _controller_options(names: list[str], model_dir, interval_min, history_days=None,
                         fixed_plans=False, offsets=None) -> dict[str, dict]:
     """Options per controller; the adaptive ones refused when no adaptive controller runs."""
@@ -144,11 +165,8 @@ def controllers() -> None:
     "(see `ctraffic controllers`).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
-@click.option("--seeds", help="Several seeds instead of --seed: '1-5' or '1,3,7'.")
-@click.option(
-    "--demand-scale", type=float, default=1.0, show_default=True,
-    help="Multiply the demand (vehicles) by this factor, e.g. 1.3 for a heavier peak.",
-)
+@click.option("--seeds", help=f"Several seeds instead of --seed: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
+@demand_scale_option("Multiply the demand by this factor, e.g. 1.3 for a heavier peak.")
 @click.option(
     "--time-to-teleport", type=float, default=-1, show_default=True,
     help="SUMO's teleport time for stuck vehicles, s; negative disables teleports so gridlock shows in the KPIs.",
@@ -175,8 +193,6 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     if len(set(names)) != len(names):
         raise InputError(f"--controller {controllers!r} names a controller twice")
     seed_list = parse_seeds(seeds) if seeds else parse_seeds(str(seed))
-    if not demand_scale > 0:
-        raise InputError(f"--demand-scale must be positive, got {demand_scale:g}")
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if gui and len(names) * len(seed_list) > 1:
@@ -232,8 +248,8 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     "-c", "--controller", "controllers", default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
     show_default=True, help="Controllers, comma-separated; fixed is added first when missing (the reference).",
 )
-@click.option("--seeds", default="1-5", show_default=True, help="Seeds: '1-5' or '1,3,7'.")
-@click.option("--demand-scale", type=float, default=1.0, show_default=True, help="Demand multiplier for every scenario.")
+@click.option("--seeds", default="1-5", show_default=True, help=f"Seeds: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
+@demand_scale_option("Multiply the demand of every scenario by this factor.")
 @click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False),
@@ -262,8 +278,6 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)
-    if not demand_scale > 0:
-        raise InputError(f"--demand-scale must be positive, got {demand_scale:g}")
     out_dir = _fresh_out_dir(out)
     cases = []
     for spec in scenarios or bundled_scenarios():
@@ -355,7 +369,7 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
 @cli.command()
 @click.argument("scenario", required=False)
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
-@click.option("--demand-scale", type=float, default=1.0, show_default=True, help="Demand multiplier.")
+@demand_scale_option("Multiply the demand by this factor; queues of 8 vehicles or more are what is measured.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the per-lane table as CSV (must not exist).")
 def calibrate(scenario, seed, demand_scale, out):
     """Measure saturation flow (veh/h of green per lane) in SCENARIO's simulation.

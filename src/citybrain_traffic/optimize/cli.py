@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from ..cli import demand_scale_option
 from ..errors import InputError
 from .demand import DEFAULT_SATURATION_VEH_H_LANE
 
@@ -60,8 +61,7 @@ delay.
               help="With --from-routes: start of the window, s of simulation time [default: the scenario's].")
 @click.option("--end", metavar="S", type=float,
               help="With --from-routes: end of the window, s of simulation time [default: the scenario's].")
-@click.option("--demand-scale", metavar="FACTOR", type=float, default=1.0, show_default=True,
-              help="Multiply the demand (routed vehicles, or counted flows) by this factor.")
+@demand_scale_option("Multiply the demand (routed vehicles, or counted flows) by this factor.")
 @click.option("--saturation-flow", metavar="VEH_H_LANE", type=float, default=DEFAULT_SATURATION_VEH_H_LANE,
               show_default=True,
               help="Saturation flow, veh/h of green per lane (`ctraffic calibrate` measures it).")
@@ -77,7 +77,7 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
     from .sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     from_counts = counts_file is not None
-    _check_options(from_counts, from_routes, at, window_min, begin, end, demand_scale, saturation_flow)
+    _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)
     out_dir = _fresh_out_dir(out)
     console = _console()
     sc, network = _scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
@@ -117,7 +117,7 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
         console.print(f"  {path}")
 
 
-def _check_options(from_counts, from_routes, at, window_min, begin, end, demand_scale, saturation_flow) -> None:
+def _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow) -> None:
     """Refuse option combinations that mix the two flow sources or lack a value, before any work."""
     if from_counts and from_routes:
         raise InputError("give either --counts FILE --at TIME or --from-routes, not both")
@@ -129,8 +129,6 @@ def _check_options(from_counts, from_routes, at, window_min, begin, end, demand_
         raise InputError("--begin/--end are the --from-routes window (s); with --counts use --at and --window (min)")
     if window_min is not None and window_min <= 0:
         raise InputError(f"--window must be a positive number of minutes, got {window_min}")
-    if not (math.isfinite(demand_scale) and demand_scale > 0):
-        raise InputError(f"--demand-scale must be positive, got {demand_scale:g}")
     if not (math.isfinite(saturation_flow) and saturation_flow > 0):
         raise InputError(
             f"--saturation-flow must be a positive number of veh/h of green per lane (typically 1,500-2,000), "
