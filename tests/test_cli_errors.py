@@ -21,6 +21,14 @@ def assert_clean_error(proc, *fragments: str) -> None:
         assert fragment in message, message
 
 
+@pytest.mark.parametrize(
+    "args", [("simulate", "--bogus"), ("frobnicate",), ("collect", "single", "--days", "0", "--out", "x.csv")]
+)
+def test_usage_error_is_one_line(args):
+    """Click's own errors (unknown option or command, a value out of range) without its usage block."""
+    assert_clean_error(run_cli(*args), "--help")
+
+
 def test_unknown_scenario():
     assert_clean_error(run_cli("simulate", "atlantis"), "unknown scenario 'atlantis'", "corridor")
 

@@ -517,6 +517,11 @@ def _fresh_out_dir(out: str) -> Path:
     return path
 
 
+#: A group called without a command shows its help through this error (click >= 8.2; before, it
+#: exits by itself).
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main() -> None:
     """Entry point of ``ctraffic``: one clear line and exit code 2 for bad input, never a traceback."""
     try:
@@ -524,8 +529,14 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except _NO_ARGS_IS_HELP as exc:
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        # Click would print its usage block above the message: one line, pointing at --help.
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except CTrafficError as exc:
         click.echo(f"error: {exc}", err=True)
