@@ -233,20 +233,29 @@ def _check_xml_root(path: Path, *, expected: str) -> None:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
+def _read_phase(p) -> Phase:
+    """One phase of a network program; a change interval's length is its duration.
+
+    A yellow or all-red with a minDur/maxDur range of its own (possible in an actuated program)
+    is read at its duration alone: that is the clearance every plan must keep in full.
+    """
+    duration = float(p.duration)
+    if phase_kind(p.state) != "green":
+        return Phase(state=p.state, duration=duration, min_dur=duration, max_dur=duration)
+    return Phase(
+        state=p.state,
+        duration=duration,
+        min_dur=float(p.minDur) if p.minDur not in (None, -1) else duration,
+        max_dur=float(p.maxDur) if p.maxDur not in (None, -1) else duration,
+    )
+
+
 def _read_intersection(net, tls) -> Intersection | None:
     programs = tls.getPrograms()
     if not programs:
         return None
     program_id = sorted(programs)[0]
-    phases = tuple(
-        Phase(
-            state=p.state,
-            duration=float(p.duration),
-            min_dur=float(p.minDur) if p.minDur not in (None, -1) else float(p.duration),
-            max_dur=float(p.maxDur) if p.maxDur not in (None, -1) else float(p.duration),
-        )
-        for p in programs[program_id].getPhases()
-    )
+    phases = tuple(_read_phase(p) for p in programs[program_id].getPhases())
     links = tuple(
         sorted(
             {

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,17 @@ PLAN_FORMAT_VERSION = 1
 #: Durations closer than this (s) count as equal: SUMO stores them with millisecond resolution.
 _TOLERANCE_S = 1e-3
 
+#: Longest green (s) a plan may give a phase whose network program runs none longer. It bounds the
+#: red every other movement of the signal can be shown; a longer green of the network's own
+#: program (its duration or maxDur) stays admissible.
+MAX_GREEN_S = 300.0
+
+#: The SUMO program types a plan may have (``tlLogic type``): fixed time, and gap-actuated.
+PLAN_KINDS = ("static", "actuated")
+
+#: What a program id may look like: SUMO writes it into XML attributes and TraCI calls.
+_PROGRAM_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
+
 
 @dataclass(frozen=True)
 class TimingPlan:
@@ -25,7 +39,7 @@ class TimingPlan:
 
     ``phases`` keep the network's state strings and order; durations, ``offset`` and ``cycle_s``
     are in s (``cycle_s`` defaults to the sum of the durations, and ``validate`` checks they
-    agree). ``kind`` is SUMO's ``type`` (``static``, ``actuated``). ``valid_from`` and
+    agree; a NaN cycle stays NaN, and unsafe). ``kind`` is SUMO's ``type`` (``static``, ``actuated``). ``valid_from`` and
     ``valid_until`` bound when the plan applies (ISO 8601 text, or None for open). ``provenance``
     records how it was made (inputs, solver status, objective) for audit.
     """
@@ -35,13 +49,13 @@ class TimingPlan:
     phases: tuple[Phase, ...]
     offset: float = 0.0
     kind: str = "static"
-    cycle_s: float = math.nan
+    cycle_s: float = None  # type: ignore[assignment]  # None: the sum of the durations
     valid_from: str | None = None
     valid_until: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if math.isnan(self.cycle_s):
+        if self.cycle_s is None:
             object.__setattr__(self, "cycle_s", sum(p.duration for p in self.phases))
 
     @property
@@ -53,41 +67,116 @@ class TimingPlan:
 def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
     """Every way ``program`` breaks the safety rules against the network's own phases.
 
-    The rules: same number, order and state strings of phases; every yellow and all-red interval
-    keeps its length; every green lasts at least its minimum (``Phase.min_green``), and an actuated
-    range (minDur..maxDur) contains the duration and respects that minimum; the durations sum to
-    the cycle, and the offset lies within it.
+    The rules: every number is finite; same number, order and state strings of phases; every
+    yellow and all-red interval keeps its length in its duration, minDur and maxDur alike (an
+    actuated SUMO program ends a change interval at its minDur); every green lasts at least its
+    minimum (``Phase.min_green``), its actuated range (minDur..maxDur) contains the duration and
+    respects that minimum, and its maxDur is at most the network's longest green for it or
+    ``MAX_GREEN_S``; the durations sum to the cycle, and the offset lies within it; the kind is
+    one of ``PLAN_KINDS``, the program id is plain text, and ``valid_from``/``valid_until`` are
+    ISO 8601 times in order.
     """
-    problems = []
+    problems = _field_problems(program)
     if len(program.phases) != len(reference):
-        return [f"{program.tls_id}: {len(program.phases)} phases, the network's program has {len(reference)}"]
+        return problems + [
+            f"{program.tls_id}: {len(program.phases)} phases, the network's program has {len(reference)}"
+        ]
     for i, (new, ref) in enumerate(zip(program.phases, reference)):
         where = f"{program.tls_id} phase {i}"
-        if new.state != ref.state:
+        numbers = {"duration": new.duration, "minDur": new.min_dur, "maxDur": new.max_dur}
+        bad = [f"{name} {value!r}" for name, value in numbers.items() if not _is_finite(value)]
+        if bad:
+            problems.append(f"{where}: {', '.join(bad)} is not a finite number of seconds")
+        elif new.state != ref.state:
             problems.append(f"{where}: state {new.state!r} differs from the network's {ref.state!r}")
         elif not ref.is_green:
-            if abs(new.duration - ref.duration) > _TOLERANCE_S:
-                problems.append(
-                    f"{where}: {ref.kind} interval is {new.duration:g} s, it must stay {ref.duration:g} s"
-                )
+            problems += [
+                f"{where}: {ref.kind} interval {'is' if name == 'duration' else name} {value:g} s, "
+                f"it must stay {ref.duration:g} s"
+                for name, value in numbers.items()
+                if abs(value - ref.duration) > _TOLERANCE_S
+            ]
         else:
-            floor = ref.min_green
-            if new.duration < floor - _TOLERANCE_S:
-                problems.append(f"{where}: green {new.duration:g} s is below its minimum {floor:g} s")
-            if new.min_dur < floor - _TOLERANCE_S:
-                problems.append(f"{where}: minDur {new.min_dur:g} s is below the minimum green {floor:g} s")
-            if not new.min_dur - _TOLERANCE_S <= new.duration <= new.max_dur + _TOLERANCE_S:
-                problems.append(
-                    f"{where}: duration {new.duration:g} s outside its range {new.min_dur:g}-{new.max_dur:g} s"
-                )
+            problems += _green_problems(where, new, ref)
     total = sum(p.duration for p in program.phases)
-    if not math.isfinite(program.cycle_s) or program.cycle_s <= 0:
-        problems.append(f"{program.tls_id}: cycle length is {program.cycle_s:g} s")
-    elif abs(total - program.cycle_s) > _TOLERANCE_S:
+    if not _is_finite(program.cycle_s) or program.cycle_s <= 0:
+        problems.append(f"{program.tls_id}: cycle length is {program.cycle_s!r} s, expected a positive number")
+    elif not _is_finite(program.offset):
+        problems.append(f"{program.tls_id}: offset {program.offset!r} is not a finite number of seconds")
+    elif math.isfinite(total) and abs(total - program.cycle_s) > _TOLERANCE_S:
         problems.append(f"{program.tls_id}: durations sum to {total:g} s, the cycle is {program.cycle_s:g} s")
     elif not 0 <= program.offset < program.cycle_s + _TOLERANCE_S:
         problems.append(f"{program.tls_id}: offset {program.offset:g} s is outside the cycle 0-{program.cycle_s:g} s")
     return problems
+
+
+def green_ceiling(reference: Phase) -> float:
+    """Longest green (s) a plan may give the network's green ``reference``: ``MAX_GREEN_S``, or
+    the network's own duration or maxDur where they are longer."""
+    return max(MAX_GREEN_S, reference.duration, reference.max_dur)
+
+
+def validity_time(text: str | None) -> datetime | None:
+    """A plan's ``valid_from``/``valid_until`` as a time without zone (None stays None).
+
+    Times without a zone are the signal's local time; a time with a zone is converted to this
+    machine's local time.
+
+    Raises
+    ------
+    ValueError
+        For anything but ISO 8601 text, or a time that cannot be converted.
+    """
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not ISO 8601 text")
+    try:
+        value = datetime.fromisoformat(text)
+        return value.astimezone().replace(tzinfo=None) if value.tzinfo is not None else value
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ValueError(f"{text!r} is not an ISO 8601 time ({exc})") from None
+
+
+def _green_problems(where: str, new: Phase, ref: Phase) -> list[str]:
+    problems = []
+    floor, ceiling = ref.min_green, green_ceiling(ref)
+    if new.duration < floor - _TOLERANCE_S:
+        problems.append(f"{where}: green {new.duration:g} s is below its minimum {floor:g} s")
+    if new.min_dur < floor - _TOLERANCE_S:
+        problems.append(f"{where}: minDur {new.min_dur:g} s is below the minimum green {floor:g} s")
+    if new.max_dur > ceiling + _TOLERANCE_S:
+        problems.append(f"{where}: maxDur {new.max_dur:g} s is above the longest green {ceiling:g} s")
+    if not new.min_dur - _TOLERANCE_S <= new.duration <= new.max_dur + _TOLERANCE_S:
+        problems.append(f"{where}: duration {new.duration:g} s outside its range {new.min_dur:g}-{new.max_dur:g} s")
+    return problems
+
+
+def _field_problems(program: TimingPlan) -> list[str]:
+    """What is wrong with the plan's fields other than its phases and cycle."""
+    problems = []
+    if program.kind not in PLAN_KINDS:
+        problems.append(f"{program.tls_id}: kind {program.kind!r} is not one of {', '.join(PLAN_KINDS)}")
+    if not isinstance(program.program_id, str) or not _PROGRAM_ID.match(program.program_id):
+        problems.append(
+            f"{program.tls_id}: program id {program.program_id!r} must be 1-200 printable characters, no spaces"
+        )
+    times = {}
+    for name in ("valid_from", "valid_until"):
+        try:
+            times[name] = validity_time(getattr(program, name))
+        except ValueError as exc:
+            problems.append(f"{program.tls_id}: {name} {exc}")
+    start, end = times.get("valid_from"), times.get("valid_until")
+    if start is not None and end is not None and not start < end:
+        problems.append(
+            f"{program.tls_id}: valid_until {program.valid_until} is not after valid_from {program.valid_from}"
+        )
+    return problems
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def validate(program: TimingPlan, reference: tuple[Phase, ...]) -> TimingPlan:
@@ -155,44 +244,84 @@ def write_tl_logics(path: Path, programs: list[TimingPlan]) -> Path:
 
 
 def read_tl_logics(path: Path) -> list[TimingPlan]:
-    """Read the ``tlLogic`` programs of a SUMO network or additional file."""
+    """Read the ``tlLogic`` programs of a SUMO network or additional file.
+
+    Raises
+    ------
+    InputError
+        When the file is not XML, or a program or phase lacks an id, a state or a finite number.
+    """
     try:
         root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as exc:
+    except (ET.ParseError, OSError, RecursionError) as exc:
         raise InputError(f"cannot read signal programs from {path}: {exc}") from exc
     programs = []
     for logic in root.iter("tlLogic"):
+        tls_id = logic.get("id")
+        if not tls_id:
+            raise InputError(f"{path}: a <tlLogic> has no id")
         phases = []
-        for ph in logic.iter("phase"):
-            duration = float(ph.get("duration"))
+        for k, ph in enumerate(logic.iter("phase")):
+            where = f"{path}: tlLogic {tls_id!r} phase {k}"
+            if not ph.get("state"):
+                raise InputError(f"{where} has no state")
+            duration = _xml_seconds(ph, "duration", where)
             phases.append(
                 Phase(
                     state=ph.get("state"),
                     duration=duration,
-                    min_dur=float(ph.get("minDur", duration)),
-                    max_dur=float(ph.get("maxDur", duration)),
+                    min_dur=_xml_seconds(ph, "minDur", where, duration),
+                    max_dur=_xml_seconds(ph, "maxDur", where, duration),
                 )
             )
         programs.append(
             TimingPlan(
-                tls_id=logic.get("id"),
+                tls_id=tls_id,
                 program_id=logic.get("programID", "0"),
                 phases=tuple(phases),
-                offset=float(logic.get("offset", 0)),
+                offset=_xml_seconds(logic, "offset", f"{path}: tlLogic {tls_id!r}", 0.0),
                 kind=logic.get("type", "static"),
             )
         )
     return programs
 
 
+def _xml_seconds(elem: ET.Element, name: str, where: str, default: float | None = None) -> float:
+    text = elem.get(name)
+    if text is None and default is not None:
+        return default
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {name} {text!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {name} {text!r} is not a finite number of seconds")
+    return value
+
+
 def write_json(path: Path, plans: list[TimingPlan]) -> Path:
-    """Plans as JSON: ``{"format": "citybrain-traffic/plans", "version": 1, "plans": [...]}``."""
+    """Plans as JSON: ``{"format": "citybrain-traffic/plans", "version": 1, "plans": [...]}``.
+
+    The file is strict JSON: a plan field that is not a finite number is refused
+    (``UnsafePlanError``), and a non-finite number in the provenance (audit data, such as the
+    objective of a solve that found none) is written as ``null``.
+    """
+    bad = [
+        f"{p.tls_id}: {name} {value!r}"
+        for p in plans
+        for name, value in [("cycle_s", p.cycle_s), ("offset_s", p.offset)]
+        + [(f"phase {i} {n}", v) for i, ph in enumerate(p.phases)
+           for n, v in (("duration_s", ph.duration), ("min_s", ph.min_dur), ("max_s", ph.max_dur))]
+        if not _is_finite(value)
+    ]
+    if bad:
+        raise UnsafePlanError("not written, a plan carries a number that is not finite: " + "; ".join(bad))
     doc = {
         "format": "citybrain-traffic/plans",
         "version": PLAN_FORMAT_VERSION,
-        "plans": [plan_to_dict(p) for p in plans],
+        "plans": [plan_to_dict(p) | {"provenance": _finite_or_null(p.provenance)} for p in plans],
     }
-    path.write_text(json.dumps(doc, indent=2, default=plans_json_default) + "\n")
+    path.write_text(json.dumps(doc, indent=2, allow_nan=False, default=plans_json_default) + "\n")
     return path
 
 
@@ -216,39 +345,85 @@ def plan_to_dict(p: TimingPlan) -> dict:
 
 
 def plan_from_dict(doc: dict) -> TimingPlan:
-    """The inverse of ``plan_to_dict``; ``min_s``/``max_s`` default to the duration."""
+    """The inverse of ``plan_to_dict``; ``min_s``/``max_s`` default to the duration.
+
+    Raises
+    ------
+    InputError
+        When a field is missing, or a number is not a finite number (NaN, infinity, text).
+    """
+    if not isinstance(doc, dict):
+        raise InputError(f"a plan must be a JSON object, got {type(doc).__name__}")
+    tls_id = doc.get("tls_id")
+    if not isinstance(tls_id, str) or not tls_id:
+        raise InputError(f"a plan has no tls_id (got {tls_id!r})")
+    phases = doc.get("phases")
+    if not isinstance(phases, list) or not all(isinstance(ph, dict) for ph in phases):
+        raise InputError(f"{tls_id}: phases must be a list of objects")
+    out = []
+    for k, ph in enumerate(phases):
+        where = f"{tls_id} phase {k}"
+        if not isinstance(ph.get("state"), str):
+            raise InputError(f"{where}: state {ph.get('state')!r} is not a signal state string")
+        duration = _json_seconds(ph, "duration_s", where)
+        out.append(Phase(
+            state=ph["state"],
+            duration=duration,
+            min_dur=_json_seconds(ph, "min_s", where, duration),
+            max_dur=_json_seconds(ph, "max_s", where, duration),
+        ))
+    for name in ("valid_from", "valid_until"):
+        if doc.get(name) is not None and not isinstance(doc[name], str):
+            raise InputError(f"{tls_id}: {name} {doc[name]!r} is not ISO 8601 text")
+    provenance = doc.get("provenance") or {}
+    if not isinstance(provenance, dict):
+        raise InputError(f"{tls_id}: provenance must be a JSON object")
     return TimingPlan(
-        tls_id=str(doc["tls_id"]),
+        tls_id=tls_id,
         program_id=str(doc.get("program_id", "ctraffic")),
-        phases=tuple(
-            Phase(
-                state=str(ph["state"]),
-                duration=float(ph["duration_s"]),
-                min_dur=float(ph["duration_s"] if ph.get("min_s") is None else ph["min_s"]),
-                max_dur=float(ph["duration_s"] if ph.get("max_s") is None else ph["max_s"]),
-            )
-            for ph in doc["phases"]
-        ),
-        offset=float(doc.get("offset_s", 0.0)),
+        phases=tuple(out),
+        offset=_json_seconds(doc, "offset_s", tls_id, 0.0),
         kind=str(doc.get("kind", "static")),
-        cycle_s=float(doc["cycle_s"]),
+        cycle_s=_json_seconds(doc, "cycle_s", tls_id),
         valid_from=doc.get("valid_from"),
         valid_until=doc.get("valid_until"),
-        provenance=dict(doc.get("provenance") or {}),
+        provenance=dict(provenance),
     )
 
 
+def _json_seconds(doc: dict, name: str, where: str, default: float | None = None) -> float:
+    value = doc.get(name)
+    if value is None and default is not None:
+        return default
+    if not _is_finite(value):
+        raise InputError(f"{where}: {name} {value!r} is not a finite number of seconds")
+    return float(value)
+
+
 def read_json(path: Path) -> list[TimingPlan]:
-    """Plans written by ``write_json``; a malformed file is an ``InputError`` naming the problem."""
+    """Plans written by ``write_json``; a malformed file is an ``InputError`` naming the problem.
+
+    Strict JSON: ``NaN`` and ``Infinity`` are refused, as JSON itself has no such numbers.
+    """
     try:
-        doc = json.loads(Path(path).read_text())
-        if doc.get("format") != "citybrain-traffic/plans":
+        doc = json.loads(Path(path).read_text(), parse_constant=_refuse_constant)
+        if not isinstance(doc, dict) or doc.get("format") != "citybrain-traffic/plans":
             raise InputError(f"{path} is not a citybrain-traffic plan file (no format marker)")
+        if not isinstance(doc.get("plans"), list):
+            raise InputError(f"{path}: 'plans' must be a list of plans")
         return [plan_from_dict(p) for p in doc["plans"]]
-    except InputError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except InputError as exc:
+        if str(path) in str(exc):
+            raise
+        raise InputError(f"cannot read plans from {path}: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"cannot read plans from {path}: nested too deeply to be a plan file") from None
+    except (OSError, ValueError) as exc:
         raise InputError(f"cannot read plans from {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a finite number (a plan's numbers must be, and JSON has no {name})")
 
 
 def read_plans(path: Path) -> list[TimingPlan]:
@@ -304,6 +479,19 @@ def write_utdf(path: Path, plans: list[TimingPlan]) -> Path:
         lines += records[name]
     path.write_text("\r\n".join(lines) + "\r\n")
     return path
+
+
+def _finite_or_null(value: Any) -> Any:
+    """``value`` (JSON-like) with its non-finite numbers as None, numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def plans_json_default(value):

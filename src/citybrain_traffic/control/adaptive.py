@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..model_folder import METADATA_FILE, read_metadata
-from ..plans import TimingPlan, validate, write_tl_logics
+from ..plans import TimingPlan, write_tl_logics
 from ..sim.detectors import movement_loops
 from .base import Controller, SimSetup
 from .signal import TrafficSignal
@@ -372,7 +372,7 @@ class AdaptiveController(Controller):
         self.realtime = bool(state.get("realtime", True))
         self.hold_offsets = self.realtime and bool(state.get("hold_offsets", False))
         self.blind = {tls: frozenset(indices) for tls, indices in state.get("blind", {}).items()}
-        self.switcher = PlanSwitcher(self.api)
+        self.switcher = PlanSwitcher.for_signals(signals)
         self.history: list[tuple] = []
         self.plans_log: list[dict] = []
         opening = state.get("opening")
@@ -386,7 +386,7 @@ class AdaptiveController(Controller):
             for tls, intersection in self.network.intersections.items():
                 if tls in signals:
                     own = TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-own", phases=intersection.phases)
-                    self.switcher.submit(validate(self._bounded(own), intersection.phases), now)
+                    self.switcher.submit(self._bounded(own), now)
         self.next_plan = self.begin_s + self.interval_s + _READ_DELAY_S
         while self.next_plan <= now:
             self.next_plan += self.interval_s

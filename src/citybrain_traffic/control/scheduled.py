@@ -19,7 +19,7 @@ class ScheduledPlansController(Controller):
     def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
         if not signals:
             return None
-        self.switcher = PlanSwitcher(next(iter(signals.values())).api)
+        self.switcher = PlanSwitcher.for_signals(signals)
         self.queue = sorted(self.setup.schedule, key=lambda item: (item[0], item[1].tls_id))
         return self.step(now)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..plans import TimingPlan
+from ..errors import UnsafePlanError
+from ..network import Phase
+from ..plans import TimingPlan, validate
 
 #: Largest offset correction per cycle, as a share of the cycle: a bigger shift is spread over
 #: several cycles, as controllers do when they change plans ("smooth" transition).
@@ -62,14 +65,20 @@ class PlanSwitcher:
     back lateness down to its minimum), within its minDur/maxDur; the cycle thus keeps the plan's
     length and offset, and the other greens gap out within theirs.
 
+    Every plan is validated against its signal's own program when it is submitted: this is the
+    one place plans reach SUMO, so no caller can install a plan that cuts a clearance.
+
     Parameters
     ----------
     api
         The ``libsumo`` module or a ``traci`` connection.
+    references
+        Each signal's own program (the network's phases), which plans are validated against.
     """
 
-    def __init__(self, api):
+    def __init__(self, api, references: Mapping[str, tuple[Phase, ...]]):
         self.api = api
+        self.references = dict(references)
         self.pending: dict[str, _Pending] = {}
         self.running: dict[str, TimingPlan] = {}
         self._wake: dict[str, float] = {}
@@ -77,9 +86,25 @@ class PlanSwitcher:
         self._hold_wake: dict[str, float] = {}
         self.log: list[dict] = []
 
+    @classmethod
+    def for_signals(cls, signals: Mapping) -> PlanSwitcher:
+        """A switcher for the ``TrafficSignal`` objects of a run (at least one)."""
+        api = next(iter(signals.values())).api
+        return cls(api, {tls: signal.intersection.phases for tls, signal in signals.items()})
+
     def submit(self, plan: TimingPlan, now: float, *, hold_offset: bool = False) -> None:
-        """Queue ``plan`` (already validated) for its signal; it replaces any plan still waiting.
-        ``hold_offset``: run an actuated plan coordinated (see the class)."""
+        """Queue ``plan`` for its signal; it replaces any plan still waiting.
+        ``hold_offset``: run an actuated plan coordinated (see the class).
+
+        Raises
+        ------
+        UnsafePlanError
+            When the plan is not safe for its signal's own program, or the signal is not in the run.
+        """
+        reference = self.references.get(plan.tls_id)
+        if reference is None:
+            raise UnsafePlanError(f"{plan.tls_id}: no such signal in this run; nothing installed")
+        validate(plan, reference)
         self.pending[plan.tls_id] = _Pending(plan, hold_offset and plan.kind == "actuated")
         self._wake[plan.tls_id] = self._next_boundary(plan.tls_id, now)
 

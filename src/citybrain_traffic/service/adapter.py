@@ -10,7 +10,8 @@ import pandas as pd
 from ..control.base import Controller
 from ..control.scheduled import ScheduledPlansController
 from ..control.switching import PlanSwitcher
-from ..plans import TimingPlan, violations
+from ..errors import InputError
+from ..plans import TimingPlan, validity_time, violations
 from ..sim.runner import SIM_DAY_ZERO
 from .client import PlanClient, ServiceError
 
@@ -54,7 +55,7 @@ class ServiceAdapter(Controller):
         if not signals:
             return None
         self.client = PlanClient(self.server, self.token)
-        self.switcher = PlanSwitcher(next(iter(signals.values())).api)
+        self.switcher = PlanSwitcher.for_signals(signals)
         self.references = {tls: signal.intersection.phases for tls, signal in signals.items()}
         self.etags: dict[str, str | None] = dict.fromkeys(signals)
         self.stats = {"pulls": 0, "new": 0, "not_modified": 0, "no_plan": 0, "refused": 0, "failed": 0}
@@ -79,6 +80,10 @@ class ServiceAdapter(Controller):
             except ServiceError as exc:
                 self.stats["failed"] += 1
                 self._event(now, tls, "failed", str(exc))
+                continue
+            except InputError as exc:  # a plan with a field that is no finite number never gets near SUMO
+                self.stats["refused"] += 1
+                self._event(now, tls, "refused", str(exc))
                 continue
             if fetched.status == 304:
                 self.stats["not_modified"] += 1
@@ -125,7 +130,7 @@ def schedule_from(plans: list[TimingPlan], *, begin: float, end: float, day: pd.
     """When each plan starts in a run of ``begin``-``end`` s: its ``valid_from`` (simulation time
     from ``day`` midnight) or ``begin``; plans valid only outside the window are left out."""
     def sim_time(text: str) -> float:
-        return (pd.Timestamp(text) - day).total_seconds()
+        return (pd.Timestamp(validity_time(text)) - day).total_seconds()
 
     schedule = []
     for plan in plans:
