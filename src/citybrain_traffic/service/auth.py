@@ -16,8 +16,16 @@ from ..errors import InputError
 READ_ENV = "CTRAFFIC_READ_TOKEN"
 WRITE_ENV = "CTRAFFIC_WRITE_TOKEN"
 
-#: Shortest token accepted: a guessable token protects nothing.
+#: Shortest token accepted, and fewest different characters in it: a guessable token protects
+#: nothing, and ``aaaaaaaaaaaaaaaa`` is as guessable as a short one. Random hex of 32 characters
+#: (``openssl rand -hex 16``) has fewer than 8 distinct characters once in ~30 million draws.
 MIN_TOKEN_CHARS = 16
+MIN_DISTINCT_CHARS = 8
+#: The rule as the errors and ``ctraffic serve --help`` say it.
+TOKEN_RULE = (
+    f"at least {MIN_TOKEN_CHARS} printable characters, at least {MIN_DISTINCT_CHARS} of them different, "
+    "without surrounding spaces (e.g. `openssl rand -hex 16`)"
+)
 
 log = logging.getLogger("citybrain_traffic.service")
 
@@ -51,14 +59,15 @@ def load_tokens(path: str | Path | None = None, *, environ: Mapping[str, str] = 
         read = ["adapter-J1-...", "adapter-J2-..."]
         write = ["optimizer-..."]
 
-    A single string is accepted for either key. Each token has at least ``MIN_TOKEN_CHARS``
-    characters, and there is at least one write token. Readable by other users, the file is used
-    but a warning is logged.
+    A single string is accepted for either key. Each token follows ``TOKEN_RULE``, and there is
+    at least one write token. The file must not be writable by group or others (whoever can
+    write it can grant themselves a write token); readable by them, it is used but a warning is
+    logged.
 
     Raises
     ------
     InputError
-        For a missing or malformed file, missing tokens, or a token too short.
+        For a missing, malformed or group/other-writable file, missing tokens, or a guessable token.
     """
     if path is not None:
         path = Path(path)
@@ -72,6 +81,11 @@ def load_tokens(path: str | Path | None = None, *, environ: Mapping[str, str] = 
         unknown = sorted(set(doc) - {"read", "write"})
         if unknown:
             raise InputError(f"tokens file {path}: unknown key(s) {unknown}; expected 'read' and 'write'")
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise InputError(
+                f"tokens file {path} is writable by group or others, who could add a write token of their own: "
+                f"chmod 600 {path}"
+            )
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             log.warning("tokens file %s is readable by other users (chmod 600 it)", path)
         read, write = (_token_list(doc.get(key, []), f"{path} '{key}'") for key in ("read", "write"))
@@ -94,9 +108,10 @@ def _token_list(value, where: str) -> list[str]:
         raise InputError(f"{where}: expected a token or a list of tokens (strings)")
     values = [v for v in values if v]
     for k, token in enumerate(values):
-        if len(token) < MIN_TOKEN_CHARS or token != token.strip() or not token.isprintable():
+        if (len(token) < MIN_TOKEN_CHARS or len(set(token)) < MIN_DISTINCT_CHARS or token != token.strip()
+                or not token.isprintable()):
             raise InputError(
-                f"{where}: token #{k + 1} must be at least {MIN_TOKEN_CHARS} printable characters without "
-                "surrounding spaces"
+                f"{where}: token #{k + 1} ({len(token)} characters, {len(set(token))} different) is refused: "
+                f"a token needs {TOKEN_RULE}"
             )
     return values

@@ -11,12 +11,12 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from .auth import READ_ENV, WRITE_ENV
+from .auth import READ_ENV, TOKEN_RULE, WRITE_ENV
 
 #: How ``serve --workers N`` hands its settings to the worker processes uvicorn starts.
 _CONFIG_ENV = "CTRAFFIC_SERVE_CONFIG"
 
-_SERVE_HELP = """Serve timing plans to controller adapters over HTTP (OpenAPI at /docs).
+_SERVE_HELP = f"""Serve timing plans to controller adapters over HTTP (OpenAPI at /docs).
 
 Every published plan version is kept in the SQLite file --db (created when missing); plans are
 validated against the network of their signal before they are stored, so the server is started
@@ -27,13 +27,15 @@ may be given several times (signal ids must differ between them).
 Tokens (never on the command line): --tokens FILE, a TOML file
     read = ["token-for-adapters", ...]
     write = ["token-for-publishers", ...]
-or the variables CTRAFFIC_READ_TOKEN and CTRAFFIC_WRITE_TOKEN. Tokens have at least 16
-characters; a write token also reads.
+or the variables CTRAFFIC_READ_TOKEN and CTRAFFIC_WRITE_TOKEN.
+
+A token needs {TOKEN_RULE}; a write token also reads. The tokens file must not be writable by
+group or others.
 
 \b
-Endpoints: GET /v1/health, GET /v1/intersections, GET /v1/intersections/{id}/plan
+Endpoints: GET /v1/health, GET /v1/intersections, GET /v1/intersections/{{id}}/plan
 (?at=ISO-TIME, ?format=json|sumo|utdf, ETag/If-None-Match, ?wait=S long poll),
-GET /v1/intersections/{id}/plans (?limit, ?before), POST /v1/plans (one plan or a batch).
+GET /v1/intersections/{{id}}/plans (?limit, ?before), POST /v1/plans (one plan or a batch).
 """
 
 
