@@ -141,6 +141,8 @@ class Intersection:
     #: For each controlled incoming lane: the lanes over which its queue is measured
     #: (the lane itself and lanes feeding it, up to ``APPROACH_DISTANCE_M`` upstream).
     upstream_lanes: dict[str, tuple[str, ...]]
+    #: What was read differently from the file's text, once per signal (``<tls>: <what>``).
+    notes: tuple[str, ...] = ()
 
     @property
     def cycle_s(self) -> float:
@@ -168,6 +170,11 @@ class Network:
     path: Path
     intersections: dict[str, Intersection]
     lanes: dict[str, Lane]
+
+    @property
+    def notes(self) -> list[str]:
+        """Every signal's notes on how its program was read (see ``Intersection.notes``)."""
+        return [note for intersection in self.intersections.values() for note in intersection.notes]
 
 
 def lane_edge(lane_id: str) -> str:
@@ -233,21 +240,31 @@ def _check_xml_root(path: Path, *, expected: str) -> None:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
-def _read_phase(p) -> Phase:
-    """One phase of a network program; a change interval's length is its duration.
+def _read_phases(program) -> tuple[tuple[Phase, ...], list[str]]:
+    """A network program's phases, admissible as they are, and notes on what was read into them.
 
-    A yellow or all-red with a minDur/maxDur range of its own (possible in an actuated program)
-    is read at its duration alone: that is the clearance every plan must keep in full.
+    The program is the reference every plan is checked against, so it passes its own checks by
+    definition. SUMO ignores minDur/maxDur on static programs, and real files contradict them (a
+    78 s green with maxDur 50, a 6 s green with minDur 7): such a range is widened to include the
+    duration. A yellow or all-red with a range of its own (possible in an actuated program) is read
+    at its duration alone: that is the clearance every plan must keep in full.
     """
-    duration = float(p.duration)
-    if phase_kind(p.state) != "green":
-        return Phase(state=p.state, duration=duration, min_dur=duration, max_dur=duration)
-    return Phase(
-        state=p.state,
-        duration=duration,
-        min_dur=float(p.minDur) if p.minDur not in (None, -1) else duration,
-        max_dur=float(p.maxDur) if p.maxDur not in (None, -1) else duration,
-    )
+    phases, widened = [], []
+    for k, p in enumerate(program.getPhases()):
+        duration = float(p.duration)
+        low = float(p.minDur) if p.minDur not in (None, -1) else duration
+        high = float(p.maxDur) if p.maxDur not in (None, -1) else duration
+        if phase_kind(p.state) != "green":
+            low = high = duration
+        elif not low <= duration <= high:
+            widened.append(f"phase {k} {duration:g} s outside its {low:g}-{high:g} s range, read as "
+                           f"{min(low, duration):g}-{max(high, duration):g} s")
+            low, high = min(low, duration), max(high, duration)
+        phases.append(Phase(state=p.state, duration=duration, min_dur=low, max_dur=high))
+    notes = [f"the network's program widened to its own durations: {'; '.join(widened)}"] if widened else []
+    if not any(phase_kind(p.state) == "yellow" for p in phases):
+        notes.append("the program has no yellow: its own change intervals (all-red, or none) are the clearances kept")
+    return tuple(phases), notes
 
 
 def _read_intersection(net, tls) -> Intersection | None:
@@ -255,7 +272,7 @@ def _read_intersection(net, tls) -> Intersection | None:
     if not programs:
         return None
     program_id = sorted(programs)[0]
-    phases = tuple(_read_phase(p) for p in programs[program_id].getPhases())
+    phases, notes = _read_phases(programs[program_id])
     links = tuple(
         sorted(
             {
@@ -281,6 +298,7 @@ def _read_intersection(net, tls) -> Intersection | None:
         links=links,
         approaches=approaches,
         upstream_lanes=upstream,
+        notes=tuple(f"{tls.getID()}: {note}" for note in notes),
     )
 
 

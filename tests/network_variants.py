@@ -1,0 +1,51 @@
+"""Hand-edited variants of the bundled `single` network, each with a feature real files have."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from citybrain_traffic.scenario import load_scenario
+
+_PHASE_STATE = re.compile(r'(<phase [^>]*state=")([rRyYgGsuoO]+)"')
+
+
+def single_files() -> tuple[Path, Path]:
+    """The bundled `single` scenario's network and routes."""
+    sc = load_scenario("single")
+    return sc.net_file, sc.route_files[0]
+
+
+def _edit(folder: Path, name: str, edit) -> Path:
+    net, _ = single_files()
+    path = folder / f"{name}.net.xml"
+    path.write_text(edit(net.read_text()))
+    return path
+
+
+def contradicting_ranges(folder: Path) -> Path:
+    """A static program whose minDur/maxDur contradict its durations: a 78 s green with maxDur 50,
+    and a 6 s green with minDur 7 (SUMO ignores both on a static program)."""
+    def edit(text: str) -> str:
+        text = text.replace('<phase duration="28" state="GGGgrrrrGGGgrrrr"/>',
+                            '<phase duration="78" minDur="5" maxDur="50" state="GGGgrrrrGGGgrrrr"/>', 1)
+        return text.replace('<phase duration="10" state="rrrGrrrrrrrGrrrr"/>',
+                            '<phase duration="6" minDur="7" maxDur="50" state="rrrGrrrrrrrGrrrr"/>', 1)
+
+    return _edit(folder, "contradicting", edit)
+
+
+def unused_state(folder: Path) -> Path:
+    """Link index 3 of the signal moved to a new index 16, leaving state 3 unused (SUMO's
+    tlsCycleAdaptation.py fails on it with an IndexError)."""
+    def edit(text: str) -> str:
+        text = text.replace('tl="C" linkIndex="3"', 'tl="C" linkIndex="16"')
+        return _PHASE_STATE.sub(lambda m: f'{m.group(1)}{m.group(2)[:3]}r{m.group(2)[4:]}{m.group(2)[3]}"', text)
+
+    return _edit(folder, "unused-state", edit)
+
+
+def no_yellow(folder: Path) -> Path:
+    """Yellows replaced by all-red: green goes to red, as in networks converted from other tools."""
+    return _edit(folder, "no-yellow", lambda text: _PHASE_STATE.sub(
+        lambda m: m.group(1) + re.sub("[yY]", "r", m.group(2)) + '"', text))

@@ -1,0 +1,70 @@
+"""Networks as real files have them: the network's own program is admissible as it is, and
+Webster stays available where SUMO's tool fails on the network."""
+
+from __future__ import annotations
+
+from citybrain_traffic.control.actuated import ActuatedController
+from citybrain_traffic.control.webster import WebsterController
+from citybrain_traffic.network import read_network
+from citybrain_traffic.plans import plans_from_network, read_tl_logics, violations
+from citybrain_traffic.scenario import load_scenario
+
+from network_variants import contradicting_ranges, no_yellow, single_files, unused_state
+
+
+def _scenario(net, end=900):
+    return load_scenario(net=net, routes=str(single_files()[1]), end=end)
+
+
+def test_contradicting_ranges_are_widened_and_said_once_per_signal(tmp_path):
+    network = read_network(contradicting_ranges(tmp_path))
+    phases = network.intersections["C"].phases
+    assert (phases[0].min_dur, phases[0].duration, phases[0].max_dur) == (5, 78, 78)
+    assert (phases[2].min_dur, phases[2].duration, phases[2].max_dur) == (6, 6, 50)
+    assert phases[2].min_green == 6
+    assert network.notes == [
+        "C: the network's program widened to its own durations: phase 0 78 s outside its 5-50 s range, read as "
+        "5-78 s; phase 2 6 s outside its 7-50 s range, read as 6-50 s"
+    ]
+    (own,) = plans_from_network(network)
+    assert violations(own, phases) == []
+
+
+def test_actuated_runs_the_networks_own_contradicting_program(tmp_path):
+    """It stopped with 'duration 78 s outside its range 5-50 s' before."""
+    sc = _scenario(contradicting_ranges(tmp_path))
+    network = read_network(sc.net_file)
+    setup = ActuatedController().prepare(sc, network, tmp_path, demand_scale=1.0)
+    (program,) = read_tl_logics(setup.additional_files[0])
+    assert violations(program, network.intersections["C"].phases) == []
+
+
+def test_webster_times_a_signal_itself_where_sumos_tool_fails(tmp_path):
+    """SUMO's tlsCycleAdaptation.py crashes (IndexError) on a signal with an unused state."""
+    sc = _scenario(unused_state(tmp_path))
+    network = read_network(sc.net_file)
+    setup = WebsterController().prepare(sc, network, tmp_path, demand_scale=1.0)
+    assert any("SUMO's tool failed" in note and "every signal timed by our Webster" in note for note in setup.notes)
+    (program,) = read_tl_logics(setup.additional_files[0])
+    assert violations(program, network.intersections["C"].phases) == []
+    assert program.cycle_s != network.intersections["C"].cycle_s
+
+
+def test_webster_replaces_a_tool_plan_below_a_minimum_green(tmp_path):
+    sc = _scenario(contradicting_ranges(tmp_path))
+    network = read_network(sc.net_file)
+    setup = WebsterController().prepare(sc, network, tmp_path, demand_scale=1.0)
+    assert any("SUMO's tool plan refused for 1 signal(s): C (C phase 2: green 5 s is below its minimum 6 s" in note
+               for note in setup.notes), setup.notes
+    assert "webster: 1 signal(s) timed by our Webster instead of SUMO's tool: C" in setup.notes
+    (program,) = read_tl_logics(setup.additional_files[0])
+    assert violations(program, network.intersections["C"].phases) == []
+
+
+def test_a_program_without_yellow_is_noted_and_keeps_its_all_red(tmp_path):
+    network = read_network(no_yellow(tmp_path))
+    assert network.notes == [
+        "C: the program has no yellow: its own change intervals (all-red, or none) are the clearances kept"
+    ]
+    (own,) = plans_from_network(network)
+    assert violations(own, network.intersections["C"].phases) == []
