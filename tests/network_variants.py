@@ -49,3 +49,43 @@ def no_yellow(folder: Path) -> Path:
     """Yellows replaced by all-red: green goes to red, as in networks converted from other tools."""
     return _edit(folder, "no-yellow", lambda text: _PHASE_STATE.sub(
         lambda m: m.group(1) + re.sub("[yY]", "r", m.group(2)) + '"', text))
+
+
+def mixed_demand(folder: Path) -> Path:
+    """A second route file for `single`: a bicycle flow, a car flow given by its end edges (SUMO
+    routes it), and pedestrians walking across the junction."""
+    path = folder / "mixed.rou.xml"
+    path.write_text(
+        '<routes>\n'
+        '    <vType id="bike" vClass="bicycle"/>\n'
+        '    <flow id="bikes" type="bike" begin="0" end="3600" period="40" from="W_C" to="C_E"/>\n'
+        '    <flow id="cars" begin="0" end="3600" vehsPerHour="120" from="S_C" to="C_W"/>\n'
+        '    <personFlow id="walkers" begin="0" end="3600" period="60">\n'
+        '        <walk from="N_C" to="C_S"/>\n'
+        '    </personFlow>\n'
+        '</routes>\n'
+    )
+    return path
+
+
+def sumo_saved_config(folder: Path, *, begin: str = "0:0:0", end: str = "0:10:0") -> Path:
+    """A configuration as SUMO 1.28 writes it (``sumo --save-configuration``): root
+    ``<sumoConfiguration>``, a gzipped net, two route files, times as h:m:s, step length 0.5 s."""
+    import gzip
+    import shutil
+    import subprocess
+
+    from citybrain_traffic.sim.session import sumo_binary
+
+    net, routes = single_files()
+    with open(net, "rb") as src, gzip.open(folder / "single.net.xml.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    shutil.copy(routes, folder / "single.rou.xml")
+    mixed_demand(folder)
+    config = folder / "saved.sumocfg"
+    subprocess.run(
+        [sumo_binary("sumo"), "-n", "single.net.xml.gz", "-r", "single.rou.xml,mixed.rou.xml", "--begin", begin,
+         "--end", end, "--step-length", "0.5", "--save-configuration", config.name],
+        cwd=folder, check=True, capture_output=True,
+    )
+    return config

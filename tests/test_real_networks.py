@@ -9,7 +9,8 @@ from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import plans_from_network, read_tl_logics, violations
 from citybrain_traffic.scenario import load_scenario
 
-from network_variants import contradicting_ranges, no_yellow, single_files, unused_state
+from conftest import run_cli
+from network_variants import contradicting_ranges, no_yellow, single_files, sumo_saved_config, unused_state
 
 
 def _scenario(net, end=900):
@@ -68,3 +69,38 @@ def test_a_program_without_yellow_is_noted_and_keeps_its_all_red(tmp_path):
     ]
     (own,) = plans_from_network(network)
     assert violations(own, network.intersections["C"].phases) == []
+
+
+def test_a_config_sumo_wrote_itself_is_read_as_sumo_reads_it(tmp_path):
+    """Root <sumoConfiguration>, a gzipped net, two route files, times as h:m:s."""
+    sc = load_scenario(str(sumo_saved_config(tmp_path, begin="0:1:0", end="0:11:30")))
+    assert (sc.begin, sc.end) == (60.0, 690.0)
+    assert sc.net_file.name == "single.net.xml.gz"
+    assert [p.name for p in sc.route_files] == ["single.rou.xml", "mixed.rou.xml"]
+    assert list(read_network(sc.net_file).intersections) == ["C"]
+
+
+def test_every_baseline_runs_a_config_sumo_wrote_with_bicycles_flows_and_pedestrians(tmp_path):
+    config = sumo_saved_config(tmp_path)
+    proc = run_cli("simulate", config, "-c", "fixed,actuated,webster,max-pressure", "--jobs", "2",
+                   "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "summary.csv").read_text().count("\n") == 5
+
+
+def test_sumo_day_times_and_synonyms_are_read(tmp_path):
+    net, routes = single_files()
+    config = tmp_path / "short.sumocfg"
+    config.write_text(f'<configuration><net value="{net}"/><routes value="{routes}"/>'
+                      '<b value="1:0:0:0"/><e value="1:0:10:0"/></configuration>')
+    sc = load_scenario(str(config))
+    assert (sc.begin, sc.end) == (86400.0, 87000.0)
+    assert sc.net_file == net
+
+
+def test_a_config_without_options_is_one_line(tmp_path):
+    config = tmp_path / "empty.sumocfg"
+    config.write_text("<sumoConfiguration/>")
+    proc = run_cli("simulate", config)
+    assert proc.returncode == 2 and "sets no option" in proc.stderr and "Traceback" not in proc.stderr

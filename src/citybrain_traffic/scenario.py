@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -131,19 +132,32 @@ def _from_spec(spec: str) -> Scenario:
     raise InputError(f"unknown scenario {spec!r}: expected one of {names}, or a path to a .sumocfg")
 
 
+#: The short synonyms SUMO accepts for the options read here, as written in config files.
+_OPTION_NAMES = {
+    "n": "net-file", "net": "net-file", "r": "route-files", "routes": "route-files",
+    "a": "additional-files", "additional": "additional-files", "b": "begin", "e": "end",
+}
+
+
 def read_sumocfg(path: Path) -> Scenario:
-    """Read the files and time window of a SUMO configuration file."""
+    """Read the files and time window of a SUMO configuration file.
+
+    As SUMO does: any root element name (SUMO 1.28 itself writes ``<sumoConfiguration>``),
+    options inside sections or directly under the root, the options' short synonyms (``net``,
+    ``routes``, ``additional``, ``b``, ``e``), and times in s or as ``h:m:s`` / ``d:h:m:s``.
+    """
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise InputError(f"{path} is not well-formed XML: {exc}") from exc
-    if root.tag != "configuration":
-        raise InputError(f"{path} is not a SUMO config (root element <{root.tag}>, expected <configuration>)")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
     values: dict[str, str] = {}
-    for section in root:
-        for option in section:
-            if "value" in option.attrib:
-                values[option.tag] = option.attrib["value"]
+    for option in root.iter():
+        if "value" in option.attrib:
+            values[_OPTION_NAMES.get(option.tag, option.tag)] = option.attrib["value"]
+    if not values:
+        raise InputError(f"{path} is not a SUMO config: it sets no option (<root><input><net-file value=.../>...)")
     base = path.parent
 
     def files(key: str) -> tuple[Path, ...]:
@@ -170,13 +184,19 @@ def read_sumocfg(path: Path) -> Scenario:
 
 
 def _time_value(raw: str, path: Path, key: str) -> float:
+    """A SUMO time option: seconds, or ``h:m:s`` / ``d:h:m:s`` (SUMO's clock form)."""
     try:
         value = float(raw)
     except ValueError:
-        hms = raw.split(":")
-        if len(hms) != 3:
-            raise InputError(f"{path}: {key} value {raw!r} is not a time in seconds") from None
-        value = float(hms[0]) * 3600 + float(hms[1]) * 60 + float(hms[2])
+        parts = raw.split(":")
+        try:
+            if len(parts) not in (3, 4):
+                raise ValueError(raw)
+            value = sum(float(part) * unit for part, unit in zip(reversed(parts), (1, 60, 3600, 86400)))
+        except ValueError:
+            raise InputError(f"{path}: {key} value {raw!r} is not a time in seconds or h:m:s") from None
+    if not math.isfinite(value):
+        raise InputError(f"{path}: {key} value {raw!r} is not a finite time")
     if value < 0:
         # SUMO's "end -1" means "until all vehicles have left": bound it so a run terminates.
         raise InputError(f"{path}: {key} is {raw}; give --begin/--end for a bounded window")
