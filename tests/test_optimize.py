@@ -111,6 +111,25 @@ def test_shared_lane_flows_balance_across_lanes(bundled):
     assert demand.flow_veh_h == pytest.approx(sum(flows.values()))
 
 
+def test_a_through_movement_sharing_a_lane_with_a_permanent_right_turn_keeps_its_phase():
+    """Lane b_0 carries a through movement green only in phase 3 and a right turn green in every
+    phase. Counting the lane as served by every phase left phase 3 with no flow and its minimum."""
+    phases = tuple(
+        Phase(state, d, d, d) for state, d in [("GrG", 30), ("yrG", 3), ("rrG", 2), ("rGG", 30), ("ryG", 3)]
+    )
+    links = (Link(0, "a_0", "x_0"), Link(1, "b_0", "y_0"), Link(2, "b_0", "z_0"))
+    lanes = {lane: Lane(lane, lane[0], 200.0, 13.89) for lane in ("a_0", "b_0", "x_0", "y_0", "z_0")}
+    intersection = Intersection("T", "0", phases, links, (), {})
+    demand = intersection_demand(intersection, lanes, {"a>x": 600.0, "b>y": 400.0, "b>z": 100.0})
+    ratios = {p.index: p.critical_ratio for p in demand.phases}
+    assert ratios[3] == pytest.approx(400 / 1800)
+    assert ratios[0] == pytest.approx(600 / 1800)
+    served = {p.index: p.flow_veh_h for p in demand.phases}
+    assert served[3] >= 400 - 1e-9 and sum(served.values()) == pytest.approx(1100)
+    timing = optimize_splits(intersection, demand)
+    assert timing.greens_s[3] > 10 and timing.greens_s[3] > 0.5 * timing.greens_s[0]
+
+
 def test_overlaps_are_not_double_counted(resco):
     """RESCO grid4x4 serves each lane in two green phases; counting a lane in both would make
     Y twice the real need."""

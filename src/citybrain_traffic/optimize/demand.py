@@ -72,10 +72,30 @@ class LaneGroup:
     flow_veh_h: float
     flow_ratio: float
     capacity_shares: tuple[float, ...] = ()
+    #: Per movement: its flow on the group's lanes (veh/h) and the phases where its links are
+    #: green. On a lane shared by a right turn green in every phase and a through movement green
+    #: in one, the through flow can leave only in that one.
+    movement_flows: tuple[tuple[str, float, tuple[int, ...]], ...] = ()
 
     def share(self, phase: int) -> float:
         """Share of the saturation flow the group discharges in ``phase`` (1 if not recorded)."""
         return self.capacity_shares[self.phases.index(phase)] if self.capacity_shares else 1.0
+
+    def needs(self, saturation_veh_h_lane: float) -> list[tuple[tuple[int, ...], float]]:
+        """What the phase ratios must cover: (phases, flow ratio) for the whole group, and for each
+        movement with flow that only some of the group's phases serve."""
+        out = [(self.phases, self.flow_ratio)]
+        capacity = saturation_veh_h_lane * len(self.lanes)
+        for _, flow, phases in self.movement_flows:
+            if flow > 0 and phases and set(phases) < set(self.phases):
+                out.append((phases, flow / capacity))
+        return out
+
+    def flows_by_phases(self) -> list[tuple[tuple[int, ...], float]]:
+        """The group's flow as (serving phases, veh/h) parts: per movement where recorded."""
+        if not self.movement_flows:
+            return [(self.phases, self.flow_veh_h)]
+        return [(phases or self.phases, flow) for _, flow, phases in self.movement_flows]
 
 
 @dataclass(frozen=True)
@@ -183,12 +203,12 @@ def intersection_demand(
     for link in intersection.links:
         if link.in_lane not in movement_lanes[link.movement]:
             movement_lanes[link.movement].append(link.in_lane)
-    lane_flow = _balanced_lane_flows(movement_lanes, flows)
+    lane_flow, lane_shares = _balanced_lane_flows(movement_lanes, flows)
 
-    groups = _lane_groups(intersection, greens, lane_flow, saturation)
+    groups = _lane_groups(intersection, greens, lane_flow, lane_shares, saturation)
     served = [g for g in groups if g.phases]
     unserved = sum(g.flow_veh_h for g in groups if not g.phases)
-    ratios = _phase_ratios(tls, greens, served)
+    ratios = _phase_ratios(tls, greens, served, saturation)
     phases = _phase_demands(greens, served, ratios, saturation)
     return IntersectionDemand(
         tls_id=tls,
@@ -259,8 +279,11 @@ def _checked_flows(intersection: Intersection, flows_veh_h: Mapping[str, float])
     return flows
 
 
-def _balanced_lane_flows(movement_lanes: Mapping[str, list[str]], flows: Mapping[str, float]) -> dict[str, float]:
-    """Spread each movement over its lanes so that lane flows are as equal as lane use allows.
+def _balanced_lane_flows(
+    movement_lanes: Mapping[str, list[str]], flows: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Spread each movement over its lanes so that lane flows are as equal as lane use allows;
+    return each lane's flow and each movement's flow per lane (veh/h).
 
     Block coordinate descent on the sum of squared lane flows: each movement in turn is
     water-filled over its lanes given the others; the problem is convex and the blocks separate,
@@ -287,7 +310,7 @@ def _balanced_lane_flows(movement_lanes: Mapping[str, list[str]], flows: Mapping
                 load[lane] += amount
         if moved <= _BALANCE_TOLERANCE * scale:
             break
-    return load
+    return load, share
 
 
 def _water_fill(amount: float, base: list[float]) -> list[float]:
@@ -303,7 +326,11 @@ def _water_fill(amount: float, base: list[float]) -> list[float]:
 
 
 def _lane_groups(
-    intersection: Intersection, greens: list[int], lane_flow: Mapping[str, float], saturation: float
+    intersection: Intersection,
+    greens: list[int],
+    lane_flow: Mapping[str, float],
+    lane_shares: Mapping[str, Mapping[str, float]],
+    saturation: float,
 ) -> list[LaneGroup]:
     links_of: dict[str, list] = defaultdict(list)
     for link in intersection.links:
@@ -321,9 +348,20 @@ def _lane_groups(
         members.setdefault(key, []).append(lane)
         for i in protected:
             priority_flow[i, links[0].in_edge] += lane_flow[lane]
+    def serving(links) -> tuple[int, ...]:
+        return tuple(i for i, s in zip(greens, states) if any(s[link.index] in "Gg" for link in links))
+
     groups = []
     for (edge, movements, protected, permitted), group_lanes in members.items():
         flow = float(sum(lane_flow[lane] for lane in group_lanes))
+        movement_flows = tuple(
+            (
+                movement,
+                float(sum(lane_shares[movement].get(lane, 0.0) for lane in group_lanes)),
+                serving([link for lane in group_lanes for link in links_of[lane] if link.movement == movement]),
+            )
+            for movement in movements
+        )
         # A yielding lane waits for the priority streams of the other approaches green with it.
         shares = {i: 1.0 for i in protected}
         for i in permitted:
@@ -339,32 +377,36 @@ def _lane_groups(
                 flow_veh_h=flow,
                 flow_ratio=flow / (saturation * len(group_lanes)),
                 capacity_shares=tuple(shares[i] for i in phases),
+                movement_flows=movement_flows,
             )
         )
     return groups
 
 
-def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup]) -> dict[int, float]:
-    """Least ratios per green phase such that the phases of every lane group cover its ratio."""
+def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup], saturation: float) -> dict[int, float]:
+    """Least ratios per green phase such that the phases of every lane group cover its ratio, and
+    the phases of each movement in it cover the movement's ratio."""
+    needs = [(g, phases, ratio) for g in groups for phases, ratio in g.needs(saturation)]
     floor = dict.fromkeys(greens, 0.0)
-    for group in groups:
-        if len(group.phases) == 1:
-            p = group.phases[0]
-            floor[p] = max(floor[p], group.flow_ratio / group.share(p))
+    for group, phases, ratio in needs:
+        if len(phases) == 1:
+            p = phases[0]
+            floor[p] = max(floor[p], ratio / group.share(p))
     uncovered = [
-        g for g in groups if sum(floor[p] * g.share(p) for p in g.phases) < g.flow_ratio * (1 - 1e-12)
+        (g, phases, ratio) for g, phases, ratio in needs
+        if sum(floor[p] * g.share(p) for p in phases) < ratio * (1 - 1e-12)
     ]
     if not uncovered:
         return floor
     column = {p: k for k, p in enumerate(greens)}
     rows = np.zeros((len(uncovered), len(greens)))
-    for r, group in enumerate(uncovered):
-        for p in group.phases:
+    for r, (group, phases, _) in enumerate(uncovered):
+        for p in phases:
             rows[r, column[p]] = -group.share(p)
     result = linprog(
         c=np.ones(len(greens)),
         A_ub=rows,
-        b_ub=[-g.flow_ratio for g in uncovered],
+        b_ub=[-ratio for _, _, ratio in uncovered],
         bounds=[(floor[p], None) for p in greens],
         method="highs",
     )
@@ -380,12 +422,10 @@ def _phase_demands(
     flow = dict.fromkeys(greens, 0.0)
     critical: dict[int, tuple[float, int]] = {}
     for group in groups:
-        weights = np.array([ratios[p] for p in group.phases])
-        if weights.sum() <= 0:
-            weights = np.ones(len(group.phases))
-        weights = weights / weights.sum()
-        for p, w in zip(group.phases, weights):
-            flow[p] += group.flow_veh_h * w
+        for phases, part_veh_h in group.flows_by_phases():
+            for p, w in zip(phases, _weights(phases, ratios)):
+                flow[p] += part_veh_h * w
+        for p, w in zip(group.phases, _weights(group.phases, ratios)):
             share = group.flow_ratio * w
             if share > critical.get(p, (-1.0, 0))[0]:
                 critical[p] = (share, len(group.lanes))
@@ -399,3 +439,11 @@ def _phase_demands(
         )
         for p in greens
     )
+
+
+def _weights(phases: tuple[int, ...], ratios: Mapping[int, float]) -> np.ndarray:
+    """Shares of a flow served by ``phases``, in proportion to their ratios (equal when all are 0)."""
+    weights = np.array([ratios[p] for p in phases])
+    if weights.sum() <= 0:
+        weights = np.ones(len(phases))
+    return weights / weights.sum()
