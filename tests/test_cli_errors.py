@@ -134,6 +134,14 @@ def test_existing_out_dir_is_left_alone(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
 
 
+def test_collect_never_overwrites_the_days_file(tmp_path):
+    """collect writes <name>.days.csv beside --out: an existing one is refused like --out itself."""
+    days = tmp_path / "history.days.csv"
+    days.write_text("mine\n")
+    assert_clean_error(run_cli("collect", "single", "--days", "1", "--out", tmp_path / "history.csv"), "history.days.csv")
+    assert days.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["history.days.csv"]
+
+
 def test_sumo_error_is_reported_with_sumos_message(tmp_path, plain_grid):
     """A route over edges that do not connect: SUMO's own error reaches the user."""
     net, _ = plain_grid

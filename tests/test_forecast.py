@@ -320,6 +320,24 @@ def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_forecast_evaluate_never_overwrites(small_file, tmp_path):
+    """evaluate --out wrote over the files of a folder in use, predict --out over a file; both
+    now refuse before any work, and the user's files are as they were."""
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "metrics.csv").write_text("mine\n")
+    proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)
+    assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert not proc.stdout  # refused before reading the counts
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"] and (out / "metrics.csv").read_text() == "mine\n"
+    forecast = tmp_path / "forecast.csv"
+    forecast.write_text("mine\n")
+    proc = run_cli("forecast", "predict", tmp_path / "no-model", small_file, "--at", "2025-03-12 08:00", "--out", forecast)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    assert forecast.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "forecast.csv"]
+
+
 def test_bentonville_evaluates(shared):
     counts = read_counts(shared / "data" / "counts" / "bentonville_tmc_15min_2025-11-16_22.csv")
     result = evaluate(counts, test_days=2)

@@ -6,6 +6,7 @@ import math
 import multiprocessing
 import os
 import queue as queue_module
+import signal
 import sys
 import threading
 import traceback
@@ -97,6 +98,9 @@ def parse_seeds(text: str) -> list[int]:
 
 def _run_in_worker(index: int, spec: RunSpec, events) -> None:
     """Body of a worker process: run one simulation and send back its result or its error."""
+    # A forked worker inherits the command's SIGTERM handler (cli.main). run_matrix's terminate()
+    # must end it at once, also inside SUMO, not run Python's exit that waits for the queue.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     spec.workdir.mkdir(parents=True, exist_ok=True)
     # SUMO writes warnings straight to the process's stderr; keep them in the run's folder.
     fd = os.open(spec.workdir / "sumo-console.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

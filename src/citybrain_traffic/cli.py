@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -197,7 +199,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if gui and len(names) * len(seed_list) > 1:
         raise InputError("--gui shows one run: give one controller and one seed")
-    out_dir = _fresh_out_dir(out) if out else None
+    staged = _StagedOutDir(out) if out else None
     from .network import read_network
     from .scenario import load_scenario
     from .simulate import simulate_scenario
@@ -212,7 +214,7 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
         f"[bold]{sc.name}[/]: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, "
         f"demand x{demand_scale:g}, controllers {', '.join(names)}, seeds {_seed_text(seed_list)}"
     )
-    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
+    with staged or tempfile.TemporaryDirectory(prefix="ctraffic-") as workdir, _RunProgress(console) as progress:
         outcome = simulate_scenario(
             sc,
             network,
@@ -222,9 +224,9 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
             time_to_teleport=time_to_teleport,
             jobs=jobs or os.cpu_count() or 1,
             gui=gui,
-            workdir=out_dir or Path(tmp),
-            write_files=out_dir is not None,
-            count_bin_s=bin_min * 60.0 if out_dir is not None else None,
+            workdir=Path(workdir),
+            write_files=staged is not None,
+            count_bin_s=bin_min * 60.0 if staged is not None else None,
             controller_options=options,
             on_prepared=progress.prepared,
             on_preparing=progress.preparing,
@@ -238,8 +240,8 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     for result in outcome.results:
         if result.kpis["vehicles_loaded"] == 0:
             console.print(f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window")
-    if out_dir is not None:
-        console.print(f"results written to {out_dir}/ (summary.csv, comparison.md, one folder per run)")
+    if staged is not None:
+        console.print(f"results written to {staged.final}/ (summary.csv, comparison.md, one folder per run)")
 
 
 @cli.command()
@@ -278,7 +280,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)
-    out_dir = _fresh_out_dir(out)
+    staged = _StagedOutDir(out)
     cases = []
     for spec in scenarios or bundled_scenarios():
         sc = load_scenario(spec)
@@ -297,13 +299,14 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
         f"{f' --demand-scale {demand_scale:g}' if demand_scale != 1 else ''}`: mean ± 95% CI over the seeds, "
         "(% change against fixed)."
     )
-    write_benchmark(outcome.summary, outcome.comparison, out_dir, baseline="fixed", header=header)
+    with staged as out_dir:
+        write_benchmark(outcome.summary, outcome.comparison, out_dir, baseline="fixed", header=header)
     from .report import comparison_rich
 
     for sc, _ in cases:
         table = outcome.comparison[outcome.comparison["scenario"] == sc.name]
         console.print(comparison_rich(table, baseline="fixed", title=f"{sc.name}: (% change vs fixed)"))
-    console.print(f"results written to {out_dir}/ (results.csv, results.md, results.png)")
+    console.print(f"results written to {staged.final}/ (results.csv, results.md, results.png)")
 
 
 @cli.command()
@@ -333,11 +336,8 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     from .network import read_network
     from .scenario import load_scenario
 
-    target = Path(out)
-    if target.exists():
-        raise InputError(f"{target} already exists: choose a new --out (nothing is overwritten)")
-    if not target.name.endswith((".csv", ".csv.gz", ".parquet")):
-        raise InputError(f"--out {target}: expected a .csv, .csv.gz or .parquet file name")
+    target = _fresh_out_file(out, suffixes=(".csv", ".csv.gz", ".parquet"))
+    days_file = _fresh_out_file(target.with_name(target.name.split(".")[0] + ".days.csv"), suffixes=(".csv",))
     try:
         first_day = pd.Timestamp(start)
     except ValueError:
@@ -357,7 +357,6 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
         counts.to_parquet(target, index=False)
     else:
         counts.to_csv(target, index=False)
-    days_file = target.with_name(target.name.split(".")[0] + ".days.csv")
     table.to_csv(days_file, index=False)
     incidents = int((table["incident_edge"] != "").sum())
     console.print(
@@ -384,8 +383,7 @@ def calibrate(scenario, seed, demand_scale, out):
     from .network import read_network
     from .scenario import load_scenario
 
-    if out and Path(out).exists():
-        raise InputError(f"{out} already exists: choose a new --out (nothing is overwritten)")
+    target = _fresh_out_file(out) if out else None
     sc = load_scenario(scenario)
     network = read_network(sc.net_file)
     console = _console()
@@ -396,8 +394,8 @@ def calibrate(scenario, seed, demand_scale, out):
         raise InputError(f"{sc.name}: no green started with a queue of 8 or more vehicles; try --demand-scale 1.3")
     console.print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     console.print(f"network saturation flow (median of well-sampled lanes): {network_saturation_flow(table):,.0f} veh/h/lane")
-    if out:
-        table.to_csv(out, index=False)
+    if target is not None:
+        table.to_csv(target, index=False)
 
 
 @cli.group()
@@ -509,11 +507,57 @@ class _RunProgress:
         )
 
 
-def _fresh_out_dir(out: str) -> Path:
+def _fresh_out_dir(out: str | Path) -> Path:
     """The output folder; refuse one that already holds files, so nothing is overwritten."""
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InputError(f"output folder {path} already exists and is not empty: choose a new --out")
+    return path
+
+
+class _StagedOutDir:
+    """A command's ``--out`` folder, written as a hidden sibling and renamed to ``--out`` at the end.
+
+    Checked when made (``_fresh_out_dir``, before any work); ``with`` gives the partial folder
+    ``.<name>.partial-<pid>`` beside it. A command that fails or is interrupted removes the
+    partial folder and leaves ``--out`` as the user had it (absent or empty), so the same
+    command runs again; a half-written ``--out`` used to refuse it as "not empty".
+    """
+
+    def __init__(self, out: str | Path):
+        # Absolute, so that --out . has a name to put the partial folder beside.
+        self.final = Path(os.path.abspath(_fresh_out_dir(out)))
+        self.partial = self.final.parent / f".{self.final.name}.partial-{os.getpid()}"
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.partial.mkdir()
+        except FileExistsError:
+            raise InputError(f"{self.partial} is left over from a run that was killed: remove it") from None
+        return self.partial
+
+    def __exit__(self, kind, exc, traceback) -> None:
+        if kind is not None:
+            shutil.rmtree(self.partial, ignore_errors=True)
+            return
+        try:
+            # rename(2) replaces an empty folder and refuses one with files: what the user put
+            # into --out while the command ran stays, and so do the results, where they are.
+            self.partial.rename(self.final)
+        except OSError as err:
+            raise InputError(
+                f"output folder {self.final} changed while the command ran ({err.strerror}): the results are in {self.partial}"
+            ) from None
+
+
+def _fresh_out_file(out: str | Path, *, suffixes: tuple[str, ...] = ()) -> Path:
+    """An output file to create; refuse one that exists (nothing is overwritten) or has another suffix."""
+    path = Path(out)
+    if path.exists():
+        raise InputError(f"{path} already exists: choose a new --out (nothing is overwritten)")
+    if suffixes and not path.name.endswith(suffixes):
+        raise InputError(f"--out {path}: expected a {', '.join(suffixes)} file name")
     return path
 
 
@@ -522,13 +566,37 @@ def _fresh_out_dir(out: str) -> Path:
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+class _Terminated(BaseException):
+    """SIGTERM (``kill PID``), raised in the main thread as Ctrl-C raises KeyboardInterrupt.
+
+    Without it SIGTERM ended the command at once, skipping every ``finally``: its worker
+    processes ran on, orphaned. As an exception it takes the path Ctrl-C takes: the workers are
+    terminated, temporary and partial output folders removed. A BaseException, so that no
+    ``except Exception`` on the way swallows it.
+    """
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    # A second SIGTERM must not cut the cleanup the first one started (SIGKILL still ends it).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated
+
+
 def main() -> None:
-    """Entry point of ``ctraffic``: one clear line and exit code 2 for bad input, never a traceback."""
+    """Entry point of ``ctraffic``: one clear line and exit code 2 for bad input, never a traceback.
+
+    Ctrl-C exits with 130 and SIGTERM with 143 (128 + the signal's number, as a shell reports a
+    process the signal killed), after the same cleanup.
+    """
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
+    except _Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
     except _NO_ARGS_IS_HELP as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -543,7 +611,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from citybrain_traffic.cli import _fresh_out_file, _StagedOutDir
 from citybrain_traffic.counts import find_gaps, infer_bin, read_counts, validate_counts
 from citybrain_traffic.errors import InputError
 from citybrain_traffic.forecast.evaluate import evaluate as evaluate_models
@@ -103,7 +104,7 @@ def _read(counts: Path, format_: str, bin_min: int | None) -> tuple[pd.DataFrame
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Folder to write metrics.csv and forecast_vs_actual.png into (created if needed).",
+    help="New or empty folder to write metrics.csv and forecast_vs_actual.png into (nothing is overwritten).",
 )
 @_bin_option
 def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, format_: str, out: Path | None,
@@ -114,6 +115,7 @@ def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, 
     before it. MAE and RMSE are in vehicles per bin; WAPE is total absolute error over total
     count; coverage is the share of counts inside the P10-P90 interval (LightGBM only).
     """
+    staged = _StagedOutDir(out) if out is not None else None
     table, step = _read(counts, format_, bin_min)
     result = evaluate_models(table, horizons=horizons, test_days=test_days, bin=step)
     click.echo(
@@ -121,11 +123,11 @@ def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, 
         f"({test_days:g} days); metrics of the P50 forecast, vehicles per bin:"
     )
     click.echo(result.metrics.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        result.metrics.to_csv(out / "metrics.csv", index=False)
-        plot = plot_forecasts(result, out / "forecast_vs_actual.png")
-        click.echo(f"wrote {out / 'metrics.csv'} and {plot}")
+    if staged is not None:
+        with staged as folder:
+            result.metrics.to_csv(folder / "metrics.csv", index=False)
+            plot_forecasts(result, folder / "forecast_vs_actual.png")
+        click.echo(f"wrote {staged.final / 'metrics.csv'} and {staged.final / 'forecast_vs_actual.png'}")
 
 
 @forecast.command(name="train")
@@ -169,7 +171,7 @@ def train_command(counts: Path, model_dir: Path, horizons: tuple[int, ...], kind
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="CSV file to write the forecasts to instead of printing them.",
+    help="CSV file to write the forecasts to instead of printing them (must not exist).",
 )
 @_format_option
 def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, format_: str) -> None:
@@ -178,6 +180,7 @@ def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, fo
     Output columns: intersection, movement, horizon_min (minutes after --at at which the
     forecast bin ends), p10, p50, p90 (vehicles per bin).
     """
+    target = _fresh_out_file(out) if out is not None else None
     model = Forecaster.load(model_dir)
     table = read_counts(counts, format=format_)
     try:
@@ -185,12 +188,12 @@ def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, fo
     except ValueError as exc:
         raise InputError(f"--at {at!r} is not a timestamp; expected e.g. '2025-11-22 08:00'") from exc
     forecasts = model.predict(table, at=origin)[_PREDICT_COLUMNS]
-    if out is None:
+    if target is None:
         click.echo(forecasts.to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-"))
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    forecasts.to_csv(out, index=False)
-    click.echo(f"wrote {len(forecasts)} forecasts from {origin} to {out}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    forecasts.to_csv(target, index=False)
+    click.echo(f"wrote {len(forecasts)} forecasts from {origin} to {target}")
 
 
 def _describe(table: pd.DataFrame, step: pd.Timedelta | None = None) -> str:

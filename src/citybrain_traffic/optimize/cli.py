@@ -72,13 +72,13 @@ delay.
               help="New or empty folder for the plans and the timing sheet.")
 def optimize_command(scenario, net, routes, counts_file, at, window_min, from_routes, begin, end, demand_scale,
                      saturation_flow, coordinated, out):
-    from ..cli import _console, _fresh_out_dir
+    from ..cli import _console, _StagedOutDir
     from . import STATUS_NO_DEMAND, STATUS_OPTIMAL, optimize_network, to_plans
     from .sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     from_counts = counts_file is not None
     _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)
-    out_dir = _fresh_out_dir(out)
+    staged = _StagedOutDir(out)
     console = _console()
     sc, network = _scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
     name = network.path.name if sc is None else sc.name
@@ -102,7 +102,8 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
         for p in to_plans(timings, network, program_id="ctraffic-optimize")
     ]
     sheet, summary = timing_sheet(plans, timings, network), timing_summary(plans, timings)
-    written = write_outputs(out_dir, plans, network, sheet, summary)
+    with staged as out_dir:
+        written = [staged.final / path.name for path in write_outputs(out_dir, plans, network, sheet, summary)]
     console.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
     for row in summary.itertuples(index=False):
         if row.max_v_c > 1:
@@ -112,7 +113,7 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
             )
         elif row.status not in (STATUS_OPTIMAL, STATUS_NO_DEMAND):
             console.print(f"[yellow]note[/]: {row.intersection}: {row.status}: {row.notes}")
-    console.print(f"{len(plans)} plan(s) validated against {network.path.name}; written to {out_dir}/:")
+    console.print(f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:")
     for path in written:
         console.print(f"  {path}")
 

@@ -1,0 +1,110 @@
+"""Stopping a command (SIGTERM, Ctrl-C) ends its workers at once and leaves --out as it was."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+#: Two SUMO runs of about 3 s each: long enough to be stopped while both workers simulate.
+SIMULATE = ("simulate", "single", "-c", "fixed,max-pressure", "--jobs", "2", "--demand-scale", "1.5", "--end", "1800")
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+
+
+def _alive(pid: int) -> bool:
+    """Running or sleeping; a zombie has finished (its parent has not collected it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _start_and_stop(out: Path, how: signal.Signals) -> tuple[subprocess.CompletedProcess, set[int], float]:
+    """Start ``ctraffic simulate`` with two workers, send ``how`` once both run; the result, the
+    workers' pids and the seconds from the signal to the command's exit."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citybrain_traffic.cli", *SIMULATE, "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(proc.pid)) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(how)
+        stdout, stderr = proc.communicate(timeout=20)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), workers, time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker processes from /proc (Linux)")
+@pytest.mark.parametrize("how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_leaves_no_worker_behind(tmp_path, how, code):
+    """``kill PID`` used to orphan the workers (they simulated on, then hung); it now ends like Ctrl-C."""
+    done, workers, seconds = _start_and_stop(tmp_path / "out", how)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert seconds < 5
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _alive(pid)], "a worker survived its command"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker processes from /proc (Linux)")
+def test_interrupted_run_leaves_out_free(tmp_path):
+    """A stopped run leaves no partial --out (which refused the same command as "not empty") and
+    keeps an empty folder the user made; the same command then runs to the end."""
+    out = tmp_path / "results"
+    out.mkdir()
+    done, _, _ = _start_and_stop(out, signal.SIGTERM)
+    assert done.returncode == 143, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    assert not any(out.iterdir())
+    again = run_cli(*SIMULATE, "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert (out / "summary.csv").is_file() and (out / "fixed" / "seed-1" / "kpis.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_staged_out_dir_renames_only_at_the_end(tmp_path):
+    """Every command with an --out folder writes through _StagedOutDir: a failure removes only
+    its partial folder; success replaces an empty --out; files put into --out meanwhile stay."""
+    from citybrain_traffic.cli import _StagedOutDir
+    from citybrain_traffic.errors import InputError
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), _StagedOutDir(out) as partial:
+        (partial / "half.csv").write_text("1")
+        raise RuntimeError
+    assert list(tmp_path.iterdir()) == []
+
+    out.mkdir()
+    with _StagedOutDir(out) as partial:
+        assert partial.parent == tmp_path and partial.name.startswith(".out.partial-")
+        (partial / "done.csv").write_text("1")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "done.csv").read_text() == "1"
+
+    later = tmp_path / "later"
+    staged = _StagedOutDir(later)
+    with pytest.raises(InputError, match="changed while the command ran"):
+        with staged as partial:
+            (partial / "done.csv").write_text("2")
+            later.mkdir()
+            (later / "mine.txt").write_text("precious")
+    assert (later / "mine.txt").read_text() == "precious" and (staged.partial / "done.csv").read_text() == "2"
