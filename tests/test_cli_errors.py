@@ -156,3 +156,25 @@ def test_sumo_error_is_reported_with_sumos_message(tmp_path, plain_grid):
     proc = run_cli("simulate", "--net", tls_net, "--routes", routes, "--end", "60", "-c", "fixed")
     assert_clean_error(proc, "SUMO")
     assert "not connected" in proc.stderr or "Error" in proc.stderr or "route" in proc.stderr
+
+
+def test_calibrate_never_prints_nan(tmp_path):
+    """A light demand queues 8 vehicles too rarely for any lane's 20 headways: the network's median
+    over no lane was printed as "nan veh/h/lane" with exit code 0. It is now an error that says why."""
+    out = tmp_path / "lanes.csv"
+    proc = run_cli("calibrate", "single", "--demand-scale", "0.5", "--out", out)
+    assert_clean_error(proc, "too few queue discharges", "--demand-scale")
+    assert "nan" not in (proc.stdout + proc.stderr).lower()
+    assert not out.exists()
+
+
+def test_network_saturation_flow_needs_well_sampled_lanes():
+    import pandas as pd
+
+    from citybrain_traffic.calibrate import network_saturation_flow
+    from citybrain_traffic.errors import InputError
+
+    table = pd.DataFrame({"headways": [25, 3, 40], "saturation_veh_h_lane": [1800.0, 900.0, 1900.0]})
+    assert network_saturation_flow(table) == 1850.0
+    with pytest.raises(InputError, match="best lane gave 3 saturated headways"):
+        network_saturation_flow(table.iloc[[1]])

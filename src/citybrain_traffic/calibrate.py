@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 from .bench import run_matrix
 from .control.base import Controller
 from .control.signal import TrafficSignal
+from .errors import InputError
 from .network import GREEN_CHARS, Network
 from .scenario import Scenario
 from .sim.runner import RunSpec
@@ -110,7 +110,24 @@ def calibrate(scenario: Scenario, network: Network, *, workdir: Path, seed: int 
     return table
 
 
-def network_saturation_flow(table: pd.DataFrame, *, min_samples: int = 20) -> float:
-    """One saturation flow for the network (veh/h/lane): the median over well-sampled lanes."""
+#: A lane's figure counts for the network only from this many headways on: the mean of a few is noise.
+MIN_LANE_HEADWAYS = 20
+
+
+def network_saturation_flow(table: pd.DataFrame, *, min_samples: int = MIN_LANE_HEADWAYS) -> float:
+    """One saturation flow for the network (veh/h/lane): the median over well-sampled lanes.
+
+    Raises
+    ------
+    InputError
+        When no lane has ``min_samples`` headways (the median of no lane was printed as NaN):
+        the demand queued too rarely, and a heavier one is needed.
+    """
     good = table[table["headways"] >= min_samples]
-    return float(np.median(good["saturation_veh_h_lane"])) if len(good) else math.nan
+    if good.empty:
+        most = int(table["headways"].max()) if len(table) else 0
+        raise InputError(
+            f"too few queue discharges to measure: the best lane gave {most} saturated headways, a lane needs "
+            f"{min_samples}; simulate a heavier peak (a larger --demand-scale)"
+        )
+    return float(np.median(good["saturation_veh_h_lane"]))

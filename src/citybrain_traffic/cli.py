@@ -377,12 +377,16 @@ def calibrate(scenario, seed, demand_scale, out):
     8 vehicles queued, times their discharge over the stop line; the headways from the 5th
     queued vehicle on (the HCM method) give the saturation flow, 3600 / mean headway. Prints the
     per-lane figures and the network's median (lanes with at least 20 headways), which
-    `ctraffic optimize --saturation-flow` can take.
+    `ctraffic optimize --saturation-flow` can take. When no lane has 20 headways the demand
+    queues too rarely: exit code 2, and a heavier --demand-scale is the remedy.
     """
-    from .calibrate import calibrate as measure, network_saturation_flow
+    from .bench import parse_seeds
+    from .calibrate import MIN_LANE_HEADWAYS, MIN_QUEUE, network_saturation_flow
+    from .calibrate import calibrate as measure
     from .network import read_network
     from .scenario import load_scenario
 
+    parse_seeds(str(seed))  # a seed SUMO takes
     target = _fresh_out_file(out) if out else None
     sc = load_scenario(scenario)
     network = read_network(sc.net_file)
@@ -391,9 +395,13 @@ def calibrate(scenario, seed, demand_scale, out):
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
         table = measure(sc, network, workdir=Path(tmp), seed=seed, demand_scale=demand_scale)
     if table.empty:
-        raise InputError(f"{sc.name}: no green started with a queue of 8 or more vehicles; try --demand-scale 1.3")
+        raise InputError(
+            f"{sc.name}: no green started with a queue of {MIN_QUEUE} or more vehicles at demand x{demand_scale:g}; "
+            "simulate a heavier peak (a larger --demand-scale)"
+        )
     console.print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-    console.print(f"network saturation flow (median of well-sampled lanes): {network_saturation_flow(table):,.0f} veh/h/lane")
+    flow = network_saturation_flow(table)
+    console.print(f"network saturation flow (median of lanes with {MIN_LANE_HEADWAYS} headways or more): {flow:,.0f} veh/h/lane")
     if target is not None:
         table.to_csv(target, index=False)
 
