@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from citybrain_traffic.counts import aggregate_counts, find_gaps, infer_bin, read_counts, validate_counts
+from citybrain_traffic.counts import (
+    MAX_FLOW_VEH_H,
+    aggregate_counts,
+    find_gaps,
+    infer_bin,
+    read_counts,
+    validate_counts,
+)
 from citybrain_traffic.errors import InputError
 
 from conftest import run_cli
@@ -172,6 +179,33 @@ def test_bad_count_names_first_offending_line(tmp_path, bad_row, problem):
     assert message.startswith("line 4 of bad.csv: "), message
     assert problem in message
     assert bad_row.split(",")[-1] in message
+
+
+def test_implausible_count_is_refused(tmp_path):
+    """1e15 vehicles in a bin made LightGBM abort `forecast evaluate`; every importer refuses a count
+    above what 8 lanes carry at a 1-s headway, naming the file, the row and the limit."""
+    assert MAX_FLOW_VEH_H == 28_800
+    rows = GOOD_ROWS + "2025-03-03 00:30,A,NBT,7201\n"
+    with pytest.raises(InputError, match=r"^line 4 of big\.csv: implausible count .*7201.*at most 7,200 vehicles in a 15-min bin"):
+        read_counts(_write(tmp_path / "big.csv", HEADER + rows))
+    assert read_counts(_write(tmp_path / "full.csv", HEADER + rows.replace("7201", "7200")))["count"].max() == 7200
+    table = read_counts(tmp_path / "full.csv").assign(count=[4.0, 5.0, 1e15])
+    table.to_parquet(tmp_path / "big.parquet")
+    with pytest.raises(InputError, match=r"^row 3 of big\.parquet: implausible count"):
+        read_counts(tmp_path / "big.parquet")
+    with pytest.raises(InputError, match=r"^line 6 of tmc\.csv: implausible count .*1e15"):
+        read_counts(_write(tmp_path / "tmc.csv", UTDF.replace('="0030",7,3,', '="0030",7,1e15,')))
+    with pytest.raises(InputError, match=r"^row 2: implausible count"):
+        validate_counts(table)
+    # The ceiling follows the bin: an hour's bins take four times a quarter's.
+    hourly = pd.DataFrame({"timestamp": ["2025-03-03 00:00", "2025-03-03 01:00"], "intersection": "A",
+                           "movement": "NBT", "count": [28_800.0, 9_000.0]})
+    assert validate_counts(hourly)["count"].max() == 28_800
+    with pytest.raises(InputError, match="at most 28,800 vehicles in a 60-min bin"):
+        validate_counts(hourly.assign(count=[28_801.0, 9_000.0]))
+    # A bin that cannot be inferred (one row per series) is at most a day.
+    with pytest.raises(InputError, match="at most 691,200 vehicles in a bin of at most a day"):
+        validate_counts(hourly.iloc[:1].assign(count=1e15))
 
 
 def test_duplicate_names_earlier_line(tmp_path):

@@ -50,6 +50,16 @@ _UTDF_HINT = "expected DATE as MM/DD/YYYY and TIME as HHMM from 0000 to 2400"
 
 CountsFormat = Literal["auto", "long", "utdf"]
 
+#: The most vehicles a movement can carry, veh/h: ``MAX_LANES_PER_MOVEMENT`` lanes each passing a
+#: vehicle every ``MIN_HEADWAY_S``. Eight lanes are more than the widest approach counted as one
+#: movement; a 1-s headway (3,600 veh/h/lane) is about twice a signalized lane's saturation
+#: flow (~1,800-1,900) and above any lane's measured capacity. A count beyond it is a data
+#: error (a unit slip, a counter's overflow), not traffic; LightGBM aborts the whole process on
+#: counts near 1e15 instead of raising.
+MAX_LANES_PER_MOVEMENT = 8
+MIN_HEADWAY_S = 1.0
+MAX_FLOW_VEH_H = MAX_LANES_PER_MOVEMENT * 3600.0 / MIN_HEADWAY_S
+
 
 def read_counts(
     path: str | Path,
@@ -139,6 +149,15 @@ def validate_counts(counts: pd.DataFrame, *, bin: str | pd.Timedelta | None = No
         raise InputError(f"expected a pandas DataFrame of counts, got {type(counts).__name__}")
     index = counts.index
     return _normalise(counts, describe=lambda i: f"row {index[i]!r}", bin=bin, timestamp_hint=_ISO_HINT)
+
+
+def max_plausible_count(bin: pd.Timedelta | None) -> float:
+    """The most vehicles a movement can carry in one bin: ``MAX_FLOW_VEH_H`` times its length.
+
+    ``None`` (a table whose bin cannot be inferred) takes a day, the longest bin a table has.
+    """
+    length = pd.Timedelta(days=1) if bin is None else bin
+    return MAX_FLOW_VEH_H * (length / pd.Timedelta(hours=1))
 
 
 def infer_bin(counts: pd.DataFrame) -> pd.Timedelta:
@@ -470,9 +489,16 @@ def _normalise(
         )
     table["intersection"] = table["intersection"].astype(str)
     table["movement"] = table["movement"].astype(str)
-    table = _sorted(table)
-    _check_grid(table, bin=bin)
-    return table
+    step = _check_grid(table, bin=bin)
+    ceiling = max_plausible_count(step)
+    per = f"a {_minutes(step)}-min bin" if step is not None else "a bin of at most a day"
+    implausible = [(
+        count > ceiling, "implausible count",
+        f"expected at most {ceiling:,.0f} vehicles in {per} ({MAX_LANES_PER_MOVEMENT} lanes each passing a vehicle "
+        f"every {MIN_HEADWAY_S:g} s)",
+    )]
+    _raise_first_problem(implausible, shown, describe)
+    return _sorted(table)
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
