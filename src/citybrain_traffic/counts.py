@@ -230,6 +230,7 @@ def find_gaps(
     bin: str | pd.Timedelta | None = None,
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
+    series: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """List the missing bins of every series as runs of consecutive gaps.
 
@@ -243,6 +244,10 @@ def find_gaps(
         The period every series is expected to cover, ``[start, end)``. Default: from the
         table's first bin to the end of its last bin, so a series that starts late or stops
         early shows a gap at that end.
+    series
+        Series expected besides those in the table (columns ``intersection`` and ``movement``),
+        e.g. every movement of a network's signals: one the table lacks altogether is a gap
+        over the whole period, not a movement that carried nothing.
 
     Returns
     -------
@@ -259,6 +264,11 @@ def find_gaps(
     last_end = pd.Timestamp(end) if end is not None else counts["timestamp"].max() + step
     n_bins = int((last_end - first) // step)
     codes, keys = _series_codes(counts)
+    if series is not None:
+        # Appended after the table's series, so the codes of its rows stay valid.
+        expected = series[SERIES_KEYS].astype(str).drop_duplicates()
+        known = pd.MultiIndex.from_frame(keys)
+        keys = pd.concat([keys, expected[~pd.MultiIndex.from_frame(expected).isin(known)]], ignore_index=True)
     stamps = counts["timestamp"]
     inside = ((stamps >= first) & (stamps < last_end)).to_numpy()
     codes = codes[inside]

@@ -110,16 +110,18 @@ def _add(
 def flows_from_counts(counts: pd.DataFrame, *, at: pd.Timestamp, minutes: int = 60) -> pd.DataFrame:
     """Hourly flows from the counts in ``[at, at + minutes)``: vehicles counted / hours covered.
 
+    Each movement's hours are those of its own bins in the window: a bin it lacks is a gap
+    (``counts.find_gaps`` lists them), not a bin without traffic, so its flow is the mean of the
+    bins counted. A movement without any count in the window has no row.
     Raises ``InputError`` when the counts hold no bin in that window.
     """
     window = counts[(counts["timestamp"] >= at) & (counts["timestamp"] < at + pd.Timedelta(minutes=minutes))]
     if window.empty:
         first, last = counts["timestamp"].min(), counts["timestamp"].max()
         raise InputError(f"no counts between {at} and {minutes} minutes later (the counts cover {first} to {last})")
-    bins = window["timestamp"].nunique()
     step = _bin_minutes(counts)
-    flows = window.groupby(["intersection", "movement"], as_index=False)["count"].sum()
-    flows["flow_veh_h"] = flows.pop("count") * 60.0 / (bins * step)
+    flows = window.groupby(["intersection", "movement"], as_index=False)["count"].agg(["sum", "size"])
+    flows["flow_veh_h"] = flows["sum"] * 60.0 / (flows["size"] * step)
     return flows[FLOW_COLUMNS]
 
 

@@ -185,19 +185,40 @@ def _flows_from_counts(path: Path, network, at: str, window_min: int, console):
         raise InputError(
             f"--window {window_min} min is not a multiple of the counts' {step.total_seconds() / 60:g}-minute bins"
         )
-    covered = int(((starts >= start) & (starts < start + window)).sum())
-    if covered < window // step:
-        console.print(
-            f"[yellow]warning[/]: the counts cover {covered} of the {window // step} bins from {start}; "
-            "the flows are their mean"
-        )
     flows = flows_from_counts(counts, at=start, minutes=window_min)
     tls_ids = [tls for tls in network.intersections if tls in set(flows["intersection"])]
     missing = [tls for tls in network.intersections if tls not in tls_ids]
     if missing:
         console.print(f"[yellow]note[/]: no counts for {', '.join(missing[:8])}: not timed (they keep their programs)")
+    _report_gaps(counts, network, tls_ids, start, window, step, console)
     source = f"from {path.name}, {window_min} min from {start}"
     return flows, tls_ids, source, (start.isoformat(), (start + window).isoformat())
+
+
+def _report_gaps(counts: pd.DataFrame, network, tls_ids: list[str], start: pd.Timestamp, window: pd.Timedelta,
+                 step: pd.Timedelta, console) -> None:
+    """Warn of every movement of a timed signal that lacks bins of the window.
+
+    A movement without a count is a gap in the data, not one without traffic: it is timed as
+    carrying none (there is nothing else to time it by) and said so; one with some bins gets
+    the mean of those (``flows_from_counts``).
+    """
+    from ..counts import find_gaps
+
+    expected = pd.DataFrame(
+        [(tls, link.movement) for tls in tls_ids for link in network.intersections[tls].links],
+        columns=["intersection", "movement"],
+    )
+    timed = counts[counts["intersection"].isin(tls_ids)]
+    gaps = find_gaps(timed, bin=step, start=start, end=start + window, series=expected)
+    missing = gaps.groupby(["intersection", "movement"], sort=False)["missing_bins"].sum()
+    bins = window // step
+    for absent, what in ((missing[missing == bins], "no count in the window: timed as carrying no traffic"),
+                         (missing[missing < bins], "gaps in the window: flow is the mean of the bins counted")):
+        if len(absent):
+            names = [f"{tls} {movement}" for tls, movement in absent.index]
+            more = f" and {len(names) - 6} more" if len(names) > 6 else ""
+            console.print(f"[yellow]warning[/]: {len(names)} movement(s) with {what}: {', '.join(names[:6])}{more}")
 
 
 def _window_start(at: str, counts: pd.DataFrame) -> pd.Timestamp:
