@@ -122,6 +122,9 @@ def test_huge_seed_range_is_refused(tmp_path):
     assert_clean_error(run_cli("simulate", "single", "--seed", str(MAX_SEED + 1)), str(MAX_SEED))
     for command in ("simulate", "benchmark"):
         assert f"at most {MAX_SEEDS} seeds" in " ".join(run_cli(command, "--help").stdout.split())
+    # collect runs day d of seed s with SUMO seed s x 10,000 + d ("Could not parse commandline options").
+    assert_clean_error(run_cli("collect", "single", "--days", "2", "--seed", "999999", "--out", tmp_path / "h.csv"),
+                       "SUMO seeds", "214747")
 
 
 def test_existing_out_dir_is_left_alone(tmp_path):

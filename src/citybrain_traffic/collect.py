@@ -10,8 +10,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .bench import run_matrix
+from .bench import MAX_SEED, run_matrix
 from .control.base import SimSetup
+from .errors import InputError
 from .network import Network
 from .scenario import Scenario
 from .sim.runner import SIM_DAY_ZERO, RunResult, RunSpec
@@ -39,15 +40,28 @@ class Day:
     incident_end_s: float = float("nan")
 
 
+#: Day ``d`` of a history of seed ``s`` runs SUMO with seed ``s * DAY_SEEDS + d``: histories of
+#: different seeds never share a day's simulation.
+DAY_SEEDS = 10_000
+
+
 def plan_days(scenario: Scenario, network: Network, *, days: int, seed: int, start: pd.Timestamp) -> list[Day]:
-    """Draw every day's variation from one random stream seeded by ``seed`` (reproducible)."""
+    """Draw every day's variation from one random stream seeded by ``seed`` (reproducible).
+
+    Raises ``InputError`` when a day's SUMO seed would not be one SUMO takes (0 to 2**31 - 1).
+    """
+    if not (0 <= seed and seed * DAY_SEEDS + days - 1 <= MAX_SEED and days <= DAY_SEEDS):
+        raise InputError(
+            f"seed {seed} with {days} days: the days' SUMO seeds are seed x {DAY_SEEDS:,} + day, which must lie "
+            f"from 0 to {MAX_SEED}; expected a seed from 0 to {MAX_SEED // DAY_SEEDS - 1} and at most {DAY_SEEDS:,} days"
+        )
     rng = np.random.default_rng(seed)
     approaches = sorted({a.edge for i in network.intersections.values() for a in i.approaches})
     plan = []
     for d in range(days):
         date = start + pd.Timedelta(days=d)
         scale = DAY_OF_WEEK_LEVEL[date.day_of_week] * float(rng.lognormal(0.0, DAY_NOISE_SIGMA))
-        day = Day(date=date, seed=seed * 10_000 + d, demand_scale=round(scale, 4))
+        day = Day(date=date, seed=seed * DAY_SEEDS + d, demand_scale=round(scale, 4))
         if rng.random() < INCIDENT_PROBABILITY and approaches:
             length = float(rng.uniform(1200, 2400))
             begin = float(rng.uniform(scenario.begin, max(scenario.begin, scenario.end - length)))
