@@ -320,6 +320,15 @@ def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_test_period_is_whole_bins(counts):
+    """A test period that is not a whole number of bins put the origins off the grid (a confusing
+    "not a bin boundary"), one shorter than a bin left none ("origin ... is empty")."""
+    result = evaluate(counts, test_days=0.3, models={"persistence": Persistence()})
+    assert result.test_end - result.test_start == pd.Timedelta(minutes=15) * 28
+    with pytest.raises(InputError, match="test_days=0.01 is shorter than one 15-min bin"):
+        evaluate(counts, test_days=0.01, models={"persistence": Persistence()})
+
+
 def test_forecast_evaluate_never_overwrites(small_file, tmp_path):
     """evaluate --out wrote over the files of a folder in use, predict --out over a file; both
     now refuse before any work, and the user's files are as they were."""

@@ -11,6 +11,7 @@ import pandas as pd
 
 from citybrain_traffic.counts import SERIES_KEYS, infer_bin, validate_counts
 from citybrain_traffic.errors import InputError
+from citybrain_traffic.forecast.features import bin_minutes
 from citybrain_traffic.forecast.models import (
     DEFAULT_HORIZONS,
     FORECAST_COLUMNS,
@@ -77,7 +78,8 @@ def evaluate(
     horizons
         Forecast horizons in minutes.
     test_days
-        Length of the test period in days, counted back from the end of the last bin.
+        Length of the test period in days, counted back from the end of the last bin (in whole
+        bins: the last bins that fit in it).
     models
         Unfitted forecasters by name; default :func:`default_models`.
     bin
@@ -97,8 +99,15 @@ def evaluate(
     if not test_days > 0:
         raise InputError(f"test_days={test_days!r} must be a positive number of days")
     step = infer_bin(counts) if bin is None else pd.Timedelta(bin)
+    # Whole bins: every origin must be a bin boundary (0.3 days of 15-min bins is 28 of them).
+    test_bins = pd.Timedelta(days=test_days) // step
+    if test_bins < 1:
+        raise InputError(
+            f"test_days={test_days:g} is shorter than one {bin_minutes(step):g}-min bin; expected at least "
+            f"{step / pd.Timedelta(days=1):.4g} days"
+        )
     test_end = counts["timestamp"].max() + step
-    test_start = test_end - pd.Timedelta(days=test_days)
+    test_start = test_end - test_bins * step
     train = counts[counts["timestamp"] < test_start]
     if train.empty:
         span = (test_end - counts["timestamp"].min()) / pd.Timedelta(days=1)
