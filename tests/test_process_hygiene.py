@@ -108,3 +108,37 @@ def test_staged_out_dir_renames_only_at_the_end(tmp_path):
             later.mkdir()
             (later / "mine.txt").write_text("precious")
     assert (later / "mine.txt").read_text() == "precious" and (staged.partial / "done.csv").read_text() == "2"
+
+
+class _Broken:
+    """A plug-in controller with a bug (an instance: RunSpec takes those besides names)."""
+
+    name = "broken"
+    needs_signals = False
+    setup = None
+
+    def start(self, signals, now):
+        raise ZeroDivisionError("boom")
+
+    def report(self):
+        return None
+
+
+def test_internal_error_keeps_its_traceback_outside_the_run(tmp_path):
+    """The traceback was written into the run's folder, which a failed command removes (its
+    temporary or partial --out folder): the message pointed at a file that was gone."""
+    from citybrain_traffic.bench import run_matrix
+    from citybrain_traffic.errors import SimulationError
+    from citybrain_traffic.network import read_network
+    from citybrain_traffic.scenario import load_scenario
+    from citybrain_traffic.sim.runner import RunSpec
+
+    sc = load_scenario("single", end=60)
+    spec = RunSpec(scenario=sc, network=read_network(sc.net_file), controller=_Broken(), seed=1, workdir=tmp_path / "run")
+    with pytest.raises(SimulationError, match=r"internal error in broken seed 1 \(ZeroDivisionError: boom\)") as info:
+        run_matrix([spec])
+    log = Path(str(info.value).rsplit("traceback in ", 1)[1])
+    try:
+        assert tmp_path not in log.parents and "ZeroDivisionError: boom" in log.read_text()
+    finally:
+        log.unlink()

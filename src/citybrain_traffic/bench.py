@@ -8,6 +8,7 @@ import os
 import queue as queue_module
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -112,10 +113,14 @@ def _run_in_worker(index: int, spec: RunSpec, events) -> None:
         events.put(("done", index, result))
     except CTrafficError as exc:
         events.put(("error", index, exc))
-    except Exception:  # a bug, not bad input: keep the traceback for the report
-        log = spec.workdir / "error.log"
-        log.write_text(traceback.format_exc())
-        events.put(("error", index, SimulationError(f"internal error in {spec.key}; traceback in {log}")))
+    except Exception as exc:  # a bug, not bad input: keep the traceback for the report
+        # Not in the run's folder: a failed command removes it (a temporary or a partial --out folder).
+        fd, log = tempfile.mkstemp(prefix="ctraffic-error-", suffix=".log")
+        with os.fdopen(fd, "w") as file:
+            file.write(traceback.format_exc())
+        events.put(("error", index, SimulationError(
+            f"internal error in {spec.key} ({type(exc).__name__}: {exc}); traceback in {log}"
+        )))
 
 
 def run_matrix(
