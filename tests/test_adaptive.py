@@ -158,3 +158,30 @@ def test_a_broken_model_folder_is_a_clear_error(tmp_path):
     (tmp_path / "model.json").write_text("{not json")
     done = run_cli("simulate", "single", "--controller", "adaptive", "--model", tmp_path)
     assert done.returncode == 2 and "cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_adaptive_runs_the_networks_own_program_when_the_check_found_nothing_better(tmp_path):
+    """The check in SUMO may find the network's own program better than every plan tried: then
+    adaptive leaves the signals to it, and the run is the fixed-time run to the number."""
+    from dataclasses import replace
+
+    from citybrain_traffic.bench import run_matrix
+    from citybrain_traffic.control.adaptive import AdaptiveController
+    from citybrain_traffic.control.base import SimSetup
+    from citybrain_traffic.sim.runner import RunSpec
+
+    sc = load_scenario("single", end=900)
+    network = read_network(sc.net_file)
+    setup = AdaptiveController().configure(history_days=0, check_in_sumo=False).prepare(
+        sc, network, tmp_path, demand_scale=1.0)
+    state = json.loads(dict(setup.data)["adaptive"])
+    assert state["own_program"] is False
+    own = replace(setup, data=(("adaptive", json.dumps({**state, "own_program": True})),))
+    adaptive, fixed = run_matrix([
+        RunSpec(scenario=sc, network=network, controller=name, seed=4, workdir=tmp_path / name, setup=s)
+        for name, s in (("adaptive", own), ("fixed", SimSetup()))
+    ])
+    assert adaptive.controller_report == {"plans": [], "switches": []}
+    timing = ("controller", "wall_time_s", "control_time_s")
+    assert {k: v for k, v in adaptive.kpis.items() if k not in timing} == {
+        k: v for k, v in fixed.kpis.items() if k not in timing}

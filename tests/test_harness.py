@@ -152,6 +152,17 @@ def test_optimized_plans_are_safe_and_run(tmp_path):
     installed = outcome.results[0].controller_report
     assert [entry["program_id"] for entry in installed][:1] == [plans[0].program_id]
     assert outcome.results[0].kpis["vehicles_arrived"] > 0
+    checked = json.loads((tmp_path / "prepared" / "optimized" / "check.json").read_text())["mean_delay_s"]
+    assert "the network's own program" in checked and len(checked) == 5
+
+
+def test_the_networks_own_program_is_kept_when_no_plan_beats_it():
+    from citybrain_traffic.control.optimized import OWN_PROGRAM, choose_floor
+
+    chosen, note = choose_floor({None: 40.0, 60.0: 41.0, OWN_PROGRAM: 39.5})
+    assert chosen == OWN_PROGRAM
+    assert note.endswith("model 40.0 s, >=60 s 41.0 s, the network's own program 39.5 s; kept the network's own program")
+    assert choose_floor({None: 40.0, 60.0: 39.0, OWN_PROGRAM: 39.0})[0] == 60.0  # a tie goes to the plan
 
 
 def test_preparations_are_announced(tmp_path):

@@ -224,11 +224,12 @@ class AdaptiveController(Controller):
             "cycle_floor_s": None,
             "realtime": self.realtime,
             "hold_offsets": False,
+            "own_program": False,
             "opening": opening,
         }
 
-        def setup(floor, hold=False):
-            data = json.dumps({**state, "cycle_floor_s": floor, "hold_offsets": hold})
+        def setup(floor, hold=False, own_program=False):
+            data = json.dumps({**state, "cycle_floor_s": floor, "hold_offsets": hold, "own_program": own_program})
             return SimSetup(additional_files=(detectors,), data=(("adaptive", data),))
 
         checked = ""
@@ -238,13 +239,15 @@ class AdaptiveController(Controller):
             elif self.check_in_sumo:
                 # Which pays more, coordination or cycles that follow the gap-outs, depends on the
                 # network and its demand (see OFFSET_MODES): simulated, as the cycle floor is below.
-                from .optimized import CHECK_SEEDS, check_setups
+                from .optimized import CHECK_SEEDS, OWN_PROGRAM, check_setups
 
                 delays = check_setups(scenario, network, self.name, {False: setup(None), True: setup(None, True)},
                                       workdir / "check-offsets", demand_scale=demand_scale)
                 state["hold_offsets"] = delays[True] < delays[False]
+                state["own_program"] = delays[OWN_PROGRAM] < min(delays[False], delays[True])
                 checked = (f"; offsets checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): free "
-                           f"{delays[False]:.1f} s, held {delays[True]:.1f} s")
+                           f"{delays[False]:.1f} s, held {delays[True]:.1f} s, the network's own program "
+                           f"{delays[OWN_PROGRAM]:.1f} s")
         if not self.realtime:
             note += "; plans run as fixed time (coordinated offsets)"
         elif state["hold_offsets"]:
@@ -269,16 +272,21 @@ class AdaptiveController(Controller):
             # or spillback, so the cycle floor of fixed-time plans is chosen by simulating the loop
             # on seeds of its own. Gap-actuated greens make the cycle follow the traffic anyway
             # (measured on corridor: the floors' check delays 43.6-44.1 s, within the seeds' noise).
-            from .optimized import CHECKED_CYCLE_FLOORS_S, check_setups, choose_floor
+            from .optimized import CHECKED_CYCLE_FLOORS_S, OWN_PROGRAM, check_setups, choose_floor
 
             delays = check_setups(
                 scenario, network, self.name, {floor: setup(floor) for floor in (None, *CHECKED_CYCLE_FLOORS_S)},
                 workdir / "check", demand_scale=demand_scale,
             )
-            state["cycle_floor_s"], checked = choose_floor(delays)
+            chosen, checked = choose_floor(delays)
+            state["own_program"] = chosen == OWN_PROGRAM
+            state["cycle_floor_s"] = None if state["own_program"] else chosen
             note += f"; {checked}"
+        if state.get("own_program"):
+            note += "; the network's own program did better on the check seeds than every plan tried: it runs unchanged"
         (workdir / "adaptive.json").write_text(json.dumps(state, indent=1))
-        return replace(setup(state["cycle_floor_s"], state["hold_offsets"]), notes=(note,))
+        return replace(setup(state["cycle_floor_s"], state["hold_offsets"], state.get("own_program", False)),
+                       notes=(note,))
 
     def _model(self, scenario, network, workdir: Path, *, demand_scale: float) -> tuple[Path | None, Path | None, str]:
         """The forecaster's folder, the simulated history it was trained on (None when not ours) and a note."""
@@ -340,6 +348,8 @@ class AdaptiveController(Controller):
         from ..network import read_network
 
         state = json.loads(dict(self.setup.data)["adaptive"])
+        if state.get("own_program"):
+            return None  # the check found nothing better than the network's own program
         self.api = next(iter(signals.values())).api
         self.network = read_network(Path(state["net_file"]))
         self.loops = state["loops"]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..flows import flows_from_routes, route_demand
-from ..plans import validate_all, write_json
+from ..plans import plans_from_network, validate_all, write_json
 from .base import SimSetup
 from .scheduled import ScheduledPlansController
 
@@ -35,7 +35,8 @@ class OptimizedController(ScheduledPlansController):
     (yielding turns blocking shared lanes, queues spilling back over short links), so, as traffic
     engineers check optimized plans in microsimulation, the plans are also made with the cycle
     held at or above each of ``CHECKED_CYCLE_FLOORS_S``, every candidate is simulated once with
-    each of ``CHECK_SEEDS``, and the one with the least mean delay is kept. Every plan is validated,
+    each of ``CHECK_SEEDS``, and the one with the least mean delay is kept; the network's own
+    program is checked on the same seeds and kept when no plan beats it. Every plan is validated,
     written to ``plans.json`` in the preparation folder, and switched in at its signal's next
     cycle boundary with its offset kept.
     """
@@ -59,8 +60,8 @@ class OptimizedController(ScheduledPlansController):
             workdir / "check", demand_scale=demand_scale,
         )
         chosen, checked = choose_floor(delays)
-        schedule, statuses = candidates[chosen]
-        records = [plan for _, plan in schedule]
+        schedule, statuses = candidates[chosen] if chosen != OWN_PROGRAM else ([], {"own program kept": 1})
+        records = [plan for _, plan in schedule] or plans_from_network(network)
         write_json(workdir / "plans.json", records)
         (workdir / "schedule.json").write_text(
             json.dumps([{"from_s": t, "tls_id": p.tls_id, "program_id": p.program_id} for t, p in schedule], indent=1)
@@ -69,7 +70,7 @@ class OptimizedController(ScheduledPlansController):
             json.dumps(
                 {
                     "seeds": list(CHECK_SEEDS),
-                    "mean_delay_s": {str(k or "model"): v for k, v in delays.items()},
+                    "mean_delay_s": {_candidate_name(k): v for k, v in delays.items()},
                     "chosen_cycle_floor_s": chosen,
                 },
                 indent=1,
@@ -77,7 +78,7 @@ class OptimizedController(ScheduledPlansController):
         )
         cycles = sorted({round(p.cycle_s) for p in records})
         note = (
-            f"optimized: {len(records) // max(1, len(network.intersections))} plans per signal, "
+            f"optimized: {len(schedule) // max(1, len(network.intersections))} plans per signal, "
             f"cycles {cycles[0]}-{cycles[-1]} s, solver status "
             + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
             + f"; {checked}"
@@ -107,28 +108,43 @@ def _plans(network, periods, cycle_floor_s):
     return schedule, statuses
 
 
-def choose_floor(delays: dict) -> tuple[float | None, str]:
-    """The cycle floor with the least checked delay (ties to the lower floor), and a note on the check."""
-    chosen = min(delays, key=lambda floor: (delays[floor], floor or 0.0))
-    tried = ", ".join(f"{'model' if k is None else f'>={k:g} s'} {v:.1f} s" for k, v in delays.items())
-    kept = "the model's" if chosen is None else f">= {chosen:g} s"
+#: The key of the network's own program among the candidates checked in SUMO: a plan chosen by
+#: simulation is never one that did worse than the program the signals already run.
+OWN_PROGRAM = "own"
+
+
+def choose_floor(delays: dict) -> tuple[float | str | None, str]:
+    """The candidate with the least checked delay (ties to ours, then to the lower floor), and a
+    note on the check that lists every figure, the network's own program's among them."""
+    chosen = min(delays, key=lambda k: (delays[k], k == OWN_PROGRAM, 0.0 if k in (None, OWN_PROGRAM) else k))
+    tried = ", ".join(f"{_candidate_name(k)} {v:.1f} s" for k, v in delays.items())
+    kept = "the model's" if chosen is None else _candidate_name(chosen)
     return chosen, f"cycles checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): {tried}; kept {kept}"
 
 
+def _candidate_name(key) -> str:
+    if key == OWN_PROGRAM:
+        return "the network's own program"
+    return "model" if key is None else f">={key:g} s"
+
+
 def check_setups(scenario, network, controller: str, setups: dict, workdir: Path, *, demand_scale: float) -> dict:
-    """Mean delay (s) of ``controller`` with every candidate ``SimSetup`` over runs with ``CHECK_SEEDS``."""
+    """Mean delay (s) of ``controller`` with every candidate ``SimSetup`` over runs with
+    ``CHECK_SEEDS``, and of the network's own program (key ``OWN_PROGRAM``) on the same seeds."""
     from ..bench import run_matrix
     from ..sim.runner import RunSpec
 
-    runs = [(key, seed) for key in setups for seed in CHECK_SEEDS]
+    candidates = {key: (controller, setup) for key, setup in setups.items()}
+    candidates[OWN_PROGRAM] = ("fixed", SimSetup())
+    runs = [(key, seed) for key in candidates for seed in CHECK_SEEDS]
     specs = [
         RunSpec(
             scenario=scenario,
             network=network,
-            controller=controller,
+            controller=candidates[key][0],
             seed=seed,
             workdir=workdir / f"candidate-{i}",
-            setup=setups[key],
+            setup=candidates[key][1],
             demand_scale=demand_scale,
         )
         for i, (key, seed) in enumerate(runs)
