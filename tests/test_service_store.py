@@ -1,18 +1,23 @@
-"""Plan store: append-only versions, atomic batches, strictly increasing versions under concurrency."""
+"""Plan store: append-only versions, atomic batches, strictly increasing versions under concurrency;
+idempotency keys, a full disk, a damaged file, versions lost with the log, an older schema."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import shutil
 import sqlite3
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from citybrain_traffic.errors import InputError
-from citybrain_traffic.service.store import PlanStore, time_key
+from citybrain_traffic.service import store as store_module
+from citybrain_traffic.service.store import KeyReusedError, PlanStore, plan_to_dict, time_key
 
-from service_helpers import safe_plan
+from service_helpers import damage, fill_disk, safe_plan
 
 
 def test_versions_are_kept_and_never_overwritten(tmp_path):
@@ -153,3 +158,83 @@ def test_killed_in_the_middle_of_a_batch_leaves_no_trace_of_it(tmp_path):
     assert after.batches() == [(1, 2)] and after.latest_version() == 2
     assert after.get(1).plan == safe_plan("J1") and after.get(2).plan == safe_plan("J2")
     assert after.publish([(safe_plan("J3"), "n")]).versions == [("J3", 3)]
+
+
+def test_disk_full_leaves_the_real_cause_and_no_batch(tmp_path):
+    store = PlanStore(tmp_path / "plans.db")
+    store.publish([(safe_plan("J1"), "n")])
+    fill_disk(store)
+    big = [(safe_plan(f"J{1 + k % 5}", provenance={"pad": "x" * 2000}), "n") for k in range(50)]
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full") as raised:
+        store.publish(big)  # was: "cannot rollback - no transaction is active", SQLite having rolled back itself
+    assert raised.value.sqlite_errorname == "SQLITE_FULL"
+    assert store.latest_version() == 1 and store.batches() == [(1, 1)]
+
+
+@pytest.mark.parametrize("name", ["plans", "plans_by_signal", "batches"])
+def test_damaged_database_is_refused_at_start(tmp_path, name):
+    db = tmp_path / "plans.db"
+    store = PlanStore(db)
+    for k in range(3):
+        store.publish([(safe_plan(f"J{j}", extra_s=k), "n") for j in range(1, 6)])
+    store.close()  # the last connection folds the log into the file
+    damage(db, name)
+    with pytest.raises(InputError, match=r"plans.db is damaged \(PRAGMA quick_check: .+\): restore it from a backup") as refused:
+        PlanStore(db)
+    assert "\n" not in str(refused.value)
+
+
+def test_lost_versions_are_detected(tmp_path):
+    db = tmp_path / "plans.db"
+    store = PlanStore(db)
+    store.publish([(safe_plan("J1"), "n"), (safe_plan("J2"), "n")])
+    raw = sqlite3.connect(db)
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # versions 1-2 in the database file, 3-4 only in its log
+    raw.close()
+    store.publish([(safe_plan("J3"), "n")])
+    store.publish([(safe_plan("J4"), "n")])
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(db, copy / db.name)
+    shutil.copy(f"{db}-latest", copy / f"{db.name}-latest")
+    wal = bytearray(Path(f"{db}-wal").read_bytes())
+    wal[32 + 24 + 100] ^= 0xFF  # a bit of the first frame's page: SQLite drops that frame and every later one
+    (copy / f"{db.name}-wal").write_bytes(wal)
+    store.close()
+
+    with pytest.raises(InputError, match=r"lacks versions 3-4, committed before .* --accept-lost-versions"):
+        PlanStore(copy / db.name)
+    accepted = PlanStore(copy / db.name, accept_lost_versions=True)
+    assert accepted.latest_version() == 2
+    assert accepted.publish([(safe_plan("J5"), "n")]).versions == [("J5", 5)]  # 3 and 4 are never reused
+    accepted.close()
+    assert PlanStore(copy / db.name).latest_version() == 5
+
+
+def test_a_schema_1_database_is_migrated_and_keeps_its_plans(tmp_path):
+    db = tmp_path / "plans.db"
+    old = sqlite3.connect(db, isolation_level=None)
+    for statement in store_module._MIGRATIONS[0].strip().split(";\n"):
+        old.execute(statement)
+    old.execute("PRAGMA user_version = 1")
+    old.execute("INSERT INTO batches (published_at, plans) VALUES ('2026-01-05T08:00:00+00:00', 1)")
+    old.execute(
+        "INSERT INTO plans (batch, tls_id, network, published_at, document) VALUES (1, 'J1', 'n', "
+        "'2026-01-05T08:00:00+00:00', ?)", (json.dumps(plan_to_dict(safe_plan("J1"))),),
+    )
+    old.close()
+
+    store = PlanStore(db)
+    assert store.get(1).plan == safe_plan("J1")
+    first = store.publish([(safe_plan("J2"), "n")], key="batch-a", digest="d1")
+    assert first.versions == [("J2", 2)] and not first.replayed
+    again = store.publish([(safe_plan("J2"), "n")], key="batch-a", digest="d1")
+    assert again == replace(first, replayed=True) and store.batches() == [(1, 1), (2, 1)]
+    with pytest.raises(KeyReusedError, match="'batch-a' was used for batch 2"):
+        store.publish([(safe_plan("J3"), "n")], key="batch-a", digest="d2")
+    assert store.latest_version() == 2
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        raw.execute("INSERT INTO batches (published_at, plans, idempotency_key) VALUES ('t', 1, 'batch-a')")
+    raw.close()

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..errors import InputError
 from ..plans import TimingPlan, plan_from_dict, plan_to_dict  # noqa: F401  (re-exported for the client)
 
-#: Schema version kept in SQLite's ``user_version``.
-SCHEMA_VERSION = 1
+log = logging.getLogger("citybrain_traffic.service")
 
-_SCHEMA = """
+#: Schema changes in order; a database at ``user_version`` k gets those from k on.
+_MIGRATIONS = (
+    """
 CREATE TABLE batches (
     batch INTEGER PRIMARY KEY AUTOINCREMENT,
     published_at TEXT NOT NULL,
@@ -36,8 +41,18 @@ CREATE INDEX plans_by_signal ON plans (tls_id, version);
 CREATE TRIGGER plans_no_update BEFORE UPDATE ON plans BEGIN SELECT RAISE(ABORT, 'plans are append-only'); END;
 CREATE TRIGGER plans_no_delete BEFORE DELETE ON plans BEGIN SELECT RAISE(ABORT, 'plans are append-only'); END;
 CREATE TRIGGER batches_no_update BEFORE UPDATE ON batches BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
-CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
-"""
+CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END
+""",
+    # The publisher's id of a batch (its Idempotency-Key) and a digest of the request that made
+    # it: a publish retried after a lost answer finds its batch instead of storing a second one.
+    """
+ALTER TABLE batches ADD COLUMN idempotency_key TEXT;
+ALTER TABLE batches ADD COLUMN request_sha256 TEXT;
+CREATE UNIQUE INDEX batches_by_key ON batches (idempotency_key)
+""",
+)
+#: Schema version kept in SQLite's ``user_version``.
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = "version, batch, tls_id, network, valid_from, valid_until, published_at, document"
 
@@ -62,11 +77,19 @@ class StoredPlan:
 
 @dataclass(frozen=True)
 class Published:
-    """What one ``publish`` committed: the batch number, its time, and each plan's version."""
+    """What one ``publish`` committed: the batch number, its time, and each plan's version.
+
+    ``replayed`` is True when the batch was committed by an earlier request with the same key.
+    """
 
     batch: int
     published_at: str
     versions: list[tuple[str, int]]
+    replayed: bool = False
+
+
+class KeyReusedError(InputError):
+    """An idempotency key already names a batch made from a different request."""
 
 
 def time_key(value: datetime | str | None) -> str | None:
@@ -101,16 +124,32 @@ class PlanStore:
     or none (also when the process is killed mid-way: WAL recovery drops the open transaction).
     Triggers refuse any UPDATE or DELETE.
 
+    Opening the store checks the file (``PRAGMA quick_check``) and that no committed version is
+    missing: after each publish the newest version is also written beside the database
+    (``<db>-latest``), so versions lost with a damaged or deleted write-ahead log are noticed, and
+    their numbers are never given to other plans (an adapter holding one as its ETag would take
+    the new plan for the one it has).
+
     Connections are per thread; the object may be shared between threads.
 
     Parameters
     ----------
     path
-        The database file; created with its schema when missing.
+        The database file; created with its schema when missing, migrated when older.
+    accept_lost_versions
+        Open a database that lacks committed versions, and number new versions after the lost
+        ones; without it, such a database is refused.
+
+    Raises
+    ------
+    InputError
+        For a missing folder, a file that is not a plan database or is damaged, a newer schema,
+        or lost versions (without ``accept_lost_versions``).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, accept_lost_versions: bool = False):
         self.path = Path(path)
+        self.mark = Path(f"{self.path}-latest")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -119,19 +158,58 @@ class PlanStore:
         con = self._connection()
         try:
             con.execute("PRAGMA journal_mode=WAL")
+            damage = [row[0] for row in con.execute("PRAGMA quick_check(2)")]
+            if damage != ["ok"]:
+                lines = [line for text in damage for line in text.splitlines()]
+                problems = [line for line in lines if not line.startswith("*** in database")] or lines
+                more = ", and more" if len(problems) > 1 else ""
+                raise InputError(
+                    f"{self.path} is damaged (PRAGMA quick_check: {problems[0]}{more}): restore it from a backup"
+                )
             con.execute("BEGIN IMMEDIATE")
             version = con.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in _SCHEMA.split(";\n"):
+            if version > SCHEMA_VERSION:
+                raise InputError(f"{self.path} has schema version {version}; this program knows up to {SCHEMA_VERSION}")
+            for script in _MIGRATIONS[version:]:
+                for statement in script.strip().split(";\n"):
                     con.execute(statement)
-                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._check_versions(con, accept_lost_versions)
             con.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
+        except (sqlite3.DatabaseError, InputError) as exc:
+            _rollback(con)
+            self.close()
+            if isinstance(exc, InputError):
+                raise
             raise InputError(f"{self.path} is not a usable plan database: {exc}") from exc
-        if version > SCHEMA_VERSION:
-            raise InputError(f"{self.path} has schema version {version}; this program knows up to {SCHEMA_VERSION}")
+
+    def _check_versions(self, con: sqlite3.Connection, accept_lost: bool) -> None:
+        """Refuse (or, accepted, skip) versions the mark says were committed and the database lacks."""
+        try:
+            marked = int(self.mark.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read {self.mark}, the newest version committed to {self.path}: {exc}") from exc
+        assigned = self._assigned(con)
+        if marked <= assigned:
+            return
+        lost = f"versions {assigned + 1}-{marked}" if marked > assigned + 1 else f"version {marked}"
+        if not accept_lost:
+            raise InputError(
+                f"{self.path} lacks {lost}, committed before (its write-ahead log {self.path}-wal was lost or damaged): "
+                "restore the database from a backup, or serve what is left with --accept-lost-versions"
+            )
+        log.warning("%s lacks %s (lost with its write-ahead log); new versions start at %d", self.path, lost, marked + 1)
+        # AUTOINCREMENT numbers from this row: the lost numbers are never handed out again.
+        if con.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'plans'", (marked,)).rowcount == 0:
+            con.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('plans', ?)", (marked,))
+
+    @staticmethod
+    def _assigned(con: sqlite3.Connection) -> int:
+        """The highest version number ever given out (the newest one, in an append-only table)."""
+        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'plans'").fetchone()
+        return 0 if row is None else row[0]
 
     def _connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -155,37 +233,99 @@ class PlanStore:
             self._connections.clear()
         self._local = threading.local()
 
-    def publish(self, items: Sequence[tuple[TimingPlan, str]]) -> Published:
+    def publish(
+        self, items: Sequence[tuple[TimingPlan, str]], *, key: str | None = None, digest: str | None = None
+    ) -> Published:
         """Append ``(plan, network name)`` items as one batch, atomically.
 
         Plans must have been validated by the caller. Within the batch, versions follow the
-        order of ``items``.
+        order of ``items``. With ``key`` (the publisher's id for this batch) and ``digest`` (of
+        the request), a key already stored returns its batch as it was committed, with
+        ``replayed`` set, and stores nothing.
+
+        Raises
+        ------
+        KeyReusedError
+            When ``key`` names a batch made from a request of another digest.
+        sqlite3.Error
+            When the database cannot take the batch (full disk, I/O error); nothing is stored.
         """
         if not items:
             raise ValueError("a batch needs at least one plan")
         con = self._connection()
         con.execute("BEGIN IMMEDIATE")
         try:
-            published_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-            batch = con.execute(
-                "INSERT INTO batches (published_at, plans) VALUES (?, ?)", (published_at, len(items))
-            ).lastrowid
-            versions = []
-            for plan, network in items:
-                cursor = con.execute(
-                    "INSERT INTO plans (batch, tls_id, network, valid_from, valid_until, published_at, document) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        batch, plan.tls_id, network, time_key(plan.valid_from), time_key(plan.valid_until),
-                        published_at, json.dumps(plan_to_dict(plan), allow_nan=False),
-                    ),
-                )
-                versions.append((plan.tls_id, cursor.lastrowid))
+            done = self._replay(con, key, digest) if key is not None else None
+            if done is None:
+                done = self._append(con, items, key, digest)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
+        if not done.replayed:
+            self._write_mark(done.versions[-1][1])
+        return done
+
+    def _replay(self, con: sqlite3.Connection, key: str, digest: str | None) -> Published | None:
+        row = con.execute(
+            "SELECT batch, published_at, request_sha256 FROM batches WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        batch, published_at, stored_digest = row
+        if stored_digest != digest:
+            raise KeyReusedError(
+                f"Idempotency-Key {key!r} was used for batch {batch}, published from another request: "
+                "use a new key for a new publish"
+            )
+        versions = con.execute("SELECT tls_id, version FROM plans WHERE batch = ? ORDER BY version", (batch,)).fetchall()
+        return Published(batch=batch, published_at=published_at, versions=versions, replayed=True)
+
+    @staticmethod
+    def _append(
+        con: sqlite3.Connection, items: Sequence[tuple[TimingPlan, str]], key: str | None, digest: str | None
+    ) -> Published:
+        published_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        batch = con.execute(
+            "INSERT INTO batches (published_at, plans, idempotency_key, request_sha256) VALUES (?, ?, ?, ?)",
+            (published_at, len(items), key, digest),
+        ).lastrowid
+        versions = []
+        for plan, network in items:
+            cursor = con.execute(
+                "INSERT INTO plans (batch, tls_id, network, valid_from, valid_until, published_at, document) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch, plan.tls_id, network, time_key(plan.valid_from), time_key(plan.valid_until),
+                    published_at, json.dumps(plan_to_dict(plan), allow_nan=False),
+                ),
+            )
+            versions.append((plan.tls_id, cursor.lastrowid))
         return Published(batch=batch, published_at=published_at, versions=versions)
+
+    def _write_mark(self, version: int) -> None:
+        """Record ``version`` as committed, beside the database (see the class notes).
+
+        Written after the commit, so the mark never names a version that is not committed; two
+        processes committing at once may leave the older of their versions, which only makes
+        the check later less strict. A mark that cannot be written is logged, not raised: the
+        batch is committed and its publisher must be told so.
+        """
+        try:
+            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.mark.name}-")
+        except OSError as exc:
+            log.warning("cannot record version %d in %s: %s", version, self.mark, exc)
+            return
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{version}\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.mark)
+        except OSError as exc:
+            log.warning("cannot record version %d in %s: %s", version, self.mark, exc)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
     def in_force(self, tls_id: str, at: str) -> int | None:
         """The version in force for ``tls_id`` at time key ``at`` (see ``time_key``): the newest
@@ -220,3 +360,11 @@ class PlanStore:
     def batches(self) -> list[tuple[int, int]]:
         """Every committed batch with its number of plans, oldest first."""
         return self._connection().execute("SELECT batch, plans FROM batches ORDER BY batch").fetchall()
+
+
+def _rollback(con: sqlite3.Connection) -> None:
+    """Roll back the open transaction, unless a failed statement ended it already (SQLITE_FULL
+    can): the ROLLBACK's own error would then hide the real cause."""
+    if con.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            con.execute("ROLLBACK")
