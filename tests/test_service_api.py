@@ -196,3 +196,29 @@ def test_long_poll_times_out_with_304(client):
     started = time.perf_counter()
     assert client.get("/v1/intersections/J1/plan", params={"wait": 5}, headers=READ).status_code == 200  # no ETag
     assert time.perf_counter() - started < 1.0
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_deep_provenance_is_422(client):
+    def publish(provenance):
+        return client.post("/v1/plans", json=doc(safe_plan("J1", provenance=provenance)), headers=WRITE)
+
+    for depth in (33, 255, 600):  # 255 and more levels broke the serializer: 500
+        response = publish(_nested(depth))
+        assert response.status_code == 422, depth
+        assert "provenance" in response.json()["detail"] and "deeper than 32 levels" in response.json()["detail"]
+    assert publish(_nested(32)).status_code == 201
+    big = publish({"notes": ["x" * 1000] * 70})
+    assert big.status_code == 422 and "more than 65,536" in big.json()["detail"]
+    nan = client.post("/v1/plans", content=json.dumps(doc(safe_plan("J1", provenance={"objective": float("nan")}))),
+                      headers={**WRITE, "Content-Type": "application/json"})
+    assert nan.status_code == 422 and "not a finite number" in nan.json()["detail"]
+    too_deep_to_parse = client.post("/v1/plans", content=b"[" * 100_000, headers={**WRITE, "Content-Type": "application/json"})
+    assert too_deep_to_parse.status_code == 400 and too_deep_to_parse.json()["detail"]
+    assert client.get("/v1/health").json()["latest_version"] == 1

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..plans import TimingPlan
 from .store import StoredPlan, plan_from_dict
@@ -14,9 +15,32 @@ from .store import StoredPlan, plan_from_dict
 #: Most phases a plan may have, and most plans in one batch.
 MAX_PHASES = 64
 MAX_BATCH = 20_000
+#: Deepest nesting and largest size (bytes as JSON) of a plan's provenance: audit notes (inputs,
+#: solver status, objective), a few levels and a few KiB as ``ctraffic optimize`` writes them.
+#: Unbounded, 255 levels broke the serializer.
+MAX_PROVENANCE_DEPTH = 32
+MAX_PROVENANCE_BYTES = 64 * 1024
 
 Seconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
 SignalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/?#%\\]+$")]
+
+
+def _bounded(provenance: dict[str, Any]) -> dict[str, Any]:
+    """``provenance`` when it is at most ``MAX_PROVENANCE_DEPTH`` deep, ``MAX_PROVENANCE_BYTES``
+    long as JSON, and free of NaN and infinity (JSON has none; Python's parser lets them in)."""
+    stack = [(provenance, 1)]
+    while stack:  # a loop, not recursion: the depth is what is being checked
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_PROVENANCE_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_PROVENANCE_DEPTH} levels")
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"holds {value}, which is not a finite number")
+    size = len(json.dumps(provenance).encode())
+    if size > MAX_PROVENANCE_BYTES:
+        raise ValueError(f"{size:,} bytes as JSON, more than {MAX_PROVENANCE_BYTES:,}")
+    return provenance
 
 
 class PhaseIn(BaseModel):
@@ -46,7 +70,11 @@ class PlanIn(BaseModel):
     valid_from: datetime | None = Field(None, description="In force from (ISO 8601; no zone: the signal's local time).")
     valid_until: datetime | None = Field(None, description="In force until, exclusive.")
     phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
-    provenance: dict[str, Any] = Field(default_factory=dict, description="How the plan was made, kept for audit.")
+    provenance: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(
+        default_factory=dict,
+        description=f"How the plan was made, kept for audit; at most {MAX_PROVENANCE_DEPTH} levels deep and "
+        f"{MAX_PROVENANCE_BYTES:,} bytes as JSON.",
+    )
     network: str | None = Field(
         None, max_length=200,
         description="File name of the served network the plan was made for; default: the one with this signal.",
