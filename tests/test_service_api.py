@@ -1,4 +1,5 @@
-"""Plan service HTTP API through FastAPI's TestClient: auth, errors, ETags, ?at, formats, paging, long poll."""
+"""Plan service HTTP API through FastAPI's TestClient: auth, errors, ETags, ?at, formats, paging, long poll,
+idempotent publishes, bounded provenance, storage errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from citybrain_traffic.plans import read_tl_logics
 from citybrain_traffic.service.app import create_app
 from citybrain_traffic.service.store import PlanStore, plan_to_dict
 
-from service_helpers import READ, READ_TOKEN, TOKENS, WRITE, WRITE_TOKEN, TestClient, corridor, doc, safe_plan, unsafe_plan
+from service_helpers import (
+    READ, READ_TOKEN, TOKENS, WRITE, WRITE_TOKEN, TestClient, corridor, doc, fill_disk, safe_plan, unsafe_plan,
+)
 
 MAX_BODY = 100_000
 
@@ -222,3 +225,44 @@ def test_deep_provenance_is_422(client):
     too_deep_to_parse = client.post("/v1/plans", content=b"[" * 100_000, headers={**WRITE, "Content-Type": "application/json"})
     assert too_deep_to_parse.status_code == 400 and too_deep_to_parse.json()["detail"]
     assert client.get("/v1/health").json()["latest_version"] == 1
+
+
+def test_disk_full_answers_json_503(client, store):
+    client.post("/v1/plans", json=doc(safe_plan("J1")), headers=WRITE)
+    fill_disk(store)
+    big = doc(*[safe_plan(f"J{1 + k % 5}", provenance={"pad": "x" * 1000}) for k in range(50)])
+    response = client.post("/v1/plans", json=big, headers=WRITE)
+    assert response.status_code == 503 and response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "detail": "the plan database cannot store this now: database or disk is full",
+        "reasons": ["SQLITE_FULL: database or disk is full"],
+    }
+    assert client.get("/v1/intersections/J1/plans", headers=READ).json()["plans"][0]["version"] == 1  # reads go on
+
+
+def test_every_500_is_json(store):
+    def broken():
+        raise RuntimeError("the store is gone")
+
+    store.latest_versions = broken
+    with TestClient(create_app(store, [corridor()], TOKENS), raise_server_exceptions=False) as client:
+        response = client.get("/v1/intersections", headers=READ)
+    assert response.status_code == 500 and response.json() == {
+        "detail": "internal error (RuntimeError); the server log has the details",
+        "reasons": ["RuntimeError: the store is gone"],
+    }
+
+
+def test_a_retried_publish_gets_the_first_answer_and_a_reused_key_is_422(client):
+    body = json.dumps(doc(safe_plan("J1"), safe_plan("J2"))).encode()
+    headers = {**WRITE, "Content-Type": "application/json", "Idempotency-Key": "0f3c2a9e-batch"}
+    first = client.post("/v1/plans", content=body, headers=headers)
+    again = client.post("/v1/plans", content=body, headers=headers)
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    other = client.post("/v1/plans", json=doc(safe_plan("J3")), headers=headers)
+    assert other.status_code == 422 and "'0f3c2a9e-batch' was used for batch 1" in other.json()["detail"]
+    assert client.post("/v1/plans", content=body, headers={**headers, "Idempotency-Key": "new-key"}).status_code == 201
+    assert client.get("/v1/health").json()["latest_version"] == 4
+    bad_key = client.post("/v1/plans", content=body, headers={**headers, "Idempotency-Key": "has space"})
+    assert bad_key.status_code == 422 and "idempotency-key" in bad_key.json()["detail"]

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import re
+import sqlite3
 from datetime import datetime
 from typing import Annotated, Any, Literal, Sequence
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Discriminator, Tag
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from ..errors import InputError
 from ..network import Network
@@ -24,12 +29,16 @@ from .auth import Tokens
 from .models import (
     Health, History, IntersectionOut, PlanBatch, PlanIn, PlanOut, Problem, PublishResult, plan_out,
 )
-from .store import PlanStore, time_key
+from .store import KeyReusedError, PlanStore, time_key
 
 log = logging.getLogger("citybrain_traffic.service")
 
 #: Default limit of a request body (bytes): about 4,000 plans with provenance.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Default number of requests with a body (publishes) one server process reads and handles at
+#: once; more wait for a 503. It bounds their memory: a body parsed into plans takes several
+#: times its size.
+DEFAULT_MAX_BODY_REQUESTS = 4
 #: Longest long poll (s).
 MAX_WAIT_S = 300.0
 #: How often each server process looks for versions published by other processes (s).
@@ -39,6 +48,9 @@ RECHECK_S = 1.0
 
 _MEDIA = {"json": "application/json", "sumo": "application/xml", "utdf": "text/csv"}
 _ETAG = re.compile(r'(?:W/)?"([^"]*)"')
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: SQLite errors that say the database cannot take a write now, not that it is broken: 503.
+_UNAVAILABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 PlanBody = Annotated[
     Annotated[PlanIn, Tag("plan")] | Annotated[PlanBatch, Tag("batch")],
@@ -53,6 +65,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed JSON or body", 401: "No bearer token", 403: "The token does not grant this access",
         404: "Unknown intersection, or no plan in force", 413: "Body too large",
         415: "Body is not JSON", 422: "Invalid request or unsafe plan, with the reasons",
+        503: "Too many publishes at once, or the plan database cannot store now (full disk)",
     }
     return {code: {"model": Problem, "description": text[code]} for code in codes}
 
@@ -63,11 +76,15 @@ def create_app(
     tokens: Tokens,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_requests: int = DEFAULT_MAX_BODY_REQUESTS,
 ) -> FastAPI:
     """The plan service for the signals of ``networks``, keeping its plans in ``store``.
 
     Plans are validated against the network of their signal before they are stored; the
-    networks must not share a signal id (an id names one intersection in the URLs).
+    networks must not share a signal id (an id names one intersection in the URLs). A request
+    with a body needs a write token before any of its body is read; bodies are limited to
+    ``max_body_bytes``, and to ``max_body_requests`` read and handled at once. Every error is
+    JSON ``{"detail": ..., "reasons": [...]}``.
 
     Raises
     ------
@@ -105,20 +122,15 @@ def create_app(
         ),
         lifespan=lifespan,
     )
-    app.add_middleware(_BodyLimit, limit=max_body_bytes)
     def guard(role: str):
+        # The gate has checked the write token of a request with a body already; this check
+        # covers every route and puts the scheme in the OpenAPI document.
         async def check(
             request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
         ) -> None:
-            where = f"{request.method} {request.url.path} from {request.client.host if request.client else '?'}"
-            if credentials is None:
-                log.warning("401 %s: no bearer token", where)
-                raise HTTPException(
-                    401, "missing token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"}
-                )
-            if not tokens.allows(credentials.credentials, role):
-                log.warning("403 %s: the token is not a %s token", where, role)
-                raise HTTPException(403, f"the token does not grant {role} access")
+            refusal = _authorize(tokens, credentials and credentials.credentials, role, _where(request.scope))
+            if refusal is not None:
+                raise HTTPException(*refusal)
 
         return check
 
@@ -130,19 +142,42 @@ def create_app(
             raise HTTPException(404, f"unknown intersection {tls_id!r}: the served signals are {sample}")
         return signal_network[tls_id]
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(KeyReusedError)
+    async def key_reused(request: Request, exc: KeyReusedError) -> JSONResponse:
+        return problem(422, str(exc))
+
+    @app.exception_handler(sqlite3.Error)
+    async def storage_failed(request: Request, exc: sqlite3.Error) -> JSONResponse:
+        code = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_ERROR) & 0xFF  # the primary of an extended code
+        status = 503 if code in _UNAVAILABLE else 500
+        log.error("%d %s: plan database %s: %s", status, _where(request.scope), store.path, exc)
+        what = "cannot store this now" if status == 503 else "failed"
+        return problem(status, f"the plan database {what}: {exc}",
+                        [f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"])
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette still raises the exception after this answer, so the server logs its traceback.
+        return problem(500, f"internal error ({type(exc).__name__}); the server log has the details",
+                        [f"{type(exc).__name__}: {exc}"[:500]])
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         for error in errors:
             if error["type"] == "json_invalid":
                 reason = error.get("ctx", {}).get("error", "not JSON")
-                return _problem(400, f"malformed JSON at character {error['loc'][-1]}: {reason}")
+                return problem(400, f"malformed JSON at character {error['loc'][-1]}: {reason}")
             if error["type"] == "missing" and tuple(error["loc"]) == ("body",):
-                return _problem(400, "empty body: expected a plan or {\"plans\": [...]} as JSON")
+                return problem(400, "empty body: expected a plan or {\"plans\": [...]} as JSON")
         if isinstance(exc.body, (bytes, bytearray)):
-            return _problem(415, "the body is not JSON: send it with Content-Type: application/json")
+            return problem(415, "the body is not JSON: send it with Content-Type: application/json")
         reasons = [f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in errors]
-        return _problem(422, f"invalid request: {reasons[0]}", reasons)
+        return problem(422, f"invalid request: {reasons[0]}", reasons)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     async def health() -> dict:
@@ -233,9 +268,18 @@ def create_app(
 
     @app.post(
         "/v1/plans", status_code=201, response_model=PublishResult, dependencies=[writer], tags=["plans"],
-        responses=_problems(400, 401, 403, 413, 415, 422),
+        responses=_problems(400, 401, 403, 413, 415, 422, 503),
     )
-    async def publish(body: Annotated[PlanBody, Body()]):
+    async def publish(
+        request: Request,
+        response: Response,
+        body: Annotated[PlanBody, Body()],
+        idempotency_key: Annotated[str | None, Header(
+            min_length=1, max_length=200, pattern=r"^[!-~]+$",
+            description="The publisher's id of this batch (e.g. a UUID). Sent again with the same body, the first "
+            "answer is returned and nothing is stored again (header Idempotent-Replayed); with another body, 422.",
+        )] = None,
+    ):
         """Publish one plan or a batch, atomically; every plan is validated against its network first."""
         items = body.plans if isinstance(body, PlanBatch) else [body]
         checked, reasons = [], []
@@ -263,21 +307,57 @@ def create_app(
             checked.append((plan, network))
         if reasons:
             log.info("refused a batch of %d plan(s): %d problem(s)", len(items), len(reasons))
-            return _problem(422, f"unsafe or invalid plan(s), nothing published: {reasons[0]}", reasons)
-        done = await run_in_threadpool(store.publish, checked)
-        changes.notify(done.versions[-1][1])
-        log.info("published batch %d: %d plan(s), versions %d-%d", done.batch, len(checked),
-                 done.versions[0][1], done.versions[-1][1])
+            return problem(422, f"unsafe or invalid plan(s), nothing published: {reasons[0]}", reasons)
+        # The raw bytes identify the request: a publisher retrying sends exactly the same ones.
+        digest = hashlib.sha256(await request.body()).hexdigest() if idempotency_key is not None else None
+        done = await run_in_threadpool(store.publish, checked, key=idempotency_key, digest=digest)
+        if done.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+            log.info("batch %d answered again for its Idempotency-Key", done.batch)
+        else:
+            changes.notify(done.versions[-1][1])
+            log.info("published batch %d: %d plan(s), versions %d-%d", done.batch, len(checked),
+                     done.versions[0][1], done.versions[-1][1])
         return {
             "batch": done.batch, "published_at": done.published_at,
             "plans": [{"tls_id": tls_id, "version": version} for tls_id, version in done.versions],
         }
 
+    readers_of_bodies = [route for route in app.routes if isinstance(route, APIRoute) and route.body_field is not None]
+    app.add_middleware(_Gate, routes=readers_of_bodies, tokens=tokens, limit=max_body_bytes,
+                       max_requests=max_body_requests)
     return app
 
 
-def _problem(status: int, detail: str, reasons: list[str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "reasons": reasons or []}, status_code=status)
+def problem(status: int, detail: str, reasons: list[str] | None = None, *,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error answer as every one of the service's: ``{"detail": ..., "reasons": [...]}``."""
+    return JSONResponse({"detail": detail, "reasons": reasons or []}, status_code=status, headers=headers)
+
+
+def _authorize(tokens: Tokens, token: str | None, role: str, where: str) -> tuple[int, str, dict[str, str]] | None:
+    """None when ``token`` grants ``role``; else the refusal (status, detail, headers), logged
+    without the token."""
+    if not token:
+        log.warning("401 %s: no bearer token", where)
+        return 401, "missing token: send 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"}
+    if not tokens.allows(token, role):
+        log.warning("403 %s: the token is not a %s token", where, role)
+        return 403, f"the token does not grant {role} access", {}
+    return None
+
+
+def _bearer_token(authorization: bytes | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header value, as FastAPI's HTTPBearer reads it."""
+    scheme, _, token = (authorization or b"").decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _where(scope) -> str:
+    client = scope.get("client")
+    return f"{scope['method']} {scope['path']} from {client[0] if client else '?'}"
 
 
 def _at_key(at: datetime | None) -> str:
@@ -355,43 +435,71 @@ class _TextSink:
         self.text = text
 
 
-class _BodyLimit:
-    """Refuses a request body over ``limit`` bytes with 413, before the app reads any of it."""
+class _Gate:
+    """The first stop of every request (ASGI): a request for one of ``routes``, those that read a
+    body, gets in only with a write token, checked before any of its body is read, so a client
+    without one costs a header parse and no memory. The body is then read whole, up to ``limit``
+    bytes (413 beyond), by at most ``max_requests`` requests at once (503 beyond), and replayed
+    to the app. Other requests pass: their bodies are never read.
 
-    def __init__(self, app, limit: int):
+    A refused body stays unread, so the answer closes the connection: the client's unsent bytes
+    are not waited for.
+    """
+
+    def __init__(self, app, *, routes: Sequence[BaseRoute], tokens: Tokens, limit: int, max_requests: int):
         self.app = app
+        self.routes = routes
+        self.tokens = tokens
         self.limit = limit
+        self.max_requests = max_requests
+        self.busy = 0  # requests reading or handling a body now (one event loop: no lock needed)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        # Methods without a body first: they are the adapters' polls, the bulk of the traffic.
+        if (scope["type"] != "http" or scope["method"] in _BODILESS
+                or not any(route.matches(scope)[0] is Match.FULL for route in self.routes)):
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await self._refuse(send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                return await self._refuse(send)
-            if not message.get("more_body"):
-                break
-        replayed = False
+        headers = dict(scope["headers"])
+        refusal = _authorize(self.tokens, _bearer_token(headers.get(b"authorization")), "write", _where(scope))
+        declared = headers.get(b"content-length")
+        if refusal is None and declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            refusal = self._too_large()
+        if refusal is None and self.busy >= self.max_requests:
+            log.warning("503 %s: %d publishes are being handled", _where(scope), self.busy)
+            refusal = (503, f"the server is handling {self.busy} publishes already: retry in a few seconds",
+                       {"Retry-After": "2"})
+        if refusal is not None:
+            return await self._refuse(refusal, scope, receive, send)
+        self.busy += 1
+        try:
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.limit:
+                    return await self._refuse(self._too_large(), scope, receive, send)
+                if not message.get("more_body"):
+                    break
+            replayed = False
 
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            async def replay():
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        return await self.app(scope, replay, send)
+            await self.app(scope, replay, send)
+        finally:
+            self.busy -= 1
 
-    async def _refuse(self, send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.limit:,} bytes", "reasons": []}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> tuple[int, str, dict[str, str]]:
+        return 413, f"request body larger than {self.limit:,} bytes", {}
+
+    @staticmethod
+    async def _refuse(refusal: tuple[int, str, dict[str, str]], scope, receive, send) -> None:
+        status, detail, headers = refusal
+        await problem(status, detail, headers={**headers, "Connection": "close"})(scope, receive, send)
