@@ -1,12 +1,10 @@
-"""The plan service as users run it: `ctraffic serve` killed mid-batch, tokens, and optimize -> publish -> adapter."""
+"""The plan service as users run it: `ctraffic serve` killed mid-batch, optimize -> publish -> adapter, and
+bad input to `publish` and `serve` (one line, exit 2)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,48 +15,11 @@ import httpx
 import pytest
 
 from citybrain_traffic.errors import InputError
-from citybrain_traffic.service.auth import load_tokens
-from citybrain_traffic.service.store import PlanStore
+from citybrain_traffic.service.client import PlanClient
+from citybrain_traffic.service.store import PlanStore, plan_to_dict
 
 from conftest import run_cli
-from service_helpers import READ, READ_TOKEN, WRITE, WRITE_TOKEN, doc, safe_plan, unsafe_plan
-
-ENV = {**os.environ, "CTRAFFIC_READ_TOKEN": READ_TOKEN, "CTRAFFIC_WRITE_TOKEN": WRITE_TOKEN}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(db: Path, *extra: str):
-    """`ctraffic serve` on a free loopback port; yields (process, base URL)."""
-    port = _free_port()
-    log = open(db.with_suffix(f".{port}.log"), "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "citybrain_traffic.cli", "serve", "--db", str(db), "--net", "corridor",
-         "--port", str(port), *extra],
-        env=ENV, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, db.with_suffix(f".{port}.log").read_text()
-            time.sleep(0.1)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        log.close()
+from service_helpers import ENV, READ, WRITE, WRITE_TOKEN, damage, doc, safe_plan, serving, unsafe_plan
 
 
 def test_server_killed_mid_batch_keeps_every_committed_plan_and_no_partial_batch(tmp_path):
@@ -154,19 +115,33 @@ def test_publish_of_an_unsafe_plan_is_refused_with_the_reasons(tmp_path):
     assert no_token.returncode == 2 and "CTRAFFIC_WRITE_TOKEN" in no_token.stderr
 
 
-def test_tokens_come_from_a_toml_file_or_the_environment(tmp_path):
-    path = tmp_path / "tokens.toml"
-    path.write_text(f'read = ["{READ_TOKEN}", "another-read-token-0123"]\nwrite = "{WRITE_TOKEN}"\n')
-    tokens = load_tokens(path)
-    assert tokens.allows("another-read-token-0123", "read") and not tokens.allows("another-read-token-0123", "write")
-    assert tokens.allows(WRITE_TOKEN, "read") and tokens.allows(WRITE_TOKEN, "write")
-    assert not tokens.allows(WRITE_TOKEN[:-1], "write")
-    assert load_tokens(environ={"CTRAFFIC_WRITE_TOKEN": WRITE_TOKEN}).allows(WRITE_TOKEN, "write")
-    path.write_text('write = ["short"]\n')
-    with pytest.raises(InputError, match="at least 16"):
-        load_tokens(path)
-    with pytest.raises(InputError, match="no write token"):
-        load_tokens(environ={})
-    path.write_text("write = [\n")
-    with pytest.raises(InputError, match="not valid TOML"):
-        load_tokens(path)
+def test_nan_plan_is_refused_by_publish_with_one_line(tmp_path):
+    from dataclasses import replace
+
+    nan_plan = replace(safe_plan("J1"), cycle_s=float("nan"))
+    with pytest.raises(InputError, match="the plan of J1 holds a value JSON cannot carry"):
+        PlanClient("http://127.0.0.1:9", WRITE_TOKEN).publish([safe_plan("J2"), nan_plan])  # refused before sending
+    (tmp_path / "plans.json").write_text(json.dumps(
+        {"format": "citybrain-traffic/plans", "version": 1, "plans": [plan_to_dict(nan_plan)]}
+    ))  # Python writes NaN; strict JSON has none
+    result = subprocess.run(
+        [sys.executable, "-m", "citybrain_traffic.cli", "publish", str(tmp_path), "--server", "http://127.0.0.1:9"],
+        env=ENV, capture_output=True, text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "nan" in result.stderr.lower(), result.stderr
+
+
+def test_serve_refuses_a_damaged_database_with_one_line(tmp_path):
+    db = tmp_path / "plans.db"
+    store = PlanStore(db)
+    store.publish([(safe_plan(f"J{k}"), "corridor.net.xml") for k in range(1, 6)])
+    store.close()
+    damage(db, "plans")
+    result = subprocess.run(
+        [sys.executable, "-m", "citybrain_traffic.cli", "serve", "--db", str(db), "--net", "corridor", "--port", "9"],
+        env=ENV, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "is damaged (PRAGMA quick_check" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit
 
-from ..errors import CTrafficError
+from ..errors import CTrafficError, InputError
 from ..plans import TimingPlan
 from .store import plan_from_dict, plan_to_dict
 
@@ -57,9 +58,28 @@ class PlanClient:
             self._conn = None
 
     def publish(self, plans: list[TimingPlan]) -> dict:
-        """Publish ``plans`` as one batch; the server's answer (batch, versions)."""
-        body = json.dumps({"plans": [plan_to_dict(p) for p in plans]}, allow_nan=False).encode()
-        status, _, data = self._request("POST", "/v1/plans", body=body)
+        """Publish ``plans`` as one batch; the server's answer (batch, versions).
+
+        The batch goes with a fresh ``Idempotency-Key``: sent again after a lost connection, it
+        gets the first answer back instead of being stored twice.
+
+        Raises
+        ------
+        InputError
+            When a plan holds NaN or infinity, which JSON cannot carry (nothing is sent).
+        ServiceError
+            When the service cannot be reached or refuses the batch.
+        """
+        encoded = []
+        for plan in plans:
+            try:
+                encoded.append(json.dumps(plan_to_dict(plan), allow_nan=False))
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"nothing published: the plan of {plan.tls_id} holds a value JSON cannot carry "
+                                 f"({exc}); plans hold finite numbers only") from None
+        body = ('{"plans": [' + ", ".join(encoded) + "]}").encode()
+        status, _, data = self._request("POST", "/v1/plans", body=body,
+                                        headers={"Idempotency-Key": uuid.uuid4().hex})
         if status != 201:
             raise ServiceError(self._refusal("publish", status, data))
         return json.loads(data)
@@ -93,7 +113,10 @@ class PlanClient:
                 return self._send(method, path, body, headers)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # A kept-alive connection the server has closed meanwhile: once more on a new one.
+                # Only a request that cannot act twice: the lost one may have been done already.
                 self.close()
+                if method != "GET" and "Idempotency-Key" not in headers:
+                    raise
                 return self._send(method, path, body, headers)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
