@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,8 +17,20 @@ from conftest import run_cli
 SIMULATE = ("simulate", "single", "-c", "fixed,max-pressure", "--jobs", "2", "--demand-scale", "1.5", "--end", "1800")
 
 
+#: Linux lists a process's children in /proc (CONFIG_PROC_CHILDREN); elsewhere these tests skip.
+needs_proc_children = pytest.mark.skipif(
+    not Path(f"/proc/self/task/{os.getpid()}/children").exists(), reason="reads the worker processes from /proc (Linux)"
+)
+
+
 def _children(pid: int) -> set[int]:
-    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -52,8 +65,8 @@ def _start_and_stop(out: Path, how: signal.Signals) -> tuple[subprocess.Complete
             proc.wait()
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker processes from /proc (Linux)")
-@pytest.mark.parametrize("how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@needs_proc_children
+@pytest.mark.parametrize("how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_sigterm_leaves_no_worker_behind(tmp_path, how, code):
     """``kill PID`` used to orphan the workers (they simulated on, then hung); it now ends like Ctrl-C."""
     done, workers, seconds = _start_and_stop(tmp_path / "out", how)
@@ -66,7 +79,7 @@ def test_sigterm_leaves_no_worker_behind(tmp_path, how, code):
     assert not [pid for pid in workers if _alive(pid)], "a worker survived its command"
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the worker processes from /proc (Linux)")
+@needs_proc_children
 def test_interrupted_run_leaves_out_free(tmp_path):
     """A stopped run leaves no partial --out (which refused the same command as "not empty") and
     keeps an empty folder the user made; the same command then runs to the end."""
