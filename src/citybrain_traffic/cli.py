@@ -368,7 +368,7 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
 @cli.command()
 @click.argument("scenario", required=False)
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
-@demand_scale_option("Multiply the demand by this factor; queues of 8 vehicles or more are what is measured.")
+@demand_scale_option("Multiply the demand by this factor: only queues of 8 vehicles or more are measured.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the per-lane table as CSV (must not exist).")
 def calibrate(scenario, seed, demand_scale, out):
     """Measure saturation flow (veh/h of green per lane) in SCENARIO's simulation.
@@ -403,6 +403,7 @@ def calibrate(scenario, seed, demand_scale, out):
     flow = network_saturation_flow(table)
     console.print(f"network saturation flow (median of lanes with {MIN_LANE_HEADWAYS} headways or more): {flow:,.0f} veh/h/lane")
     if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(target, index=False)
 
 
