@@ -15,6 +15,10 @@ from .auth import READ_ENV, TOKEN_RULE, WRITE_ENV
 
 #: How ``serve --workers N`` hands its settings to the worker processes uvicorn starts.
 _CONFIG_ENV = "CTRAFFIC_SERVE_CONFIG"
+#: Default most connections one server process keeps open. The load benchmark's 200 adapters
+#: each keep one, as does a long poll; past a file-descriptor limit (1,024 is common) a process
+#: could accept nothing, health checks included.
+DEFAULT_MAX_CONNECTIONS = 900
 
 _SERVE_HELP = f"""Serve timing plans to controller adapters over HTTP (OpenAPI at /docs).
 
@@ -49,13 +53,21 @@ GET /v1/intersections/{{id}}/plans (?limit, ?before), POST /v1/plans (one plan o
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option("--max-body-mb", default=8.0, show_default=True, type=click.FloatRange(0.001, 1024),
               help="Largest request body, MiB (413 beyond).")
+@click.option("--max-connections", default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(1),
+              help="Most open connections per server process; one more is answered 503 and closed.")
+@click.option("--accept-lost-versions", is_flag=True,
+              help="Serve a database that lacks versions committed before (a lost or damaged write-ahead log); "
+              "new versions are numbered after the lost ones.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
-def serve(db, host, port, tokens_file, nets, workers, max_body_mb, access_log):
+def serve(db, host, port, tokens_file, nets, workers, max_body_mb, max_connections, accept_lost_versions, access_log):
     import uvicorn
+
+    from .server import uvicorn_options
 
     config = {
         "db": str(Path(db).resolve()), "nets": [str(_net_file(n)) for n in nets],
         "tokens": str(Path(tokens_file).resolve()) if tokens_file else None, "max_body_bytes": int(max_body_mb * 2**20),
+        "accept_lost_versions": accept_lost_versions,
     }
     app = _app(config)  # also when workers start their own: bad input fails here, once, with a clear line
     served = ", ".join(Path(n).name for n in config["nets"])
@@ -63,7 +75,8 @@ def serve(db, host, port, tokens_file, nets, workers, max_body_mb, access_log):
         f"plan service: signals of {served}; plans in {config['db']}; http://{host}:{port}/docs "
         f"({workers} worker{'s' if workers > 1 else ''})", err=True,
     )
-    options = dict(host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=5)
+    options = dict(host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=5,
+                   **uvicorn_options(max_connections=max_connections))
     if workers == 1:
         uvicorn.run(app, **options)
     else:
@@ -85,7 +98,8 @@ def _app(config: dict):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     tokens = load_tokens(config["tokens"])
     networks = [read_network(path) for path in config["nets"]]
-    return create_app(PlanStore(config["db"]), networks, tokens, max_body_bytes=config["max_body_bytes"])
+    store = PlanStore(config["db"], accept_lost_versions=config["accept_lost_versions"])
+    return create_app(store, networks, tokens, max_body_bytes=config["max_body_bytes"])
 
 
 def _net_file(spec: str) -> Path:
