@@ -112,6 +112,16 @@ def test_non_finite_demand_scale_is_refused(tmp_path, command, value):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("simulate", "single", "--end", "inf"), ("simulate", "single", "--end", "60", "--time-to-teleport", "nan"),
+     ("optimize", "single", "--begin", "-inf", "--out", "unused")],
+)
+def test_non_finite_time_is_refused(args):
+    """SUMO refused --end inf with "Invalid Time Format" and ran --time-to-teleport nan."""
+    assert_clean_error(run_cli(*args), "is not a finite number")
+
+
 def test_huge_seed_range_is_refused(tmp_path):
     """0-100000 would start days of simulation; the limit is refused at once and stated in --help."""
     from citybrain_traffic.bench import MAX_SEED, MAX_SEEDS

@@ -97,18 +97,30 @@ def _adaptive_options(command):
     )(command)
 
 
-def _check_demand_scale(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """Refuse a factor that is not a positive finite number: SUMO reads ``--scale inf`` as no
-    vehicle at all, so an infinite factor would run and measure an empty network."""
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"--demand-scale must be a positive finite factor (1 = the demand as given), got {value:g}")
-    return value
+class _FiniteFloat(click.ParamType):
+    """A float option that refuses inf and nan (and, ``positive``, values <= 0): SUMO takes no
+    infinite time, and reads ``--scale inf`` as no vehicle at all, so the run would measure an
+    empty network."""
+
+    name = "float"
+
+    def __init__(self, *, positive: bool = False):
+        self.positive = positive
+
+    def convert(self, value, param, ctx) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number) or (self.positive and number <= 0):
+            self.fail(f"{value!r} is not a {'positive ' if self.positive else ''}finite number", param, ctx)
+        return number
+
+
+FINITE_FLOAT = _FiniteFloat()
 
 
 def demand_scale_option(help: str):
     """``--demand-scale``: the factor on the number of vehicles, checked the same way by every command."""
     return click.option(
-        "--demand-scale", type=float, default=1.0, show_default=True, callback=_check_demand_scale,
+        "--demand-scale", type=_FiniteFloat(positive=True), default=1.0, show_default=True,
         help=f"{help} A positive finite factor on the number of vehicles (1 = as given).",
     )
 
@@ -158,8 +170,8 @@ def controllers() -> None:
 @click.argument("scenario", required=False)
 @click.option("--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO.")
 @click.option("--routes", help="Route/trip files, comma-separated (with --net).")
-@click.option("--begin", type=float, help="Start of the evaluation window, s of simulation time [default: the config's].")
-@click.option("--end", type=float, help="End of the evaluation window, s of simulation time [default: the config's].")
+@click.option("--begin", type=FINITE_FLOAT, help="Start of the evaluation window, s of simulation time [default: the config's].")
+@click.option("--end", type=FINITE_FLOAT, help="End of the evaluation window, s of simulation time [default: the config's].")
 @click.option(
     "-c", "--controller", "controllers", default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
     show_default=True,
@@ -170,7 +182,7 @@ def controllers() -> None:
 @click.option("--seeds", help=f"Several seeds instead of --seed: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
 @demand_scale_option("Multiply the demand by this factor, e.g. 1.3 for a heavier peak.")
 @click.option(
-    "--time-to-teleport", type=float, default=-1, show_default=True,
+    "--time-to-teleport", type=FINITE_FLOAT, default=-1, show_default=True,
     help="SUMO's teleport time for stuck vehicles, s; negative disables teleports so gridlock shows in the KPIs.",
 )
 @click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from ..cli import demand_scale_option
+from ..cli import FINITE_FLOAT, demand_scale_option
 from ..errors import InputError
 from .demand import DEFAULT_SATURATION_VEH_H_LANE
 
@@ -57,9 +57,9 @@ delay.
 @click.option("--window", "window_min", metavar="MIN", type=int,
               help="With --counts: length of the count window, minutes; a multiple of the bin length [default: 15].")
 @click.option("--from-routes", is_flag=True, help="Flows from the scenario's routed demand (the default source).")
-@click.option("--begin", metavar="S", type=float,
+@click.option("--begin", metavar="S", type=FINITE_FLOAT,
               help="With --from-routes: start of the window, s of simulation time [default: the scenario's].")
-@click.option("--end", metavar="S", type=float,
+@click.option("--end", metavar="S", type=FINITE_FLOAT,
               help="With --from-routes: end of the window, s of simulation time [default: the scenario's].")
 @demand_scale_option("Multiply the demand (routed vehicles, or counted flows) by this factor.")
 @click.option("--saturation-flow", metavar="VEH_H_LANE", type=float, default=DEFAULT_SATURATION_VEH_H_LANE,
