@@ -89,3 +89,37 @@ def sumo_saved_config(folder: Path, *, begin: str = "0:0:0", end: str = "0:10:0"
         cwd=folder, check=True, capture_output=True,
     )
     return config
+
+
+def _sumo(tool: str, *args: str, cwd: Path) -> None:
+    import subprocess
+    import sys
+
+    from citybrain_traffic.sim.session import sumo_binary, sumo_tool
+
+    command = [sys.executable, str(sumo_tool(tool))] if tool.endswith(".py") else [sumo_binary(tool)]
+    subprocess.run([*command, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def random_demand(folder: Path, net: Path, *, end_s: int = 900, pedestrians: bool = False, seed: int = 1) -> str:
+    """Route files for ``net`` from SUMO's randomTrips.py (cars every 2 s; with ``pedestrians``,
+    a walker every 4 s too), as a comma-separated list."""
+    cars = folder / f"{net.stem}.cars.rou.xml"
+    _sumo("randomTrips.py", "-n", str(net), "-o", str(cars), "-e", str(end_s), "-p", "2", "--seed", str(seed),
+          "--validate", "--fringe-factor", "5", cwd=folder)
+    files = [cars]
+    if pedestrians:
+        walkers = folder / f"{net.stem}.walkers.rou.xml"
+        _sumo("randomTrips.py", "-n", str(net), "-o", str(walkers), "-e", str(end_s), "-p", "4", "--seed",
+              str(seed + 1), "--pedestrians", "--prefix", "w", cwd=folder)
+        files.append(walkers)
+    return ",".join(map(str, files))
+
+
+def crossing_grid(folder: Path) -> Path:
+    """A 3x3 grid from netgenerate with sidewalks, pedestrian crossings and signals netconvert
+    guessed: every program has a 5 s pedestrian clearance after each green."""
+    path = folder / "crossings.net.xml"
+    _sumo("netgenerate", "--grid", "--grid.number", "3", "--grid.length", "150", "--default.lanenumber", "2",
+          "--tls.guess", "--sidewalks.guess", "--crossings.guess", "-o", str(path), cwd=folder)
+    return path

@@ -25,7 +25,7 @@ from .sim.metrics import KPI_COLUMNS
 from .sim.runner import RunResult, RunSpec, run_simulation
 
 #: Columns of ``summary.csv``: one row per (scenario, controller, seed).
-SUMMARY_COLUMNS = ("scenario", "controller", "seed", *KPI_COLUMNS, "wall_time_s", "control_time_s")
+SUMMARY_COLUMNS = ("scenario", "controller", "seed", *KPI_COLUMNS, "safety_violations", "wall_time_s", "control_time_s")
 
 
 def prepare_setups(

@@ -254,6 +254,18 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
             console.print(f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window")
     if staged is not None:
         console.print(f"results written to {staged.final}/ (summary.csv, comparison.md, one folder per run)")
+    _exit_on_unsafe_states(console, outcome.results)
+
+
+def _exit_on_unsafe_states(console, results) -> None:
+    """Name every run whose signal states left the safety envelope, and exit 1 after the results."""
+    unsafe = [r for r in results if r.safety_violations]
+    for result in unsafe:
+        console.print(f"[bold red]unsafe[/]: {result.scenario} {result.controller} seed {result.seed}: "
+                      f"{len(result.safety_violations)} signal state(s) left the safety envelope, first: "
+                      f"{result.safety_violations[0]}")
+    if unsafe:
+        raise SystemExit(1)
 
 
 @cli.command()
@@ -319,6 +331,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
         table = outcome.comparison[outcome.comparison["scenario"] == sc.name]
         console.print(comparison_rich(table, baseline="fixed", title=f"{sc.name}: (% change vs fixed)"))
     console.print(f"results written to {staged.final}/ (results.csv, results.md, results.png)")
+    _exit_on_unsafe_states(console, outcome.results)
 
 
 @cli.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import xml.etree.ElementTree as ET
 from xml.sax import SAXParseException
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InputError
@@ -24,17 +24,24 @@ TRANSITION_CHARS = frozenset("yYu")
 
 @dataclass(frozen=True)
 class Phase:
-    """One phase of a signal program: its state string and durations (s)."""
+    """One phase of a signal program: its state string and durations (s).
+
+    ``clearance`` marks a pedestrian clearance: a green phase that only takes the green away from
+    crossings of the green before it (netconvert's 5 s "walk clearance"). It belongs to the change
+    interval of that green, and keeps its length like a yellow (see ``mark_pedestrian_clearances``).
+    """
 
     state: str
     duration: float
     min_dur: float
     max_dur: float
+    clearance: bool = False
 
     @property
     def kind(self) -> str:
-        """``"green"`` (some movement may go, no change interval), else ``"yellow"`` or ``"red"``."""
-        return phase_kind(self.state)
+        """``"green"`` (some movement may go, no change interval), else ``"yellow"``, ``"red"``
+        or ``"clearance"`` (pedestrian clearance, vehicles still green)."""
+        return "clearance" if self.clearance else phase_kind(self.state)
 
     @property
     def is_green(self) -> bool:
@@ -57,6 +64,31 @@ def phase_kind(state: str) -> str:
     if chars & GREEN_CHARS:
         return "green"
     return "red"
+
+
+def mark_pedestrian_clearances(phases: tuple[Phase, ...], crossings: frozenset[int]) -> tuple[Phase, ...]:
+    """``phases`` with each pedestrian clearance marked (``Phase.clearance``).
+
+    A pedestrian clearance follows a green phase and shows the same greens less some crossings'
+    (link indices ``crossings``), nothing new. Pedestrians still on the crossing need that time
+    before a conflicting vehicle gets green, so it is part of the change interval, not a green to
+    serve or shorten.
+    """
+    if not crossings:
+        return phases
+    out = list(phases)
+    for i, phase in enumerate(phases):
+        before = phases[i - 1]
+        if phase_kind(phase.state) != "green" or phase_kind(before.state) != "green" or i == 0 and len(phases) < 2:
+            continue
+        now_green, was_green = _green_links(phase.state), _green_links(before.state)
+        if now_green < was_green and was_green - now_green <= crossings:
+            out[i] = replace(phase, clearance=True)
+    return tuple(out)
+
+
+def _green_links(state: str) -> frozenset[int]:
+    return frozenset(k for k, c in enumerate(state) if c in GREEN_CHARS)
 
 
 def next_green(phases: tuple[Phase, ...], index: int) -> int:
@@ -143,6 +175,8 @@ class Intersection:
     upstream_lanes: dict[str, tuple[str, ...]]
     #: What was read differently from the file's text, once per signal (``<tls>: <what>``).
     notes: tuple[str, ...] = ()
+    #: Link indices of the signal's pedestrian crossings (not in ``links``, which are vehicles').
+    crossings: frozenset[int] = frozenset()
 
     @property
     def cycle_s(self) -> float:
@@ -217,8 +251,9 @@ def read_network(net_file: str | Path) -> Network:
         for lane in edge.getLanes()
     }
     intersections = {}
+    crossings = _crossing_links(path)
     for tls in net.getTrafficLights():
-        intersection = _read_intersection(net, tls)
+        intersection = _read_intersection(net, tls, crossings.get(tls.getID(), frozenset()))
         if intersection is not None:
             intersections[intersection.tls_id] = intersection
     if not intersections:
@@ -267,12 +302,30 @@ def _read_phases(program) -> tuple[tuple[Phase, ...], list[str]]:
     return tuple(phases), notes
 
 
-def _read_intersection(net, tls) -> Intersection | None:
+def _crossing_links(path: Path) -> dict[str, frozenset[int]]:
+    """Per signal, the link indices of its pedestrian crossings (connections from a walking area;
+    sumolib reads them only with every internal lane)."""
+    found: dict[str, set[int]] = {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        for _, elem in ET.iterparse(fh):
+            if elem.tag == "connection" and elem.get("tl") and elem.get("from", "").startswith(":"):
+                found.setdefault(elem.get("tl"), set()).add(int(elem.get("linkIndex", -1)))
+            elem.clear()
+    return {tls: frozenset(indices) for tls, indices in found.items()}
+
+
+def _read_intersection(net, tls, crossings: frozenset[int]) -> Intersection | None:
     programs = tls.getPrograms()
     if not programs:
         return None
     program_id = sorted(programs)[0]
+    connections = tls.getConnections()
     phases, notes = _read_phases(programs[program_id])
+    phases = tuple(
+        replace(p, min_dur=p.duration, max_dur=p.duration) if p.clearance else p
+        for p in mark_pedestrian_clearances(phases, crossings)
+    )
     links = tuple(
         sorted(
             {
@@ -282,7 +335,7 @@ def _read_intersection(net, tls) -> Intersection | None:
                     out_lane=out_lane.getID(),
                     via_lane=_via_lane(in_lane, out_lane),
                 )
-                for in_lane, out_lane, idx in tls.getConnections()
+                for in_lane, out_lane, idx in connections
             },
             key=lambda link: (link.index, link.in_lane, link.out_lane),
         )
@@ -299,6 +352,7 @@ def _read_intersection(net, tls) -> Intersection | None:
         approaches=approaches,
         upstream_lanes=upstream,
         notes=tuple(f"{tls.getID()}: {note}" for note in notes),
+        crossings=crossings,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import numbers
@@ -252,8 +253,9 @@ def read_tl_logics(path: Path) -> list[TimingPlan]:
         When the file is not XML, or a program or phase lacks an id, a state or a finite number.
     """
     try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError, RecursionError) as exc:
+        with (gzip.open if Path(path).suffix == ".gz" else open)(path, "rb") as fh:
+            root = ET.parse(fh).getroot()
+    except (ET.ParseError, OSError, EOFError, RecursionError) as exc:
         raise InputError(f"cannot read signal programs from {path}: {exc}") from exc
     programs = []
     for logic in root.iter("tlLogic"):
@@ -371,6 +373,7 @@ def plan_from_dict(doc: dict) -> TimingPlan:
             duration=duration,
             min_dur=_json_seconds(ph, "min_s", where, duration),
             max_dur=_json_seconds(ph, "max_s", where, duration),
+            clearance=ph.get("kind") == "clearance",
         ))
     for name in ("valid_from", "valid_until"):
         if doc.get(name) is not None and not isinstance(doc[name], str):
@@ -464,12 +467,14 @@ def write_utdf(path: Path, plans: list[TimingPlan]) -> Path:
             start += ph.duration
         for i, ph in p.greens:
             change = phases_between(p.phases, i, next_green(p.phases, i))
+            # Vehicles keep their green through a pedestrian clearance.
+            green = ph.duration + sum(c.duration for c in change if c.kind == "clearance")
             yellow = sum(c.duration for c in change if c.kind == "yellow")
             red = sum(c.duration for c in change if c.kind == "red")
             values = {
-                "MinGreen": ph.min_green, "MaxGreen": ph.max_dur, "Green": ph.duration, "Yellow": yellow,
-                "AllRed": red, "Split": ph.duration + yellow + red, "Start": starts[i],
-                "End": (starts[i] + ph.duration + yellow + red) % p.cycle_s,
+                "MinGreen": ph.min_green, "MaxGreen": ph.max_dur, "Green": green, "Yellow": yellow,
+                "AllRed": red, "Split": green + yellow + red, "Start": starts[i],
+                "End": (starts[i] + green + yellow + red) % p.cycle_s,
             }
             for name, value in values.items():
                 rows[name].append(_fmt(value))

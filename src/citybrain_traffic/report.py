@@ -24,7 +24,8 @@ HEADLINE = (
 def write_run_files(result: RunResult, folder: Path) -> None:
     """``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the run
     counted, ``counts.csv`` (per-movement counts) of one run; ``plans.jsonl`` when its controller
-    logged the plans it applied."""
+    logged the plans it applied; ``safety.txt`` when the signal states SUMO showed left the
+    safety envelope (one line each)."""
     folder.mkdir(parents=True, exist_ok=True)
     if result.counts is not None:
         result.counts.to_csv(folder / "counts.csv", index=False)
@@ -37,6 +38,8 @@ def write_run_files(result: RunResult, folder: Path) -> None:
             "".join(json.dumps(record, default=plans_json_default) + "\n" for record in report["plans"])
         )
     (folder / "kpis.json").write_text(json.dumps(result.summary_row(), indent=2) + "\n")
+    if result.safety_violations:
+        (folder / "safety.txt").write_text("".join(line + "\n" for line in result.safety_violations))
     result.approaches.to_csv(folder / "intersections.csv", index=False, float_format="%.2f")
     result.series.to_csv(folder / "timeseries.csv", index=False, float_format="%.3f")
     plot_time_series(result.series, folder / "timeseries.png", title=f"{result.scenario}: {result.controller}, seed {result.seed}")

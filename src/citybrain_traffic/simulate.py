@@ -87,7 +87,7 @@ def simulate_cases(
             scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared",
             options=controller_options, on_preparing=on_preparing,
         )
-        notes += [note for name in controllers for note in setups[name].notes]
+        notes += [*network.notes, *(note for name in controllers for note in setups[name].notes)]
         specs += [
             RunSpec(
                 scenario=scenario,

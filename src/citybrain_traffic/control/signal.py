@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..network import GREEN_CHARS, Intersection, Phase, next_green, phases_between
+from ..safety import Envelope
 
 #: Yellow time (s) used only when a program has no change interval at all to copy from.
 FALLBACK_YELLOW_S = 3.0
@@ -23,10 +24,15 @@ class TrafficSignal:
     phases
         The program running in the simulation (it may differ from the net file's when a controller
         loaded its own).
+    envelope
+        The program's safety envelope (``safety.envelope``): with it, a transition the program
+        never makes gets the all-red the program puts between each link losing green and each
+        conflicting link gaining it.
     """
 
-    def __init__(self, api, intersection: Intersection, phases: tuple[Phase, ...]):
+    def __init__(self, api, intersection: Intersection, phases: tuple[Phase, ...], envelope: Envelope | None = None):
         self.api = api
+        self.envelope = envelope
         self.intersection = intersection
         self.id = intersection.tls_id
         self.phases = phases
@@ -51,8 +57,10 @@ class TrafficSignal:
         """The change interval from green ``src`` to green ``dst`` as (state, duration s) pairs.
 
         To the program's next green this is the program's own phases, unchanged. To another green,
-        the intervals after ``src`` keep their lengths; each link that loses its green shows yellow
-        in the yellow intervals and red in the all-red ones, and a link green in both stays green.
+        the intervals after ``src`` keep their lengths, pedestrian clearances included; each link
+        that loses its green keeps it where the program does in a pedestrian clearance, shows
+        yellow in the yellow intervals and red in the all-red ones (and red from its first red
+        on); a link green in both stays green.
         """
         if src == dst:
             return []
@@ -63,19 +71,46 @@ class TrafficSignal:
             Phase(state="y" * len(self.phases[src].state), duration=self._any_yellow_s(), min_dur=0, max_dur=0)
         ]
         before, after = self.phases[src].state, self.phases[dst].state
+        stopped: set[int] = set()  # links that lost their green and have shown red since
         result = []
         for phase in intervals:
-            yellow = phase.kind == "yellow"
             chars = []
             for k, (a, b) in enumerate(zip(before, after)):
                 if a in GREEN_CHARS and b in GREEN_CHARS:
                     chars.append(a)
                 elif a in GREEN_CHARS:
-                    chars.append("y" if yellow else "r")
+                    if k in stopped:
+                        chars.append("r")
+                    elif phase.kind == "clearance" and phase.state[k] in GREEN_CHARS:
+                        chars.append(phase.state[k])
+                    elif phase.kind == "yellow":
+                        chars.append("y")
+                    else:
+                        chars.append("r")
+                        stopped.add(k)
                 else:
                     chars.append(phase.state[k] if phase.state[k] in "rs" else "r")
             result.append(("".join(chars), phase.duration))
+        extra = self._missing_clearance(result, before, after)
+        if extra > 0:
+            result.append(("".join(a if a in GREEN_CHARS and b in GREEN_CHARS else "r" for a, b in zip(before, after)),
+                           extra))
         return result
+
+    def _missing_clearance(self, intervals: list[tuple[str, float]], before: str, after: str) -> float:
+        """How much all-red (s) ``intervals`` lack for the envelope's clearance between each link
+        losing green and each conflicting link gaining it."""
+        if self.envelope is None:
+            return 0.0
+        gaining = {j for j, (a, b) in enumerate(zip(before, after)) if b in GREEN_CHARS and a not in GREEN_CHARS}
+        missing = 0.0
+        for k, (a, b) in enumerate(zip(before, after)):
+            if a not in GREEN_CHARS or b in GREEN_CHARS:
+                continue
+            given = sum(duration for state, duration in intervals if state[k] not in GREEN_CHARS)
+            for j in gaining & self.envelope.conflicts.get(k, frozenset()):
+                missing = max(missing, self.envelope.clearance_s.get((k, j), 0.0) - given)
+        return missing
 
     def _any_yellow_s(self) -> float:
         yellows = [p.duration for p in self.phases if p.kind == "yellow"]

@@ -13,8 +13,9 @@ import pandas as pd
 
 from ..control.base import Controller, SimSetup, make_controller
 from ..control.signal import TrafficSignal
-from ..network import Network, Phase
+from ..network import Network, Phase, mark_pedestrian_clearances
 from ..scenario import Scenario
+from .. import safety
 from . import metrics
 from .detectors import movement_loops, read_movement_counts, write_movement_detectors
 from .session import Session, SumoCommand, sumo_binary
@@ -76,6 +77,8 @@ class RunResult:
     counts: pd.DataFrame | None = None
     #: What the controller handed back (``Controller.report``).
     controller_report: object = None
+    #: Every way the signal states SUMO showed left the safety envelope (``safety.run_violations``).
+    safety_violations: tuple[str, ...] = ()
 
     def summary_row(self) -> dict:
         return {
@@ -83,6 +86,7 @@ class RunResult:
             "controller": self.controller,
             "seed": self.seed,
             **self.kpis,
+            "safety_violations": len(self.safety_violations),
             "wall_time_s": self.wall_time_s,
             "control_time_s": self.control_time_s,
         }
@@ -99,6 +103,8 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
                 output=out / "movement-loops.xml",
             )
         )
+    measure.append(safety.tls_state_output(out / "tls-states.add.xml", sorted(spec.network.intersections),
+                                           out / "tls-states.xml"))
     additionals = [*sc.additional_files, *spec.setup.additional_files, *measure]
     args = [
         sumo_binary("sumo"),
@@ -186,6 +192,10 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     kpis = metrics.trip_kpis(
         trips, window_s=spec.scenario.duration_s, teleports=metrics.read_teleports(out / "statistics.xml")
     )
+    shown_programs = [*spec.scenario.additional_files, *spec.setup.additional_files]
+    if spec.setup.net_file is not None:
+        shown_programs.append(spec.setup.net_file)
+    unsafe = tuple(safety.run_violations(out / "tls-states.xml", spec.network, shown_programs))
     counts = None
     if spec.count_bin_s is not None:
         counts = read_movement_counts(out / "movement-loops.xml", movement_loops(spec.network), origin=spec.day)
@@ -201,12 +211,14 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         workdir=out,
         counts=counts,
         controller_report=controller.report(),
+        safety_violations=unsafe,
     )
 
 
 def _signals(api, network: Network) -> dict[str, TrafficSignal]:
     """A TrafficSignal for every signal of the network, on the program the simulation runs."""
     tl = api.trafficlight
+    foes = safety.network_foes(network.path)
     signals = {}
     for tls_id in tl.getIDList():
         intersection = network.intersections.get(tls_id)
@@ -215,5 +227,7 @@ def _signals(api, network: Network) -> dict[str, TrafficSignal]:
         running = tl.getProgram(tls_id)
         logic = next(lg for lg in tl.getAllProgramLogics(tls_id) if lg.programID == running)
         phases = tuple(Phase(p.state, float(p.duration), float(p.minDur), float(p.maxDur)) for p in logic.phases)
-        signals[tls_id] = TrafficSignal(api, intersection, phases)
+        phases = mark_pedestrian_clearances(phases, intersection.crossings)
+        envelope = safety.envelope(tls_id, phases, foes.get(tls_id, {}))
+        signals[tls_id] = TrafficSignal(api, intersection, phases, envelope)
     return signals
