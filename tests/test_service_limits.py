@@ -1,5 +1,5 @@
-"""The plan service against clients that send too much: bodies without a token, huge headers, too
-many connections or publishes at once, and a publish resent after its answer was lost. Each test
+"""The plan service against clients that send too much: bodies without a token, huge headers or
+trailers, too many connections or publishes at once, and a publish resent after its answer was lost. Each test
 runs `ctraffic serve` on loopback and talks to it over real sockets."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from citybrain_traffic.service.client import PlanClient
 from citybrain_traffic.service.store import PlanStore
@@ -125,7 +126,11 @@ def test_unauthenticated_clients_neither_slow_health_nor_grow_memory(tmp_path):
     assert median < 0.02 and p90 < 0.05, f"health under 4 clients without a token: median {median:.3f} s, p90 {p90:.3f} s"
 
 
-def test_huge_header_does_not_stall_health(tmp_path):
+@pytest.mark.parametrize("head", [
+    b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ",
+    b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ",
+], ids=["header", "trailer"])
+def test_huge_header_does_not_stall_health(tmp_path, head):
     sent: list[int] = []
     answers: list[bytes] = []
 
@@ -136,7 +141,7 @@ def test_huge_header_does_not_stall_health(tmp_path):
             total = 0
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 try:
-                    s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ")
+                    s.sendall(head)
                     for _ in range(1024):  # 64 MiB of one header
                         s.sendall(chunk)
                         total += len(chunk)

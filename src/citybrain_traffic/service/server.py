@@ -1,9 +1,13 @@
 """Run the plan service under uvicorn with bounded request heads and a bounded number of connections.
 
-uvicorn's faster parser, httptools, takes a request head of any size: a 64 MiB header held every
-other request for seconds, 128 MiB for 50 s. Its pure-Python parser, h11, refuses a head over a
-set size as it arrives, and serves the load benchmark's 1,333 requests/s within its targets as
-well (``benchmarks/results/plan_service_load.md``), so ``ctraffic serve`` runs h11.
+uvicorn's faster parser, httptools, reads a request head of any size, pasting it together piece by
+piece: a 64 MiB header held every other request for seconds (128 MiB: 50 s), and a chunked
+request's trailers do the same. uvicorn's pure-Python parser, h11, refuses any part of a request
+but its body (request line and headers, a chunk header, trailers) once it outgrows a set size, so
+``ctraffic serve`` runs h11. It costs CPU: in interleaved runs of the load benchmark on 2 shared
+cores, h11 answered from as many to a third fewer requests/s at capacity, and its tail grew more
+when other processes loaded the cores (``benchmarks/results/plan_service_load.md``). Counting head
+bytes around httptools instead kept its speed but not the trailers' bound.
 """
 
 from __future__ import annotations
