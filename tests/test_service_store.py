@@ -202,7 +202,7 @@ def test_lost_versions_are_detected(tmp_path):
     (copy / f"{db.name}-wal").write_bytes(wal)
     store.close()
 
-    with pytest.raises(InputError, match=r"lacks versions 3-4, committed before .* --accept-lost-versions"):
+    with pytest.raises(InputError, match=r"lacks versions 3-4, committed to it before .* --accept-lost-versions"):
         PlanStore(copy / db.name)
     accepted = PlanStore(copy / db.name, accept_lost_versions=True)
     assert accepted.latest_version() == 2

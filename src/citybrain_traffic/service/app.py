@@ -122,6 +122,7 @@ def create_app(
         ),
         lifespan=lifespan,
     )
+
     def guard(role: str):
         # The gate has checked the write token of a request with a body already; this check
         # covers every route and puts the scheme in the OpenAPI document.

@@ -197,8 +197,9 @@ class PlanStore:
         lost = f"versions {assigned + 1}-{marked}" if marked > assigned + 1 else f"version {marked}"
         if not accept_lost:
             raise InputError(
-                f"{self.path} lacks {lost}, committed before (its write-ahead log {self.path}-wal was lost or damaged): "
-                "restore the database from a backup, or serve what is left with --accept-lost-versions"
+                f"{self.path} lacks {lost}, committed to it before (its write-ahead log {self.path}-wal lost or "
+                "damaged, or the file replaced by an older one): restore it from a backup, or serve what is left "
+                "with --accept-lost-versions"
             )
         log.warning("%s lacks %s (lost with its write-ahead log); new versions start at %d", self.path, lost, marked + 1)
         # AUTOINCREMENT numbers from this row: the lost numbers are never handed out again.
@@ -266,7 +267,8 @@ class PlanStore:
             self._write_mark(done.versions[-1][1])
         return done
 
-    def _replay(self, con: sqlite3.Connection, key: str, digest: str | None) -> Published | None:
+    @staticmethod
+    def _replay(con: sqlite3.Connection, key: str, digest: str | None) -> Published | None:
         row = con.execute(
             "SELECT batch, published_at, request_sha256 FROM batches WHERE idempotency_key = ?", (key,)
         ).fetchone()
