@@ -119,7 +119,7 @@ def test_nan_plan_is_refused_by_publish_with_one_line(tmp_path):
     from dataclasses import replace
 
     nan_plan = replace(safe_plan("J1"), cycle_s=float("nan"))
-    with pytest.raises(InputError, match="the plan of J1 holds a value JSON cannot carry"):
+    with pytest.raises(InputError, match="the plan of J1 holds NaN or infinity"):
         PlanClient("http://127.0.0.1:9", WRITE_TOKEN).publish([safe_plan("J2"), nan_plan])  # refused before sending
     (tmp_path / "plans.json").write_text(json.dumps(
         {"format": "citybrain-traffic/plans", "version": 1, "plans": [plan_to_dict(nan_plan)]}

@@ -74,9 +74,12 @@ class PlanClient:
         for plan in plans:
             try:
                 encoded.append(json.dumps(plan_to_dict(plan), allow_nan=False))
-            except (ValueError, TypeError) as exc:
+            except ValueError:  # json's refusal of NaN and infinity
+                raise InputError(f"nothing published: the plan of {plan.tls_id} holds NaN or infinity, which JSON "
+                                 "cannot carry; plans hold finite numbers only") from None
+            except TypeError as exc:
                 raise InputError(f"nothing published: the plan of {plan.tls_id} holds a value JSON cannot carry "
-                                 f"({exc}); plans hold finite numbers only") from None
+                                 f"({exc})") from None
         body = ('{"plans": [' + ", ".join(encoded) + "]}").encode()
         status, _, data = self._request("POST", "/v1/plans", body=body,
                                         headers={"Idempotency-Key": uuid.uuid4().hex})
