@@ -53,6 +53,7 @@ def prepare_setups(
         controller = make_controller(name).configure(**(options or {}).get(name, {}))
         if on_preparing is not None:
             on_preparing(scenario.name, name)
+        controller.check_applicable(scenario, network)
         setups[name] = controller.prepare(scenario, network, folder, demand_scale=demand_scale)
     return setups
 

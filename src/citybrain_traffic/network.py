@@ -177,6 +177,8 @@ class Intersection:
     notes: tuple[str, ...] = ()
     #: Link indices of the signal's pedestrian crossings (not in ``links``, which are vehicles').
     crossings: frozenset[int] = frozenset()
+    #: SUMO's type of the program (``static``, ``actuated``, ``delay_based``, ``NEMA``, ...).
+    program_type: str = "static"
 
     @property
     def cycle_s(self) -> float:
@@ -275,6 +277,14 @@ def _check_xml_root(path: Path, *, expected: str) -> None:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
+def admissible(phase: Phase) -> Phase:
+    """A program's phase as the reference it is by definition: a green's minDur/maxDur range
+    widened to include its duration, a change interval at its duration alone."""
+    if phase_kind(phase.state) != "green":
+        return replace(phase, min_dur=phase.duration, max_dur=phase.duration)
+    return replace(phase, min_dur=min(phase.min_dur, phase.duration), max_dur=max(phase.max_dur, phase.duration))
+
+
 def _read_phases(program) -> tuple[tuple[Phase, ...], list[str]]:
     """A network program's phases, admissible as they are, and notes on what was read into them.
 
@@ -289,13 +299,11 @@ def _read_phases(program) -> tuple[tuple[Phase, ...], list[str]]:
         duration = float(p.duration)
         low = float(p.minDur) if p.minDur not in (None, -1) else duration
         high = float(p.maxDur) if p.maxDur not in (None, -1) else duration
-        if phase_kind(p.state) != "green":
-            low = high = duration
-        elif not low <= duration <= high:
+        phase = admissible(Phase(state=p.state, duration=duration, min_dur=low, max_dur=high))
+        if phase.is_green and (phase.min_dur, phase.max_dur) != (low, high):
             widened.append(f"phase {k} {duration:g} s outside its {low:g}-{high:g} s range, read as "
-                           f"{min(low, duration):g}-{max(high, duration):g} s")
-            low, high = min(low, duration), max(high, duration)
-        phases.append(Phase(state=p.state, duration=duration, min_dur=low, max_dur=high))
+                           f"{phase.min_dur:g}-{phase.max_dur:g} s")
+        phases.append(phase)
     notes = [f"the network's program widened to its own durations: {'; '.join(widened)}"] if widened else []
     if not any(phase_kind(p.state) == "yellow" for p in phases):
         notes.append("the program has no yellow: its own change intervals (all-red, or none) are the clearances kept")
@@ -353,6 +361,7 @@ def _read_intersection(net, tls, crossings: frozenset[int]) -> Intersection | No
         upstream_lanes=upstream,
         notes=tuple(f"{tls.getID()}: {note}" for note in notes),
         crossings=crossings,
+        program_type=programs[program_id].getType() or "static",
     )
 
 

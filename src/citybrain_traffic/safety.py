@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .network import GREEN_CHARS, TRANSITION_CHARS, Network, Phase, mark_pedestrian_clearances
+from .network import GREEN_CHARS, TRANSITION_CHARS, Network, Phase, admissible, mark_pedestrian_clearances
 from .plans import read_tl_logics
 
 #: Times closer than this (s) count as equal: SUMO's states change on its step grid.
@@ -37,6 +37,9 @@ class Envelope:
     clearance_s: dict[tuple[int, int], float]
     yellow_s: dict[int, float]
     min_green_s: dict[str, float]
+    #: A NEMA program: SUMO shows its ring phases together, so a state may green any links
+    #: but no two conflicting ones with priority (``G``).
+    concurrent: bool = False
 
 
 def envelope(tls_id: str, phases: tuple[Phase, ...], foes: dict[int, frozenset[int]]) -> Envelope:
@@ -72,6 +75,34 @@ def envelope(tls_id: str, phases: tuple[Phase, ...], foes: dict[int, frozenset[i
         if phase.is_green:
             min_green[phase.state] = min(min_green.get(phase.state, math.inf), phase.min_green)
     return Envelope(tls_id, green_sets, conflicts, clearance, yellow, min_green)
+
+
+def nema_envelope(tls_id: str, phases: list[tuple[str, float, float]], foes: dict[int, frozenset[int]]) -> Envelope:
+    """The envelope of a NEMA program: ``phases`` as (state, yellow s, red s) from its phase
+    attributes. Each link losing green gets its phase's yellow, then its red before a conflict."""
+    yellow: dict[int, float] = {}
+    clearance: dict[tuple[int, int], float] = {}
+    for state, yellow_s, red_s in phases:
+        for k, c in enumerate(state):
+            if c in GREEN_CHARS:
+                yellow[k] = min(yellow.get(k, math.inf), yellow_s)
+                for j in foes.get(k, ()):
+                    clearance[k, j] = min(clearance.get((k, j), math.inf), yellow_s + red_s)
+    return Envelope(tls_id, (), dict(foes), clearance, {k: v for k, v in yellow.items() if v > 0}, {}, concurrent=True)
+
+
+def _nema_phases(path: Path) -> dict[str, list[tuple[str, float, float]]]:
+    """The NEMA programs of a file: per signal, (state, yellow s, red s) of each phase."""
+    found: dict[str, list[tuple[str, float, float]]] = {}
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as fh:
+        for _, elem in ET.iterparse(fh):
+            if elem.tag == "tlLogic":
+                if elem.get("type") == "NEMA":
+                    found[elem.get("id")] = [
+                        (ph.get("state"), float(ph.get("yellow", 0)), float(ph.get("red", 0))) for ph in elem.iter("phase")
+                    ]
+                elem.clear()
+    return found
 
 
 def link_foes(net_file: str | Path) -> dict[str, dict[int, frozenset[int]]]:
@@ -167,7 +198,13 @@ def trace_violations(env: Envelope, trace: list[tuple[float, str]]) -> list[str]
     previous = None
     for n, (t, state) in enumerate(trace):
         greens = frozenset(k for k, c in enumerate(state) if c in GREEN_CHARS)
-        if not any(greens <= allowed for allowed in env.green_sets):
+        if env.concurrent:
+            priority = {k for k in greens if state[k] == "G"}
+            clash = next(((k, j) for k in priority for j in env.conflicts.get(k, ()) if j in priority), None)
+            if clash:
+                problems.append(f"{tls} t={t:g} s: state {state} gives conflicting links {clash[0]} and {clash[1]} "
+                                "priority green together")
+        elif not any(greens <= allowed for allowed in env.green_sets):
             problems.append(f"{tls} t={t:g} s: state {state} greens links no phase of the program greens together")
         for j in greens:
             for k, since in lost_at.items():
@@ -199,25 +236,31 @@ def trace_violations(env: Envelope, trace: list[tuple[float, str]]) -> list[str]
     return problems
 
 
-def run_violations(states_file: Path, network: Network, program_files: list[Path]) -> list[str]:
+def run_violations(states_file: Path, network: Network, program_files: list[Path], *,
+                   net_file: Path | None = None) -> list[str]:
     """Every safety violation in the states a run showed (``tls_state_output``'s file).
 
     Each signal is checked against the envelope of every program SUMO had for it: the network's
-    (``network.path``, all its programs: a WAUT may switch between them) and those of
-    ``program_files`` (the scenario's and the controller's additional files; a rebuilt network).
+    (``net_file``, by default ``network.path``; all its programs, since a WAUT may switch between
+    them) and those of ``program_files`` (the scenario's and the controller's additional files).
     """
+    net_file = Path(net_file or network.path)
     trace = read_tls_states(states_file)
     programs: dict[str, list[tuple[Phase, ...]]] = {}
-    for path in [network.path, *program_files]:
+    nema: dict[str, list[tuple[str, float, float]]] = {}
+    for path in [net_file, *program_files]:
         for plan in read_tl_logics(Path(path)):
-            programs.setdefault(plan.tls_id, []).append(plan.phases)
-    foes: dict[str, dict[int, frozenset[int]]] = {}
-    for path in {network.path, *(p for p in program_files if str(p).endswith((".net.xml", ".net.xml.gz")))}:
-        foes.update(network_foes(path))
+            if plan.kind != "NEMA":
+                programs.setdefault(plan.tls_id, []).append(tuple(admissible(p) for p in plan.phases))
+        nema.update(_nema_phases(Path(path)))
+    foes = network_foes(net_file)
     problems = []
     for tls, shown in trace.items():
         intersection = network.intersections.get(tls)
         crossings = intersection.crossings if intersection is not None else frozenset()
+        if tls in nema:
+            problems += trace_violations(nema_envelope(tls, nema[tls], foes.get(tls, {})), shown)
+            continue
         envelopes = [envelope(tls, mark_pedestrian_clearances(p, crossings), foes.get(tls, {}))
                      for p in programs.get(tls, [])]
         if envelopes:

@@ -31,11 +31,12 @@ class Scenario:
     description: str = ""
     bundled: bool = field(default=False, compare=False)
 
-    def sumo_args(self) -> list[str]:
-        """SUMO options that load this scenario (without outputs, seed or window)."""
+    def sumo_args(self, *, net_file: Path | None = None) -> list[str]:
+        """SUMO options that load this scenario (without outputs, seed or window), with
+        ``net_file`` instead of the scenario's network when given."""
         if self.config_file is not None:
-            return ["-c", str(self.config_file)]
-        return ["-n", str(self.net_file), "-r", ",".join(map(str, self.route_files))]
+            return ["-c", str(self.config_file), *(["--net-file", str(net_file.resolve())] if net_file else [])]
+        return ["-n", str(net_file or self.net_file), "-r", ",".join(map(str, self.route_files))]
 
     @property
     def duration_s(self) -> float:
@@ -201,6 +202,18 @@ def _time_value(raw: str, path: Path, key: str) -> float:
         # SUMO's "end -1" means "until all vehicles have left": bound it so a run terminates.
         raise InputError(f"{path}: {key} is {raw}; give --begin/--end for a bounded window")
     return value
+
+
+def waut_signals(scenario: Scenario) -> dict[str, Path]:
+    """The signals a WAUT in the scenario's additional files switches between programs, with
+    the file that does it."""
+    found = {}
+    for path in scenario.additional_files:
+        for _, elem in ET.iterparse(path):
+            if elem.tag == "wautJunction" and elem.get("junctionID"):
+                found[elem.get("junctionID")] = path
+            elem.clear()
+    return found
 
 
 def _existing(path: Path, what: str) -> Path:

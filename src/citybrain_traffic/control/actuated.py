@@ -25,6 +25,7 @@ class ActuatedController(Controller):
     unchanged. SUMO places the detectors and extends a green while vehicles keep arriving.
     """
 
+    replaces_programs = True
     name = "actuated"
     description = "SUMO gap-actuated control on the network's own phases (green 5-50 s where the network sets no range)"
 
@@ -88,6 +89,8 @@ class RebuiltActuatedController(Controller):
     The phases are netconvert's, not the network's: this is what SUMO offers out of the box.
     """
 
+    replaces_programs = True
+    designs_phases = True
     name = "actuated-rebuilt"
     description = "netconvert --tls.rebuild --tls.default-type actuated (SUMO's own phases)"
 

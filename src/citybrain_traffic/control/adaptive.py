@@ -118,6 +118,7 @@ class AdaptiveController(Controller):
     forecasts each interval from the counts it has seen so far (their mean over the last hour).
     """
 
+    replaces_programs = True
     name = "adaptive"
     description = "closed loop: counts -> LightGBM forecast -> OR-Tools plans every 15 min"
     needs_signals = True

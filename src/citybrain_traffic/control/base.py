@@ -52,6 +52,10 @@ class Controller:
     needs_signals = False
     #: Whether ``ctraffic controllers`` lists it (measuring tools are not signal controllers).
     listed = True
+    #: Whether it runs programs of its own (or switches states live) in place of the network's.
+    replaces_programs = False
+    #: Whether those programs come from a phase design of their own (netconvert's), not the network's.
+    designs_phases = False
 
     def configure(self, **options) -> "Controller":
         """Apply command-line options meant for this controller (most take none)."""
@@ -61,6 +65,38 @@ class Controller:
 
     def prepare(self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float) -> SimSetup:
         return SimSetup()
+
+    def check_applicable(self, scenario: "Scenario", network: "Network") -> None:
+        """Refuse, with one line, a network whose signals this controller cannot run safely.
+
+        A controller that replaces programs builds standard SUMO programs from the network's
+        phases, whose change intervals are phases. A NEMA program keeps its yellow and all-red in
+        phase attributes instead (they would be lost), and a WAUT switches a signal's program
+        at its own times (it would cut the controller's program short).
+
+        Raises
+        ------
+        InputError
+            Naming the first signals concerned and what to run instead.
+        """
+        if not self.replaces_programs:
+            return
+        from ..scenario import waut_signals
+
+        nema = [tls for tls, i in network.intersections.items() if i.program_type == "NEMA"]
+        if nema and not self.designs_phases:
+            raise InputError(
+                f"{self.name} cannot run signal(s) {', '.join(nema[:5])}: they run NEMA programs, whose yellow and "
+                "all-red are phase attributes that the standard programs it builds would lose; run fixed or "
+                "actuated-rebuilt on this network"
+            )
+        switched = waut_signals(scenario)
+        if switched:
+            tls, path = next(iter(switched.items()))
+            raise InputError(
+                f"{self.name} cannot run signal(s) {', '.join(list(switched)[:5])}: a WAUT in {path.name} switches "
+                f"their programs at its own times, which would cut {self.name}'s short; run fixed, or remove the WAUT"
+            )
 
     def start(self, signals: dict[str, "TrafficSignal"], now: float) -> float | None:
         return None

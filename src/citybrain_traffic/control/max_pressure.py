@@ -19,6 +19,7 @@ class MaxPressureController(Controller):
     intervals, and a green is held at least its minimum. Ties keep the current green.
     """
 
+    replaces_programs = True
     name = "max-pressure"
     description = "max-pressure (Varaiya 2013) over the program's green phases, every 5 s after min green"
     needs_signals = True

@@ -41,6 +41,7 @@ class OptimizedController(ScheduledPlansController):
     cycle boundary with its offset kept.
     """
 
+    replaces_programs = True
     name = "optimized"
     description = "OR-Tools fixed-time plans per 15 min from the scenario's demand (coordinated, simulation-checked)"
 

@@ -36,6 +36,7 @@ class WebsterController(Controller):
     same routed demand's peak hour; the notes say which signals.
     """
 
+    replaces_programs = True
     name = "webster"
     description = "static Webster plans from SUMO's tlsCycleAdaptation.py (peak hour of the demand)"
 

@@ -108,7 +108,7 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
     additionals = [*sc.additional_files, *spec.setup.additional_files, *measure]
     args = [
         sumo_binary("sumo"),
-        *sc.sumo_args(),
+        *sc.sumo_args(net_file=spec.setup.net_file),
         "--begin", f"{sc.begin:g}",
         "--end", f"{sc.end:g}",
         "--seed", str(spec.seed),
@@ -125,8 +125,6 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
         "--no-step-log",
         "--duration-log.disable",
     ]
-    if spec.setup.net_file is not None:
-        args += ["--net-file", str(spec.setup.net_file.resolve())]
     return SumoCommand(args=tuple(args), error_log=out / "sumo.log", gui=spec.gui)
 
 
@@ -192,10 +190,9 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     kpis = metrics.trip_kpis(
         trips, window_s=spec.scenario.duration_s, teleports=metrics.read_teleports(out / "statistics.xml")
     )
-    shown_programs = [*spec.scenario.additional_files, *spec.setup.additional_files]
-    if spec.setup.net_file is not None:
-        shown_programs.append(spec.setup.net_file)
-    unsafe = tuple(safety.run_violations(out / "tls-states.xml", spec.network, shown_programs))
+    unsafe = tuple(safety.run_violations(out / "tls-states.xml", spec.network,
+                                         [*spec.scenario.additional_files, *spec.setup.additional_files],
+                                         net_file=spec.setup.net_file))
     counts = None
     if spec.count_bin_s is not None:
         counts = read_movement_counts(out / "movement-loops.xml", movement_loops(spec.network), origin=spec.day)
