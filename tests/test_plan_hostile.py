@@ -303,3 +303,15 @@ def test_hostile_plans_served_to_the_adapter_never_reach_the_signal(tmp_path):
         ref = REFERENCE[phase]
         if not ref.is_green:
             assert abs(duration - ref.duration) < 1e-6, (program, phase, start, duration)
+
+
+def test_an_interrupted_adapter_run_leaves_out_as_it_was(tmp_path):
+    """`adapter --out` writes beside --out and renames at the end, like simulate: a run that fails
+    leaves nothing behind, so the same command runs again."""
+    bad = _hostile_file(tmp_path, replace(safe_plan("J1"), valid_from="xyz"))
+    _one_line_error(run_cli("adapter", "sumo", "corridor", "--plans", bad, "--end", "60", "--out", tmp_path / "run"))
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial-*"))
+    good = _hostile_file(tmp_path, safe_plan("J1"), "good.json")
+    done = run_cli("adapter", "sumo", "corridor", "--plans", good, "--end", "120", "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "adapter.json").is_file() and not list(tmp_path.glob(".run.partial-*"))

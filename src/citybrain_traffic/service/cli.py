@@ -182,7 +182,7 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     import pandas as pd
 
     from ..bench import run_matrix
-    from ..cli import _fresh_out_dir
+    from ..cli import _StagedOutDir, _console, _exit_on_unsafe_states
     from ..control.base import SimSetup
     from ..network import read_network
     from ..plans import read_plans, validate_all
@@ -199,7 +199,7 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
         origin = pd.Timestamp(day)
     except ValueError:
         raise InputError(f"--day {day!r} is not a date (expected YYYY-MM-DD)") from None
-    out_dir = _fresh_out_dir(out) if out else None
+    staged = _StagedOutDir(out) if out else None
     sc = load_scenario(scenario, begin=begin, end=end)
     network = read_network(sc.net_file)
     setup = SimSetup()
@@ -218,22 +218,24 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
         controller = DirectPlans()
         source = f"{len(setup.schedule)} plan(s) from {plans_file}, run directly"
     click.echo(f"{sc.name}: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, seed {seed}, {source}")
-    with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
+    with staged or tempfile.TemporaryDirectory(prefix="ctraffic-") as workdir:
         spec = RunSpec(scenario=sc, network=network, controller=controller, seed=seed,
-                       workdir=(out_dir or Path(tmp)) / "sumo", setup=setup)
+                       workdir=Path(workdir) / "sumo", setup=setup)
         (result,) = run_matrix([spec])
-    report = result.controller_report or {}
-    for key in KPI_COLUMNS:
-        value = result.kpis[key]
-        click.echo(f"  {key:<22} {value:,.3f}" if isinstance(value, float) else f"  {key:<22} {value:,}")
-    if "stats" in report:
-        stats = report["stats"]
-        click.echo(
-            f"adapter: {stats['pulls']} pulls: {stats['new']} new plan(s), {stats['not_modified']} not modified, "
-            f"{stats['no_plan']} without a plan, {stats['refused']} refused as unsafe, {stats['failed']} failed; "
-            f"{len(report['installed'])} plan(s) installed"
-        )
-    if out_dir is not None:
-        write_run_files(result, out_dir)
-        (out_dir / "adapter.json").write_text(json.dumps(report, indent=1) + "\n")
-        click.echo(f"results written to {out_dir}/", err=True)
+        report = result.controller_report or {}
+        for key in KPI_COLUMNS:
+            value = result.kpis[key]
+            click.echo(f"  {key:<22} {value:,.3f}" if isinstance(value, float) else f"  {key:<22} {value:,}")
+        if "stats" in report:
+            stats = report["stats"]
+            click.echo(
+                f"adapter: {stats['pulls']} pulls: {stats['new']} new plan(s), {stats['not_modified']} not modified, "
+                f"{stats['no_plan']} without a plan, {stats['refused']} refused as unsafe, {stats['failed']} failed; "
+                f"{len(report['installed'])} plan(s) installed"
+            )
+        if staged is not None:
+            write_run_files(result, Path(workdir))
+            (Path(workdir) / "adapter.json").write_text(json.dumps(report, indent=1) + "\n")
+    if staged is not None:
+        click.echo(f"results written to {staged.final}/", err=True)
+    _exit_on_unsafe_states(_console(), [result])

@@ -52,7 +52,7 @@ class PhaseIn(BaseModel):
     duration_s: Seconds
     min_s: Seconds | None = Field(None, description="Shortest duration (actuated), default: duration_s.")
     max_s: Seconds | None = Field(None, description="Longest duration (actuated), default: duration_s.")
-    kind: Literal["green", "yellow", "red"] | None = Field(
+    kind: Literal["green", "yellow", "red", "clearance"] | None = Field(
         None, description="Ignored on input (derived from the state); present in plans.json files."
     )
 
@@ -100,7 +100,7 @@ class PhaseOut(BaseModel):
     duration_s: float
     min_s: float
     max_s: float
-    kind: Literal["green", "yellow", "red"]
+    kind: Literal["green", "yellow", "red", "clearance"]
 
 
 class PlanOut(BaseModel):
