@@ -34,6 +34,21 @@ def resco(shared):
     return config
 
 
+def route_counts(scenario, network, folder: Path, *, day, hours: int = 1):
+    """A count table of ``scenario``'s routed demand in 15-minute bins over its first ``hours``
+    (each vehicle counted when it reaches the signal), and the routed file."""
+    import pandas as pd
+
+    from citybrain_traffic.flows import flows_from_routes, route_demand
+
+    routed = route_demand(scenario, folder)
+    tables = []
+    for start in range(0, 3600 * hours, 900):
+        flows = flows_from_routes(routed, network, begin=start, end=start + 900)
+        tables.append(flows.assign(timestamp=day + pd.Timedelta(seconds=start), count=flows["flow_veh_h"] / 4))
+    return pd.concat(tables, ignore_index=True)[["timestamp", "intersection", "movement", "count"]], routed
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``ctraffic`` as a user would, in a fresh interpreter."""
     return subprocess.run(

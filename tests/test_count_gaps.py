@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from citybrain_traffic.counts import find_gaps
-from citybrain_traffic.flows import flows_from_counts, flows_from_routes, route_demand
+from citybrain_traffic.flows import flows_from_counts
 from citybrain_traffic.network import read_network
 from citybrain_traffic.scenario import load_scenario
 
-from conftest import run_cli
+from conftest import route_counts, run_cli
 
 DAY = pd.Timestamp("2026-01-05")
 
@@ -22,12 +22,7 @@ def single_counts(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gaps")
     sc = load_scenario("single")
     network = read_network(sc.net_file)
-    routed = route_demand(sc, folder)
-    tables = []
-    for start in range(0, 3600, 900):
-        flows = flows_from_routes(routed, network, begin=start, end=start + 900)
-        tables.append(flows.assign(timestamp=DAY + pd.Timedelta(seconds=start), count=flows["flow_veh_h"] / 4))
-    full = pd.concat(tables, ignore_index=True)[["timestamp", "intersection", "movement", "count"]]
+    full, _ = route_counts(sc, network, folder, day=DAY)
     busiest = full.groupby("movement")["count"].sum().sort_values(ascending=False).index
     absent, holed = busiest[0], busiest[1]
     counts = full[(full["movement"] != absent)

@@ -7,14 +7,14 @@ import subprocess
 import pandas as pd
 import pytest
 
-from citybrain_traffic.flows import flows_from_routes, route_demand
+from citybrain_traffic.flows import flows_from_routes
 from citybrain_traffic.network import read_network
 from citybrain_traffic.optimize import optimize_network
 from citybrain_traffic.plans import read_plans, validate_all
 from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.session import sumo_binary
 
-from conftest import run_cli
+from conftest import route_counts, run_cli
 
 FILES = ("plans.add.xml", "plans.json", "plans_utdf.csv", "timing_sheet.csv", "timing_summary.csv")
 DAY = pd.Timestamp("2026-01-05")
@@ -35,12 +35,7 @@ def single_counts(tmp_path_factory):
     folder = tmp_path_factory.mktemp("counts")
     sc = load_scenario("single")
     network = read_network(sc.net_file)
-    routed = route_demand(sc, folder)
-    tables = []
-    for start in range(0, 3600, 900):
-        flows = flows_from_routes(routed, network, begin=start, end=start + 900)
-        tables.append(flows.assign(timestamp=DAY + pd.Timedelta(seconds=start), count=flows["flow_veh_h"] / 4))
-    counts = pd.concat(tables)[["timestamp", "intersection", "movement", "count"]]
+    counts, routed = route_counts(sc, network, folder, day=DAY)
     path = folder / "counts.csv"
     counts.to_csv(path, index=False)
     return path, counts, routed, network
