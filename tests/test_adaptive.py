@@ -183,5 +183,6 @@ def test_adaptive_runs_the_networks_own_program_when_the_check_found_nothing_bet
     ])
     assert adaptive.controller_report == {"plans": [], "switches": []}
     timing = ("controller", "wall_time_s", "control_time_s")
-    assert {k: v for k, v in adaptive.kpis.items() if k not in timing} == {
-        k: v for k, v in fixed.kpis.items() if k not in timing}
+    # As Series: the modes single lacks have NaN figures, and NaN != NaN in a dict comparison.
+    assert pd.Series({k: v for k, v in adaptive.kpis.items() if k not in timing}).equals(
+        pd.Series({k: v for k, v in fixed.kpis.items() if k not in timing}))

@@ -1,14 +1,25 @@
-"""KPIs from SUMO's outputs: trips (incl. unfinished and never inserted), approaches, time series.
+"""KPIs from SUMO's outputs: trips per mode (incl. unfinished and never inserted), collisions,
+approaches, time series.
 
 Definitions (also in the README):
 
+- modes: a vehicle whose type has SUMO's class ``bicycle`` is a bicycle; a person on foot (and a
+  vehicle of class ``pedestrian``) is a pedestrian; every other vehicle is a motor vehicle. The
+  headline KPIs below are the motor vehicles'.
 - throughput: vehicles that finished their trip inside the window; ``throughput_veh_h`` per hour.
 - travel time: mean tripinfo ``duration`` of inserted vehicles (for unfinished ones: so far).
 - delay: mean ``timeLoss + departDelay`` over every loaded vehicle; a vehicle never inserted counts
   its wait since its planned departure, so a controller cannot hide congestion at the network edge.
 - waiting time, stops: mean ``waitingTime`` and ``waitingCount`` (halts) of inserted vehicles.
 - congestion index (travel time index): sum of durations / sum of (duration - timeLoss); 1 = free flow.
-- backlog: vehicles still running or never inserted when the window ends.
+- backlog: vehicles still running or never inserted when the window ends; never inserted: vehicles
+  due to depart in the window that SUMO could not insert (per mode).
+- bicycles: loaded, inserted, never inserted, arrived, and the delay as above.
+- pedestrians: those who started walking; time loss over those who finished their walks (SUMO
+  reports a walk's time loss only when it ends), waiting (standing, e.g. at a crossing) per
+  pedestrian, so far for those still walking.
+- teleports: of vehicles stuck (jam, yield, wrong lane); collisions: every collision SUMO detected,
+  never counted as a teleport (SUMO's own teleport total includes them).
 """
 
 from __future__ import annotations
@@ -17,13 +28,14 @@ import gzip
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..network import Network
 
-#: KPI names in the order of ``summary.csv``.
+#: KPI names in the order of ``summary.csv``: the motor vehicles' (the headline), then the other modes'.
 KPI_COLUMNS = (
     "vehicles_loaded",
     "vehicles_inserted",
@@ -35,28 +47,54 @@ KPI_COLUMNS = (
     "mean_stops",
     "congestion_index",
     "backlog",
+    "vehicles_not_inserted",
     "teleports",
+    "collisions",
+    "bicycles_loaded",
+    "bicycles_inserted",
+    "bicycles_not_inserted",
+    "bicycles_arrived",
+    "mean_delay_bicycle_s",
+    "pedestrians_departed",
+    "pedestrians_arrived",
+    "mean_time_loss_pedestrian_s",
+    "mean_waiting_pedestrian_s",
 )
+
+#: Travel modes of ``read_tripinfo``'s ``mode`` column.
+MOTOR, BICYCLE, PEDESTRIAN = "motor", "bicycle", "pedestrian"
+
+_WALK_COLUMNS = ["finished", "time_loss", "waiting_time"]
 
 #: HCM level of service for signalized intersections: upper bound of control delay (s/veh).
 HCM_LOS_BOUNDS = (("A", 10.0), ("B", 20.0), ("C", 35.0), ("D", 55.0), ("E", 80.0))
 
 
-def _iter_elements(path: Path, tag: str):
+def _iter_elements(path: Path, tag: str, *, whole: bool = False):
+    """The attributes of each element ``tag`` of an XML file (gzipped or not); with ``whole``, the
+    element itself with its children. Each is freed once the caller moves on."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         for _, elem in ET.iterparse(fh):
             if elem.tag == tag:
-                yield elem.attrib
+                yield elem if whole else elem.attrib
                 elem.clear()
 
 
-def read_tripinfo(path: Path) -> pd.DataFrame:
+def travel_mode(vehicle_class: str) -> str:
+    """The travel mode (``MOTOR``, ``BICYCLE`` or ``PEDESTRIAN``) of a SUMO vehicle class."""
+    return {"bicycle": BICYCLE, "pedestrian": PEDESTRIAN}.get(vehicle_class, MOTOR)
+
+
+def read_tripinfo(path: Path, *, vehicle_classes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per loaded vehicle from a tripinfo file written with unfinished and undeparted trips.
 
     Columns: ``id``, ``depart`` (s, NaN if never inserted), ``depart_delay`` (s), ``arrival``
-    (s, NaN if unfinished), ``duration``, ``time_loss``, ``waiting_time`` (s), ``stops`` (halts).
+    (s, NaN if unfinished), ``duration``, ``time_loss``, ``waiting_time`` (s), ``stops`` (halts),
+    ``mode`` (``travel_mode`` of the class ``vehicle_classes`` gives the vehicle's type, type id ->
+    SUMO vehicle class; a type it lacks is a motor vehicle's).
     """
+    classes = vehicle_classes or {}
     rows = [
         (
             a["id"],
@@ -67,35 +105,106 @@ def read_tripinfo(path: Path) -> pd.DataFrame:
             float(a["timeLoss"]),
             float(a["waitingTime"]),
             int(a["waitingCount"]),
+            travel_mode(classes.get(a.get("vType", ""), "")),
         )
         for a in _iter_elements(path, "tripinfo")
     ]
     trips = pd.DataFrame(
         rows,
-        columns=["id", "depart", "depart_delay", "arrival", "duration", "time_loss", "waiting_time", "stops"],
+        columns=["id", "depart", "depart_delay", "arrival", "duration", "time_loss", "waiting_time", "stops", "mode"],
     )
     trips.loc[trips["depart"] < 0, "depart"] = np.nan
     trips.loc[trips["arrival"] < 0, "arrival"] = np.nan
     return trips
 
 
-def trip_kpis(trips: pd.DataFrame, *, window_s: float, teleports: int) -> dict[str, float]:
-    """The network KPIs of one run (see the module docstring for definitions)."""
-    inserted = trips[trips["depart"].notna()]
-    arrived = int(trips["arrival"].notna().sum())
+def read_walks(path: Path) -> pd.DataFrame:
+    """One row per person who started walking, from the ``personinfo`` of a tripinfo file.
+
+    Columns: ``id``, ``finished`` (every walk of the person ended), ``time_loss`` and
+    ``waiting_time`` (s, over the person's walks; SUMO reports a walk's time loss only when it
+    ends, its waiting so far). A person never departed, or only riding, has no walk and no row.
+    """
+    rows = []
+    for person in _iter_elements(path, "personinfo", whole=True):
+        walks = [w.attrib for w in person.iter("walk") if float(w.get("depart", -1)) >= 0]
+        if walks:
+            rows.append((
+                person.get("id"),
+                all(float(w["arrival"]) >= 0 for w in walks),
+                sum(float(w["timeLoss"]) for w in walks),
+                sum(float(w["waitingTime"]) for w in walks),
+            ))
+    return pd.DataFrame(rows, columns=["id", *_WALK_COLUMNS])
+
+
+def trip_kpis(
+    trips: pd.DataFrame,
+    *,
+    window_s: float,
+    teleports: int,
+    collisions: int = 0,
+    walks: pd.DataFrame | None = None,
+) -> dict[str, float]:
+    """The KPIs of one run, in the order of ``KPI_COLUMNS`` (see the module docstring).
+
+    Parameters
+    ----------
+    trips
+        ``read_tripinfo``'s table; without a ``mode`` column every vehicle is a motor vehicle.
+    window_s
+        Length of the evaluation window (s), for the hourly throughput.
+    teleports, collisions
+        SUMO's counts (``read_teleports``, ``read_collisions``).
+    walks
+        ``read_walks``'s table (None: no person walked).
+    """
+    modes = trips["mode"] if "mode" in trips else pd.Series(MOTOR, index=trips.index)
+    motor, bicycles = trips[modes == MOTOR], trips[modes == BICYCLE]
+    inserted = motor[motor["depart"].notna()]
     free_flow = (inserted["duration"] - inserted["time_loss"]).sum()
-    return {
-        "vehicles_loaded": int(len(trips)),
-        "vehicles_inserted": int(len(inserted)),
-        "vehicles_arrived": arrived,
-        "throughput_veh_h": arrived * 3600.0 / window_s,
+    counts = _mode_counts(motor, "vehicles")
+    walkers = _walkers(walks, trips[modes == PEDESTRIAN])
+    finished = walkers[walkers["finished"]]
+    kpis = {
+        **counts,
+        "throughput_veh_h": counts["vehicles_arrived"] * 3600.0 / window_s,
         "mean_travel_time_s": _mean(inserted["duration"]),
-        "mean_delay_s": _mean(trips["time_loss"] + trips["depart_delay"]),
+        "mean_delay_s": _mean(motor["time_loss"] + motor["depart_delay"]),
         "mean_waiting_time_s": _mean(inserted["waiting_time"]),
         "mean_stops": _mean(inserted["stops"]),
         "congestion_index": float(inserted["duration"].sum() / free_flow) if free_flow > 0 else math.nan,
-        "backlog": int(len(trips) - arrived),
+        "backlog": counts["vehicles_loaded"] - counts["vehicles_arrived"],
         "teleports": int(teleports),
+        "collisions": int(collisions),
+        **_mode_counts(bicycles, "bicycles"),
+        "mean_delay_bicycle_s": _mean(bicycles["time_loss"] + bicycles["depart_delay"]),
+        "pedestrians_departed": int(len(walkers)),
+        "pedestrians_arrived": int(len(finished)),
+        "mean_time_loss_pedestrian_s": _mean(finished["time_loss"]),
+        "mean_waiting_pedestrian_s": _mean(walkers["waiting_time"]),
+    }
+    return {name: kpis[name] for name in KPI_COLUMNS}
+
+
+def _walkers(walks: pd.DataFrame | None, vehicles: pd.DataFrame) -> pd.DataFrame:
+    """``read_walks``' table with the inserted vehicles of class pedestrian added: walkers SUMO
+    moves as vehicles, as older scenarios have them."""
+    moved = vehicles[vehicles["depart"].notna()]
+    parts = [moved.assign(finished=moved["arrival"].notna())[_WALK_COLUMNS]]
+    if walks is not None and len(walks):
+        parts = [walks[_WALK_COLUMNS], *(parts if len(moved) else [])]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _mode_counts(vehicles: pd.DataFrame, prefix: str) -> dict[str, int]:
+    """``<prefix>_loaded``, ``_inserted``, ``_not_inserted`` and ``_arrived`` of one mode's vehicles."""
+    inserted = int(vehicles["depart"].notna().sum())
+    return {
+        f"{prefix}_loaded": int(len(vehicles)),
+        f"{prefix}_inserted": inserted,
+        f"{prefix}_not_inserted": int(len(vehicles)) - inserted,
+        f"{prefix}_arrived": int(vehicles["arrival"].notna().sum()),
     }
 
 
@@ -104,10 +213,18 @@ def _mean(values: pd.Series) -> float:
 
 
 def read_teleports(statistics_path: Path) -> int:
-    """Total teleports from SUMO's ``--statistic-output``."""
+    """Teleports of stuck vehicles (jam, yield, wrong lane) from SUMO's ``--statistic-output``.
+
+    Its ``total`` also counts every collision, teleported or not; those are ``read_collisions``'.
+    """
     for attrs in _iter_elements(statistics_path, "teleports"):
-        return int(attrs.get("total", 0))
+        return sum(int(attrs.get(reason, 0)) for reason in ("jam", "yield", "wrongLane"))
     return 0
+
+
+def read_collisions(collision_path: Path) -> int:
+    """Collisions in SUMO's ``--collision-output`` (vehicles and persons, whatever SUMO then did)."""
+    return sum(1 for _ in _iter_elements(collision_path, "collision"))
 
 
 def level_of_service(delay_s: float) -> str:

@@ -121,6 +121,7 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
         "--summary-output", str(out / "summary.xml.gz"),
         "--summary-output.period", str(SUMMARY_PERIOD_S),
         "--statistic-output", str(out / "statistics.xml"),
+        "--collision-output", str(out / "collisions.xml"),
         "--error-log", str(out / "sumo.log"),
         "--no-step-log",
         "--duration-log.disable",
@@ -184,11 +185,15 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
                 if progress is not None:
                     progress(now)
                 next_report += report_every
+        vehicle_classes = sim.vehicle_classes()
     wall = time.perf_counter() - started
     out = spec.workdir
-    trips = metrics.read_tripinfo(out / "tripinfo.xml.gz")
     kpis = metrics.trip_kpis(
-        trips, window_s=spec.scenario.duration_s, teleports=metrics.read_teleports(out / "statistics.xml")
+        metrics.read_tripinfo(out / "tripinfo.xml.gz", vehicle_classes=vehicle_classes),
+        walks=metrics.read_walks(out / "tripinfo.xml.gz"),
+        window_s=spec.scenario.duration_s,
+        teleports=metrics.read_teleports(out / "statistics.xml"),
+        collisions=metrics.read_collisions(out / "collisions.xml"),
     )
     unsafe = tuple(safety.run_violations(out / "tls-states.xml", spec.network,
                                          [*spec.scenario.additional_files, *spec.setup.additional_files],

@@ -117,6 +117,11 @@ class Session:
     def time(self) -> float:
         return self.api.simulation.getTime()
 
+    def vehicle_classes(self) -> dict[str, str]:
+        """SUMO's vehicle class (``passenger``, ``bicycle``...) of every vehicle type loaded so far."""
+        types = self.api.vehicletype
+        return {type_id: types.getVehicleClass(type_id) for type_id in types.getIDList()}
+
     def run_until(self, t: float) -> None:
         """Advance the simulation to time ``t`` (s); SUMO errors become ``SimulationError``."""
         try:
