@@ -20,6 +20,16 @@ HEADLINE = (
     ("backlog", "Backlog veh", 0),
 )
 
+#: KPIs shown after the headline (a motor vehicle's) when some row has one that is not zero: the
+#: other modes, and collisions (never folded into teleports).
+BESIDE = (
+    ("mean_delay_bicycle_s", "Bicycle delay s/bike", 1),
+    ("bicycles_not_inserted", "Bicycles not inserted", 0),
+    ("mean_time_loss_pedestrian_s", "Pedestrian time loss s/ped", 1),
+    ("mean_waiting_pedestrian_s", "Pedestrian waiting s/ped", 1),
+    ("collisions", "Collisions", 0),
+)
+
 
 def write_run_files(result: RunResult, folder: Path) -> None:
     """``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the run
@@ -37,7 +47,10 @@ def write_run_files(result: RunResult, folder: Path) -> None:
         (folder / "plans.jsonl").write_text(
             "".join(json.dumps(record, default=plans_json_default) + "\n" for record in report["plans"])
         )
-    (folder / "kpis.json").write_text(json.dumps(result.summary_row(), indent=2) + "\n")
+    # A mode the run did not have has NaN figures: null in JSON (NaN is not JSON).
+    row = {key: None if isinstance(value, float) and math.isnan(value) else value
+           for key, value in result.summary_row().items()}
+    (folder / "kpis.json").write_text(json.dumps(row, indent=2) + "\n")
     if result.safety_violations:
         (folder / "safety.txt").write_text("".join(line + "\n" for line in result.safety_violations))
     result.approaches.to_csv(folder / "intersections.csv", index=False, float_format="%.2f")
@@ -82,9 +95,17 @@ def format_cell(mean: float, half: float, change: float | None, decimals: int, *
     return text
 
 
-def _headline_cells(row: pd.Series, baseline: str, sep: str) -> list[str]:
+def _shown(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
+    """The headline KPIs, then those of ``BESIDE`` that some row of ``table`` has, not zero."""
+    return HEADLINE + tuple(
+        kpi for kpi in BESIDE
+        if kpi[0] in table and ((table[kpi[0]] != 0) & table[kpi[0]].notna()).any()
+    )
+
+
+def _cells(row: pd.Series, baseline: str, sep: str, shown: tuple[tuple[str, str, int], ...]) -> list[str]:
     cells = []
-    for metric, _, decimals in HEADLINE:
+    for metric, _, decimals in shown:
         change = None if row["controller"] == baseline else row[f"{metric}_change_pct"]
         cells.append(format_cell(row[metric], row[f"{metric}_ci95"], change, decimals, sep=sep))
     return cells
@@ -92,10 +113,11 @@ def _headline_cells(row: pd.Series, baseline: str, sep: str) -> list[str]:
 
 def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
     """The comparison as a Markdown table, one row per scenario and controller."""
-    head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in HEADLINE)]
+    shown = _shown(table)
+    head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in shown)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in table.iterrows():
-        cells = [row["scenario"], row["controller"], str(row["seeds"]), *_headline_cells(row, baseline, " ")]
+        cells = [row["scenario"], row["controller"], str(row["seeds"]), *_cells(row, baseline, " ", shown)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -104,12 +126,13 @@ def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
     """The comparison as a rich Table for the terminal."""
     from rich.table import Table
 
+    shown = _shown(table)
     out = Table(title=title, title_justify="left")
     out.add_column("Controller", style="bold", no_wrap=True)
-    for _, heading, _ in HEADLINE:
+    for _, heading, _ in shown:
         out.add_column(heading, justify="right")
     for _, row in table.iterrows():
-        out.add_row(row["controller"], *_headline_cells(row, baseline, "\n"))
+        out.add_row(row["controller"], *_cells(row, baseline, "\n", shown))
     return out
 
 
