@@ -25,10 +25,12 @@ mean over the seeds ± its 95% confidence interval, and the % change against the
 controller named.
 
 \b
-KPIs (see README): delay = timeLoss + departDelay per vehicle (s), counting vehicles still
-running and vehicles never inserted (their wait since their planned departure); travel time (s);
-throughput (vehicles finished per hour of the window); stops (halts per vehicle); congestion
-index (travel time / free-flow travel time); backlog (vehicles unfinished at the end).
+KPIs (see README), of motor vehicles: delay = timeLoss + departDelay per vehicle (s), counting
+vehicles still running and vehicles never inserted (their wait since their planned departure);
+travel time (s); throughput (vehicles finished per hour of the window); stops (halts per
+vehicle); congestion index (travel time / free-flow travel time); backlog (vehicles unfinished at
+the end). Beside them, when a run has them: bicycle delay, bicycles never inserted, pedestrian
+time loss and waiting, collisions.
 """
 
 
