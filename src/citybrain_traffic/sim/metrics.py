@@ -70,13 +70,13 @@ _WALK_COLUMNS = ["finished", "time_loss", "waiting_time"]
 HCM_LOS_BOUNDS = (("A", 10.0), ("B", 20.0), ("C", 35.0), ("D", 55.0), ("E", 80.0))
 
 
-def _iter_elements(path: Path, tag: str, *, whole: bool = False):
-    """The attributes of each element ``tag`` of an XML file (gzipped or not); with ``whole``, the
-    element itself with its children. Each is freed once the caller moves on."""
+def _iter_elements(path: Path, *tags: str, whole: bool = False):
+    """The attributes of each element named in ``tags`` of an XML file (gzipped or not); with
+    ``whole``, the element itself with its children. Each is freed once the caller moves on."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         for _, elem in ET.iterparse(fh):
-            if elem.tag == tag:
+            if elem.tag in tags:
                 yield elem if whole else elem.attrib
                 elem.clear()
 
@@ -87,55 +87,59 @@ def travel_mode(vehicle_class: str) -> str:
 
 
 def read_tripinfo(path: Path, *, vehicle_classes: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per loaded vehicle from a tripinfo file written with unfinished and undeparted trips.
+    """The vehicles of ``read_trips``."""
+    return read_trips(path, vehicle_classes=vehicle_classes)[0]
 
-    Columns: ``id``, ``depart`` (s, NaN if never inserted), ``depart_delay`` (s), ``arrival``
-    (s, NaN if unfinished), ``duration``, ``time_loss``, ``waiting_time`` (s), ``stops`` (halts),
-    ``mode`` (``travel_mode`` of the class ``vehicle_classes`` gives the vehicle's type, type id ->
-    SUMO vehicle class; a type it lacks is a motor vehicle's).
+
+def read_trips(
+    path: Path, *, vehicle_classes: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Vehicles and walkers from a tripinfo file written with unfinished and undeparted trips.
+
+    Vehicles, one row per loaded vehicle: ``id``, ``depart`` (s, NaN if never inserted),
+    ``depart_delay`` (s), ``arrival`` (s, NaN if unfinished), ``duration``, ``time_loss``,
+    ``waiting_time`` (s), ``stops`` (halts), ``mode`` (``travel_mode`` of the class
+    ``vehicle_classes`` gives the vehicle's type, type id -> SUMO vehicle class; a type it lacks is
+    a motor vehicle's).
+
+    Walkers, one row per person (``personinfo``) who started walking: ``id``, ``finished`` (every
+    walk of the person ended), ``time_loss`` and ``waiting_time`` (s, over the person's walks;
+    SUMO reports a walk's time loss only when it ends, its waiting so far). A person never
+    departed, or only riding, has no walk and no row.
     """
     classes = vehicle_classes or {}
-    rows = [
-        (
-            a["id"],
-            float(a["depart"]),
-            float(a["departDelay"]),
-            float(a["arrival"]),
-            float(a["duration"]),
-            float(a["timeLoss"]),
-            float(a["waitingTime"]),
-            int(a["waitingCount"]),
-            travel_mode(classes.get(a.get("vType", ""), "")),
-        )
-        for a in _iter_elements(path, "tripinfo")
-    ]
-    trips = pd.DataFrame(
-        rows,
-        columns=["id", "depart", "depart_delay", "arrival", "duration", "time_loss", "waiting_time", "stops", "mode"],
-    )
-    trips.loc[trips["depart"] < 0, "depart"] = np.nan
-    trips.loc[trips["arrival"] < 0, "arrival"] = np.nan
-    return trips
-
-
-def read_walks(path: Path) -> pd.DataFrame:
-    """One row per person who started walking, from the ``personinfo`` of a tripinfo file.
-
-    Columns: ``id``, ``finished`` (every walk of the person ended), ``time_loss`` and
-    ``waiting_time`` (s, over the person's walks; SUMO reports a walk's time loss only when it
-    ends, its waiting so far). A person never departed, or only riding, has no walk and no row.
-    """
-    rows = []
-    for person in _iter_elements(path, "personinfo", whole=True):
-        walks = [w.attrib for w in person.iter("walk") if float(w.get("depart", -1)) >= 0]
+    vehicles, walkers = [], []
+    # One pass: a long run's file takes a while to parse.
+    for elem in _iter_elements(path, "tripinfo", "personinfo", whole=True):
+        a = elem.attrib
+        if elem.tag == "tripinfo":
+            vehicles.append((
+                a["id"],
+                float(a["depart"]),
+                float(a["departDelay"]),
+                float(a["arrival"]),
+                float(a["duration"]),
+                float(a["timeLoss"]),
+                float(a["waitingTime"]),
+                int(a["waitingCount"]),
+                travel_mode(classes.get(a.get("vType", ""), "")),
+            ))
+            continue
+        walks = [w.attrib for w in elem.iter("walk") if float(w.get("depart", -1)) >= 0]
         if walks:
-            rows.append((
-                person.get("id"),
+            walkers.append((
+                a["id"],
                 all(float(w["arrival"]) >= 0 for w in walks),
                 sum(float(w["timeLoss"]) for w in walks),
                 sum(float(w["waitingTime"]) for w in walks),
             ))
-    return pd.DataFrame(rows, columns=["id", *_WALK_COLUMNS])
+    trips = pd.DataFrame(
+        vehicles,
+        columns=["id", "depart", "depart_delay", "arrival", "duration", "time_loss", "waiting_time", "stops", "mode"],
+    )
+    trips.loc[trips["depart"] < 0, "depart"] = np.nan
+    trips.loc[trips["arrival"] < 0, "arrival"] = np.nan
+    return trips, pd.DataFrame(walkers, columns=["id", *_WALK_COLUMNS])
 
 
 def trip_kpis(
@@ -151,13 +155,13 @@ def trip_kpis(
     Parameters
     ----------
     trips
-        ``read_tripinfo``'s table; without a ``mode`` column every vehicle is a motor vehicle.
+        ``read_trips``' vehicles; without a ``mode`` column every vehicle is a motor vehicle.
     window_s
         Length of the evaluation window (s), for the hourly throughput.
     teleports, collisions
         SUMO's counts (``read_teleports``, ``read_collisions``).
     walks
-        ``read_walks``'s table (None: no person walked).
+        ``read_trips``' walkers (None: no person walked).
     """
     modes = trips["mode"] if "mode" in trips else pd.Series(MOTOR, index=trips.index)
     motor, bicycles = trips[modes == MOTOR], trips[modes == BICYCLE]
@@ -188,7 +192,7 @@ def trip_kpis(
 
 
 def _walkers(walks: pd.DataFrame | None, vehicles: pd.DataFrame) -> pd.DataFrame:
-    """``read_walks``' table with the inserted vehicles of class pedestrian added: walkers SUMO
+    """``read_trips``' walkers with the inserted vehicles of class pedestrian added: walkers SUMO
     moves as vehicles, as older scenarios have them."""
     moved = vehicles[vehicles["depart"].notna()]
     parts = [moved.assign(finished=moved["arrival"].notna())[_WALK_COLUMNS]]

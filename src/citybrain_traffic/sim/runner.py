@@ -188,9 +188,10 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         vehicle_classes = sim.vehicle_classes()
     wall = time.perf_counter() - started
     out = spec.workdir
+    trips, walks = metrics.read_trips(out / "tripinfo.xml.gz", vehicle_classes=vehicle_classes)
     kpis = metrics.trip_kpis(
-        metrics.read_tripinfo(out / "tripinfo.xml.gz", vehicle_classes=vehicle_classes),
-        walks=metrics.read_walks(out / "tripinfo.xml.gz"),
+        trips,
+        walks=walks,
         window_s=spec.scenario.duration_s,
         teleports=metrics.read_teleports(out / "statistics.xml"),
         collisions=metrics.read_collisions(out / "collisions.xml"),
