@@ -51,6 +51,27 @@ def no_yellow(folder: Path) -> Path:
         lambda m: m.group(1) + re.sub("[yY]", "r", m.group(2)) + '"', text))
 
 
+def long_minimum_greens(folder: Path) -> Path:
+    """Greens of 60-70 s with minimum greens of 45-60 s: their minimums and change intervals
+    need a 226 s cycle, above the optimizer's longest (180 s). SUMO runs the program as it is."""
+    def edit(text: str) -> str:
+        for state, (duration, min_dur) in {"GGGgrrrrGGGgrrrr": (70, 60), "rrrGrrrrrrrGrrrr": (50, 45),
+                                           "rrrrGGGgrrrrGGGg": (70, 60), "rrrrrrrGrrrrrrrG": (50, 45)}.items():
+            text = re.sub(rf'<phase duration="\d+"\s+state="{state}"/>',
+                          f'<phase duration="{duration}" minDur="{min_dur}" maxDur="{duration}" state="{state}"/>', text)
+        return text
+
+    return _edit(folder, "long-minimum-greens", edit)
+
+
+def missing_internal_connection(folder: Path) -> Path:
+    """The connection from the first half of the north approach's left turn to its second half
+    (``:C_3`` -> ``C_E`` via ``:C_16_0``) removed: SUMO 1.28 crashes (SIGSEGV) when a vehicle
+    turns there. ``netconvert`` rebuilds the junction whole."""
+    return _edit(folder, "missing-internal-connection", lambda text: re.sub(
+        r'\s*<connection from=":C_3" to="C_E"[^>]*via=":C_16_0"[^>]*/>', "", text))
+
+
 def mixed_demand(folder: Path) -> Path:
     """A second route file for `single`: a bicycle flow, a car flow given by its end edges (SUMO
     routes it), and pedestrians walking across the junction."""

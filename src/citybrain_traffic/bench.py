@@ -11,8 +11,10 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, overload
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,24 @@ from .sim.runner import RunResult, RunSpec, run_simulation
 
 #: Columns of ``summary.csv``: one row per (scenario, controller, seed).
 SUMMARY_COLUMNS = ("scenario", "controller", "seed", *KPI_COLUMNS, "safety_violations", "wall_time_s", "control_time_s")
+#: Columns of ``failures.csv``: one row per failed run, or per failed preparation (no seed).
+FAILURE_COLUMNS = ("scenario", "controller", "seed", "reason")
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A run that failed, or a controller's preparation that failed (``seed`` None: no seed ran),
+    with the reason in one line."""
+
+    scenario: str
+    controller: str
+    seed: int | None
+    reason: str
+
+    @property
+    def what(self) -> str:
+        """``"<scenario> <controller> seed <n>"``, or ``"... (preparation)"``."""
+        return f"{self.scenario} {self.controller} " + ("(preparation)" if self.seed is None else f"seed {self.seed}")
 
 
 def prepare_setups(
@@ -37,12 +57,19 @@ def prepare_setups(
     workdir: Path,
     options: dict[str, dict] | None = None,
     on_preparing: Callable[[str, str], None] | None = None,
+    on_failed: Callable[[RunFailure], None] | None = None,
 ) -> dict[str, SimSetup]:
     """Each controller's seed-independent preparation, once, in ``workdir/<controller>``.
 
     ``options`` maps a controller name to the keyword options of its ``configure``;
     ``on_preparing`` is called with the scenario's and the controller's name as each starts (a
     preparation may simulate: the adaptive controller's history and checks take minutes).
+
+    The first preparation that fails raises its error, unless ``on_failed`` is given: then a
+    failing preparation (a SUMO tool's error, an infeasible optimization, a controller that
+    cannot apply to the network, a bug) is reported to it as a ``RunFailure`` without a seed,
+    left out of the result, and the other controllers are prepared. Options are applied first,
+    outside of that: a bad option is the caller's error, never a controller's failure.
     """
     setups = {}
     # Absolute: the preparations run SUMO's tools in their folder (cwd) and name files in it.
@@ -53,9 +80,32 @@ def prepare_setups(
         controller = make_controller(name).configure(**(options or {}).get(name, {}))
         if on_preparing is not None:
             on_preparing(scenario.name, name)
-        controller.check_applicable(scenario, network)
-        setups[name] = controller.prepare(scenario, network, folder, demand_scale=demand_scale)
+        try:
+            controller.check_applicable(scenario, network)
+            setups[name] = controller.prepare(scenario, network, folder, demand_scale=demand_scale)
+        except Exception as exc:
+            if on_failed is None:
+                raise
+            if not isinstance(exc, CTrafficError):
+                exc = _internal_error(f"preparing {name} on {scenario.name}")
+            on_failed(RunFailure(scenario.name, name, None, one_line(exc)))
     return setups
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (SUMO's and Python tools' messages span several)."""
+    return " ".join(str(exc).split())
+
+
+def _internal_error(what: str) -> SimulationError:
+    """The exception being handled, a bug rather than bad input, as an error naming it; its
+    traceback goes to a file of its own in the temporary folder, not a run's folder that a
+    failed command removes (a temporary or a partial --out folder)."""
+    kind, exc, _ = sys.exc_info()
+    fd, log = tempfile.mkstemp(prefix="ctraffic-error-", suffix=".log")
+    with os.fdopen(fd, "w") as file:
+        file.write(traceback.format_exc())
+    return SimulationError(f"internal error in {what} ({kind.__name__}: {exc}); traceback in {log}")
 
 
 #: Most seeds one command runs: each is a SUMO run per controller, so a typo such as 0-100000
@@ -114,14 +164,19 @@ def _run_in_worker(index: int, spec: RunSpec, events) -> None:
         events.put(("done", index, result))
     except CTrafficError as exc:
         events.put(("error", index, exc))
-    except Exception as exc:  # a bug, not bad input: keep the traceback for the report
-        # Not in the run's folder: a failed command removes it (a temporary or a partial --out folder).
-        fd, log = tempfile.mkstemp(prefix="ctraffic-error-", suffix=".log")
-        with os.fdopen(fd, "w") as file:
-            file.write(traceback.format_exc())
-        events.put(("error", index, SimulationError(
-            f"internal error in {spec.key} ({type(exc).__name__}: {exc}); traceback in {log}"
-        )))
+    except Exception:  # a bug, not bad input: keep the traceback for the report
+        events.put(("error", index, _internal_error(spec.key)))
+
+
+@overload
+def run_matrix(specs: list[RunSpec], *, jobs: int = ..., on_progress: Callable[[int, float], None] | None = ...,
+               on_done: Callable[[int, RunResult], None] | None = ..., on_failed: None = ...) -> list[RunResult]: ...
+
+
+@overload
+def run_matrix(specs: list[RunSpec], *, jobs: int = ..., on_progress: Callable[[int, float], None] | None = ...,
+               on_done: Callable[[int, RunResult], None] | None = ...,
+               on_failed: Callable[[int, RunFailure], None]) -> list[RunResult | RunFailure]: ...
 
 
 def run_matrix(
@@ -130,19 +185,30 @@ def run_matrix(
     jobs: int = 1,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
-) -> list[RunResult]:
+    on_failed: Callable[[int, RunFailure], None] | None = None,
+) -> list[RunResult] | list[RunResult | RunFailure]:
     """Run every spec in a process of its own, at most ``jobs`` at a time.
 
     libsumo allows one simulation per process, and a SUMO crash then takes down only that run.
     Results come back in the order of ``specs``; ``on_progress(index, sim_time)`` and
     ``on_done(index, result)`` are called in this process. The first failing run stops the
-    matrix and its error is raised.
+    matrix and its error is raised, unless ``on_failed`` is given: then a run that fails (SUMO's
+    error, a SUMO crash, a controller's internal error) is reported to ``on_failed(index,
+    failure)``, its place in the results holds the ``RunFailure``, and the other runs go on.
     """
     ctx = _worker_context()
     events = ctx.Queue()
     waiting = list(enumerate(specs))
     running: dict[int, multiprocessing.process.BaseProcess] = {}
-    results: list[RunResult | None] = [None] * len(specs)
+    results: list[RunResult | RunFailure | None] = [None] * len(specs)
+
+    def failed(index: int, error: CTrafficError) -> None:
+        if on_failed is None:
+            raise error
+        spec = specs[index]
+        results[index] = RunFailure(spec.scenario.name, spec.controller_name, spec.seed, one_line(error))
+        on_failed(index, results[index])
+
     try:
         while waiting or running:
             while waiting and len(running) < max(1, jobs):
@@ -156,9 +222,12 @@ def run_matrix(
             try:
                 kind, index, payload = events.get(timeout=0.2)
             except queue_module.Empty:
-                for index, process in running.items():
+                for index, process in list(running.items()):
                     if process.exitcode not in (None, 0):
-                        raise SimulationError(_crash_message(specs[index], process.exitcode))
+                        running.pop(index)
+                        failed(index, SimulationError(_crash_message(specs[index], process.exitcode)))
+                continue
+            if index not in running:  # from a run already reported as crashed
                 continue
             if kind == "progress":
                 if on_progress is not None:
@@ -166,7 +235,8 @@ def run_matrix(
                 continue
             running.pop(index).join()
             if kind == "error":
-                raise payload
+                failed(index, payload)
+                continue
             results[index] = payload
             if on_done is not None:
                 on_done(index, payload)
@@ -198,6 +268,8 @@ def _crash_message(spec: RunSpec, exitcode: int) -> str:
             lines += [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("Error")] or lines[-3:]
     detail = " ".join(errors) or "no message from SUMO"
+    if exitcode < 0:  # killed by a signal: name it (SIGSEGV says more than -11)
+        exitcode = f"{exitcode}, {signal.Signals(-exitcode).name}"
     return f"SUMO crashed (exit code {exitcode}) during {spec.scenario.name} / {spec.key}: {detail}"
 
 
@@ -207,6 +279,12 @@ def _crash_message(spec: RunSpec, exitcode: int) -> str:
 def summary_frame(results: list[RunResult]) -> pd.DataFrame:
     """One row per run with the ``SUMMARY_COLUMNS``."""
     return pd.DataFrame([r.summary_row() for r in results], columns=list(SUMMARY_COLUMNS))
+
+
+def failure_frame(failures: Sequence[RunFailure]) -> pd.DataFrame:
+    """One row per failure with the ``FAILURE_COLUMNS`` (``seed`` empty for a preparation)."""
+    frame = pd.DataFrame([vars(f) for f in failures], columns=list(FAILURE_COLUMNS))
+    return frame.astype({"seed": "Int64"})
 
 
 def mean_ci95(values) -> tuple[float, float]:
@@ -223,15 +301,26 @@ def mean_ci95(values) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
-def comparison(summary: pd.DataFrame, *, metrics: list[str], baseline: str) -> pd.DataFrame:
+def comparison(
+    summary: pd.DataFrame, *, metrics: list[str], baseline: str, failures: Sequence[RunFailure] = ()
+) -> pd.DataFrame:
     """Per scenario and controller: mean, 95% CI and % change against ``baseline`` for each metric.
 
-    Columns: ``scenario``, ``controller``, ``seeds``, then ``<metric>``, ``<metric>_ci95`` and
-    ``<metric>_change_pct`` for each metric.
+    Columns: ``scenario``, ``controller``, ``seeds`` (the runs measured), ``failed`` (runs that
+    failed, from ``failures``), ``failure`` (the first one's reason, else empty), then
+    ``<metric>``, ``<metric>_ci95`` and ``<metric>_change_pct`` for each metric. A controller
+    none of whose runs was measured (its preparation or every run failed) has a row with 0 seeds
+    and NaN figures, after the others.
     """
+    failed: dict[tuple[str, str], list[RunFailure]] = {}
+    for failure in failures:
+        failed.setdefault((failure.scenario, failure.controller), []).append(failure)
     rows = []
-    for (scenario, controller), group in summary.groupby(["scenario", "controller"], sort=False):
-        row = {"scenario": scenario, "controller": controller, "seeds": len(group)}
+    for scenario, controller in dict.fromkeys([*zip(summary["scenario"], summary["controller"]), *failed]):
+        group = summary[(summary["scenario"] == scenario) & (summary["controller"] == controller)]
+        reasons = [f.reason for f in failed.get((scenario, controller), [])]
+        row = {"scenario": scenario, "controller": controller, "seeds": len(group),
+               "failed": len(reasons), "failure": reasons[0] if reasons else ""}
         base = summary[(summary["scenario"] == scenario) & (summary["controller"] == baseline)]
         for metric in metrics:
             mean, half = mean_ci95(group[metric])

@@ -22,7 +22,8 @@ SCENARIO is a bundled scenario name (see `ctraffic scenarios`; default: corridor
 .sumocfg, or leave it out and give --net and --routes. Every controller runs on the same demand
 and seeds, one SUMO process per run. The terminal shows a table: one row per controller, the
 mean over the seeds ± its 95% confidence interval, and the % change against the first
-controller named.
+controller named. A controller whose preparation or run fails is a row 'failed: <reason>' while
+the others run on (also in failures.csv); the command then exits 1.
 
 \b
 KPIs (see README), of motor vehicles: delay = timeLoss + departDelay per vehicle (s), counting
@@ -242,10 +243,13 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
             write_files=staged is not None,
             count_bin_s=bin_min * 60.0 if staged is not None else None,
             controller_options=options,
+            # --gui shows one run: its failure is the command's, in one line (exit 2), not a table row.
+            keep_going=not gui,
             on_prepared=progress.prepared,
             on_preparing=progress.preparing,
             on_progress=progress.advance,
             on_done=progress.done,
+            on_failed=progress.failed,
         )
     from .report import comparison_rich
 
@@ -255,18 +259,24 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
         if result.kpis["vehicles_loaded"] == 0:
             console.print(f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window")
     if staged is not None:
-        console.print(f"results written to {staged.final}/ (summary.csv, comparison.md, one folder per run)")
-    _exit_on_unsafe_states(console, outcome.results)
+        console.print(f"results written to {staged.final}/ (summary.csv, comparison.md, one folder per run"
+                      f"{', failures.csv' if outcome.failures else ''})")
+    _exit_on_problems(console, outcome.results, outcome.failures)
 
 
-def _exit_on_unsafe_states(console, results) -> None:
-    """Name every run whose signal states left the safety envelope, and exit 1 after the results."""
+def _exit_on_problems(console, results, failures=()) -> None:
+    """Name every run whose signal states left the safety envelope and every run or preparation
+    that failed (``RunFailure``), and exit 1 after the results."""
+    from rich.markup import escape
+
     unsafe = [r for r in results if r.safety_violations]
     for result in unsafe:
         console.print(f"[bold red]unsafe[/]: {result.scenario} {result.controller} seed {result.seed}: "
                       f"{len(result.safety_violations)} signal state(s) left the safety envelope, first: "
-                      f"{result.safety_violations[0]}")
-    if unsafe:
+                      f"{escape(result.safety_violations[0])}")
+    for failure in failures:
+        console.print(f"[bold red]failed[/]: {failure.what}: {escape(failure.reason)}")
+    if unsafe or failures:
         raise SystemExit(1)
 
 
@@ -292,7 +302,8 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
     share one pool of worker processes; same demand and seeds for every controller. Writes
     results.csv (the summary.csv columns, incl. wall_time_s and control_time_s, the time spent in
     the controller), results.md (mean ± 95% CI and % change against fixed per scenario) and
-    results.png (bar charts of delay and congestion index).
+    results.png (bar charts of delay and congestion index). A controller whose preparation or runs
+    fail is reported as failed (and in failures.csv) while the others run; the command then exits 1.
     """
     from .bench import parse_seeds
     from .network import read_network
@@ -316,9 +327,9 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
         outcome = simulate_cases(
             cases, controllers=names, seeds=seed_list, demand_scale=demand_scale,
-            jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False,
+            jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False, keep_going=True,
             controller_options=options, on_prepared=progress.prepared, on_preparing=progress.preparing,
-            on_progress=progress.advance, on_done=progress.done,
+            on_progress=progress.advance, on_done=progress.done, on_failed=progress.failed,
         )
     header = (
         f"# Benchmark\n\n`ctraffic benchmark {' '.join(scenarios)} -c {','.join(names)} --seeds {seeds}"
@@ -326,14 +337,16 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
         "(% change against fixed)."
     )
     with staged as out_dir:
-        write_benchmark(outcome.summary, outcome.comparison, out_dir, baseline="fixed", header=header)
+        write_benchmark(outcome.summary, outcome.comparison, out_dir, baseline="fixed", header=header,
+                        failures=outcome.failures)
     from .report import comparison_rich
 
     for sc, _ in cases:
         table = outcome.comparison[outcome.comparison["scenario"] == sc.name]
         console.print(comparison_rich(table, baseline="fixed", title=f"{sc.name}: (% change vs fixed)"))
-    console.print(f"results written to {staged.final}/ (results.csv, results.md, results.png)")
-    _exit_on_unsafe_states(console, outcome.results)
+    console.print(f"results written to {staged.final}/ (results.csv, results.md, results.png"
+                  f"{', failures.csv' if outcome.failures else ''})")
+    _exit_on_problems(console, outcome.results, outcome.failures)
 
 
 @cli.command()
@@ -541,6 +554,16 @@ class _RunProgress:
             f"  done {result.scenario} {result.controller} seed {result.seed}: delay {k['mean_delay_s']:.1f} s/veh, "
             f"{k['vehicles_arrived']} of {k['vehicles_loaded']} vehicles arrived ({result.wall_time_s:.1f} s)"
         )
+
+    def failed(self, index: int, failure) -> None:
+        """A run failed (``RunFailure``); the others go on."""
+        from rich.markup import escape
+
+        if self.live:
+            if index in self.tasks:
+                self.bar.remove_task(self.tasks.pop(index))
+            self.bar.advance(self.total)
+        self.console.print(f"  [red]failed[/] {failure.what}: {escape(failure.reason)}")
 
 
 def _fresh_out_dir(out: str | Path) -> Path:

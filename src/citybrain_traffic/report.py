@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from .bench import RunFailure, failure_frame
 from .sim.runner import RunResult
 
 #: KPIs shown in the terminal table: (column, heading with unit, decimals).
@@ -104,6 +106,8 @@ def _shown(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
 
 
 def _cells(row: pd.Series, baseline: str, sep: str, shown: tuple[tuple[str, str, int], ...]) -> list[str]:
+    if row["seeds"] == 0:  # nothing measured: the reason stands where the figures would
+        return [f"failed: {row['failure']}", *[""] * (len(shown) - 1)]
     cells = []
     for metric, _, decimals in shown:
         change = None if row["controller"] == baseline else row[f"{metric}_change_pct"]
@@ -117,14 +121,16 @@ def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
     head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in shown)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in table.iterrows():
-        cells = [row["scenario"], row["controller"], str(row["seeds"]), *_cells(row, baseline, " ", shown)]
-        lines.append("| " + " | ".join(cells) + " |")
+        seeds = f"{row['seeds']} ({row['failed']} failed)" if row["seeds"] and row["failed"] else str(row["seeds"])
+        cells = [row["scenario"], row["controller"], seeds, *_cells(row, baseline, " ", shown)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
     """The comparison as a rich Table for the terminal."""
     from rich.table import Table
+    from rich.text import Text
 
     shown = _shown(table)
     out = Table(title=title, title_justify="left")
@@ -132,7 +138,11 @@ def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
     for _, heading, _ in shown:
         out.add_column(heading, justify="right")
     for _, row in table.iterrows():
-        out.add_row(row["controller"], *_cells(row, baseline, "\n", shown))
+        name = f"{row['controller']} ({row['failed']} failed)" if row["seeds"] and row["failed"] else row["controller"]
+        # Text, not markup: SUMO's and Python's messages may hold [brackets]. A failure's reason is
+        # cut to the row (the command prints it whole below the table).
+        cells = [Text(cell, no_wrap=row["seeds"] == 0, overflow="ellipsis") for cell in _cells(row, baseline, "\n", shown)]
+        out.add_row(name, *cells, style="red" if row["seeds"] == 0 else None)
     return out
 
 
@@ -163,10 +173,19 @@ def plot_comparison(table: pd.DataFrame, path: Path, *, metrics: tuple[tuple[str
     plt.close(fig)
 
 
-def write_benchmark(summary: pd.DataFrame, table: pd.DataFrame, out: Path, *, baseline: str, header: str) -> None:
-    """``results.csv`` (one row per run), ``results.md`` (the comparison) and ``results.png``."""
+def write_failures(failures: Sequence[RunFailure], folder: Path) -> None:
+    """``failures.csv``, one row per failed run or preparation, when anything failed."""
+    if failures:
+        failure_frame(failures).to_csv(folder / "failures.csv", index=False)
+
+
+def write_benchmark(summary: pd.DataFrame, table: pd.DataFrame, out: Path, *, baseline: str, header: str,
+                    failures: Sequence[RunFailure] = ()) -> None:
+    """``results.csv`` (one row per measured run), ``results.md`` (the comparison), ``results.png``
+    and, when anything failed, ``failures.csv``."""
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
+    write_failures(failures, out)
     (out / "results.md").write_text(header + "\n\n" + comparison_markdown(table, baseline=baseline))
     plot_comparison(
         table, out / "results.png",

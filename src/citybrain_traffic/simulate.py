@@ -8,9 +8,9 @@ from typing import Callable
 
 import pandas as pd
 
-from .bench import comparison, prepare_setups, run_matrix, summary_frame
+from .bench import RunFailure, comparison, prepare_setups, run_matrix, summary_frame
 from .network import Network
-from .report import comparison_markdown, write_run_files
+from .report import comparison_markdown, write_failures, write_run_files
 from .scenario import Scenario
 from .sim.metrics import KPI_COLUMNS
 from .sim.runner import RunResult, RunSpec
@@ -18,11 +18,13 @@ from .sim.runner import RunResult, RunSpec
 
 @dataclass(frozen=True)
 class SimulationOutcome:
-    """Every run's result, the ``summary.csv`` table, and the comparison over seeds."""
+    """Every measured run's result, the ``summary.csv`` table, the comparison over seeds, and
+    what failed (with ``keep_going``)."""
 
     results: list[RunResult]
     summary: pd.DataFrame
     comparison: pd.DataFrame
+    failures: tuple[RunFailure, ...] = ()
 
 
 def simulate_scenario(scenario: Scenario, network: Network, **options) -> SimulationOutcome:
@@ -43,10 +45,12 @@ def simulate_cases(
     write_files: bool = True,
     count_bin_s: float | None = None,
     controller_options: dict[str, dict] | None = None,
+    keep_going: bool = False,
     on_prepared: Callable[[list[str], list[RunSpec]], None] | None = None,
     on_preparing: Callable[[str, str], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
     on_done: Callable[[int, RunResult], None] | None = None,
+    on_failed: Callable[[int, RunFailure], None] | None = None,
 ) -> SimulationOutcome:
     """Run every controller with every seed on each scenario, same demand and seeds for all.
 
@@ -64,7 +68,8 @@ def simulate_cases(
         Folder for the runs: ``[<scenario>/]<controller>/seed-<n>/`` per run (SUMO's outputs under
         ``sumo/``; the scenario level only with several scenarios), the controllers' preparations
         under ``[<scenario>/]prepared/``; with ``write_files`` also ``summary.csv``,
-        ``comparison.md`` and each run's KPI, table and plot files.
+        ``comparison.md``, each run's KPI, table and plot files and, when something failed,
+        ``failures.csv``.
     demand_scale
         Demand multiplier (SUMO ``--scale``).
     time_to_teleport
@@ -73,21 +78,32 @@ def simulate_cases(
         Runs in parallel, one process each.
     count_bin_s
         Count every movement at the stop line in bins of this many seconds (``counts.csv``).
+    keep_going
+        A controller whose preparation fails, and a run that fails, are reported in
+        ``failures`` (and as rows of the comparison) while the others run on; without it the
+        first failure raises its error.
     on_preparing
         Called with the scenario's and the controller's name as each preparation starts.
     on_prepared
         Called with the controllers' notes and the runs before they start.
-    on_progress, on_done
-        Called with the run's index as runs advance (simulation time, s) and finish.
+    on_progress, on_done, on_failed
+        Called with the run's index as runs advance (simulation time, s), finish, and fail (with
+        ``keep_going``; a failed preparation is among the notes).
     """
-    specs, notes = [], []
+    specs, notes, failures = [], [], []
+
+    def preparation_failed(failure: RunFailure) -> None:
+        failures.append(failure)
+        notes.append(f"failed: {failure.what}: {failure.reason}")
+
     for scenario, network in cases:
         base = workdir / scenario.name if len(cases) > 1 else workdir
         setups = prepare_setups(
             scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared",
             options=controller_options, on_preparing=on_preparing,
+            on_failed=preparation_failed if keep_going else None,
         )
-        notes += [*network.notes, *(note for name in controllers for note in setups[name].notes)]
+        notes += [*network.notes, *(note for setup in setups.values() for note in setup.notes)]
         specs += [
             RunSpec(
                 scenario=scenario,
@@ -101,17 +117,25 @@ def simulate_cases(
                 gui=gui,
                 count_bin_s=count_bin_s,
             )
-            for name in controllers
+            for name in setups
             for seed in seeds
         ]
     if on_prepared is not None:
         on_prepared(notes, specs)
-    results = run_matrix(specs, jobs=jobs, on_progress=on_progress, on_done=on_done)
+    ran = run_matrix(specs, jobs=jobs, on_progress=on_progress, on_done=on_done,
+                     on_failed=(on_failed or (lambda index, failure: None)) if keep_going else None)
+    results = [r for r in ran if isinstance(r, RunResult)]
+    failures += [r for r in ran if isinstance(r, RunFailure)]
     summary = summary_frame(results)
-    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline=controllers[0])
+    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline=controllers[0], failures=failures)
+    # In the order named, a controller that failed in its place among the others.
+    table = table.set_index(["scenario", "controller"]).loc[
+        [(sc.name, name) for sc, _ in cases for name in controllers]
+    ].reset_index()
     if write_files:
-        for spec, result in zip(specs, results):
-            write_run_files(result, spec.workdir.parent)
+        for result in results:
+            write_run_files(result, result.workdir.parent)
         summary.to_csv(workdir / "summary.csv", index=False, float_format="%.4f")
         (workdir / "comparison.md").write_text(comparison_markdown(table, baseline=controllers[0]))
-    return SimulationOutcome(results=results, summary=summary, comparison=table)
+        write_failures(failures, workdir)
+    return SimulationOutcome(results=results, summary=summary, comparison=table, failures=tuple(failures))

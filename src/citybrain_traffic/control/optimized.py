@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import CTrafficError, SimulationError
 from ..flows import flows_from_routes, route_demand
 from ..plans import plans_from_network, validate_all, write_json
 from .base import SimSetup
@@ -132,7 +133,7 @@ def _candidate_name(key) -> str:
 def check_setups(scenario, network, controller: str, setups: dict, workdir: Path, *, demand_scale: float) -> dict:
     """Mean delay (s) of ``controller`` with every candidate ``SimSetup`` over runs with
     ``CHECK_SEEDS``, and of the network's own program (key ``OWN_PROGRAM``) on the same seeds."""
-    from ..bench import run_matrix
+    from ..bench import one_line, run_matrix
     from ..sim.runner import RunSpec
 
     candidates = {key: (controller, setup) for key, setup in setups.items()}
@@ -150,7 +151,13 @@ def check_setups(scenario, network, controller: str, setups: dict, workdir: Path
         )
         for i, (key, seed) in enumerate(runs)
     ]
-    results = run_matrix(specs, jobs=max(1, min(len(specs), os.cpu_count() or 1)))
+    try:
+        results = run_matrix(specs, jobs=max(1, min(len(specs), os.cpu_count() or 1)))
+    except CTrafficError as exc:
+        # The run's own message names a seed the user never chose: say it was the check's.
+        raise SimulationError(
+            f"{controller}: checking its candidates in SUMO (on seeds of their own) failed: {one_line(exc)}"
+        ) from exc
     delays: dict = {}
     for (key, _), result in zip(runs, results):
         delays.setdefault(key, []).append(float(result.kpis["mean_delay_s"]))

@@ -182,7 +182,7 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     import pandas as pd
 
     from ..bench import run_matrix
-    from ..cli import _StagedOutDir, _console, _exit_on_unsafe_states
+    from ..cli import _StagedOutDir, _console, _exit_on_problems
     from ..control.base import SimSetup
     from ..network import read_network
     from ..plans import read_plans, validate_all
@@ -238,4 +238,4 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
             (Path(workdir) / "adapter.json").write_text(json.dumps(report, indent=1) + "\n")
     if staged is not None:
         click.echo(f"results written to {staged.final}/", err=True)
-    _exit_on_unsafe_states(_console(), [result])
+    _exit_on_problems(_console(), [result])
