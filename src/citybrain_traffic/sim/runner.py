@@ -18,6 +18,7 @@ from ..scenario import Scenario
 from .. import safety
 from . import metrics
 from .detectors import movement_loops, read_movement_counts, write_movement_detectors
+from .outputs import run_additionals
 from .session import Session, SumoCommand, sumo_binary
 
 #: Seconds of simulation between time-series samples from SUMO's summary output.
@@ -105,7 +106,7 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
         )
     measure.append(safety.tls_state_output(out / "tls-states.add.xml", sorted(spec.network.intersections),
                                            out / "tls-states.xml"))
-    additionals = [*sc.additional_files, *spec.setup.additional_files, *measure]
+    additionals = [*run_additionals(sc.additional_files, out), *spec.setup.additional_files, *measure]
     args = [
         sumo_binary("sumo"),
         *sc.sumo_args(net_file=spec.setup.net_file),

@@ -1,0 +1,68 @@
+"""The user's settings are theirs: their detectors write into each run's folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from citybrain_traffic.sim.outputs import redirect_outputs
+
+from conftest import run_cli
+from network_variants import single_files
+
+DETECTORS = """<additional>
+    <inductionLoop id="south" lane="S_C_0" pos="-5" period="60" file="loops.xml"/>
+    <inductionLoop id="north" lane="N_C_0" pos="-5" period="60" file="loops.xml"/>
+    <edgeData id="edges" period="300" file="edges.xml"/>
+</additional>
+"""
+
+
+def _user_config(folder: Path) -> Path:
+    """A user's folder: a config naming the bundled `single` files and an additional file of theirs."""
+    folder.mkdir()
+    net, routes = single_files()
+    (folder / "detectors.add.xml").write_text(DETECTORS)
+    config = folder / "mine.sumocfg"
+    config.write_text(
+        f'<configuration><input><net-file value="{net}"/><route-files value="{routes}"/>'
+        '<additional-files value="detectors.add.xml"/></input>'
+        '<time><begin value="0"/><end value="300"/></time></configuration>'
+    )
+    return config
+
+
+def test_user_detector_outputs_land_in_each_runs_folder(tmp_path):
+    """Every parallel run wrote the user's loops.xml beside their config: only the last survived."""
+    config = _user_config(tmp_path / "user")
+    before = sorted(p.name for p in config.parent.iterdir())
+    out = tmp_path / "out"
+    proc = run_cli("simulate", config, "-c", "fixed,max-pressure", "--jobs", "2", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in config.parent.iterdir()) == before  # nothing new in the user's folder
+    for controller in ("fixed", "max-pressure"):
+        outputs = out / controller / "seed-1" / "sumo" / "user-outputs"
+        loops = outputs.joinpath("loops.xml").read_text()
+        assert 'id="south"' in loops and 'id="north"' in loops  # both detectors share their file, as declared
+        assert "<edge " in outputs.joinpath("edges.xml").read_text()
+    assert pd.read_csv(out / "summary.csv")["vehicles_arrived"].gt(0).all()
+
+
+def test_redirect_outputs_keeps_shared_files_shared_and_inputs_found(tmp_path):
+    text = """<additional>
+        <e1Detector id="a" lane="x_0" pos="1" period="60" file="counts.xml"/>
+        <e1Detector id="b" lane="y_0" pos="1" period="60" file="counts.xml"/>
+        <e2Detector id="c" lane="x_0" pos="1" length="20" period="60" file="sub/counts.xml"/>
+        <laneData id="d" file="NUL"/>
+        <timedEvent type="SaveTLSStates" source="C" dest="/abs/states.xml"/>
+        <include href="more.add.xml"/>
+    </additional>"""
+    new, targets = redirect_outputs(text, source_dir=Path("/home/u/city"), folder=tmp_path,
+                                    targets={Path("/elsewhere/states.xml"): tmp_path / "states.xml"})
+    assert targets[Path("/home/u/city/counts.xml")] == tmp_path / "counts.xml"
+    assert targets[Path("/home/u/city/sub/counts.xml")] == tmp_path / "2-counts.xml"  # another file, same name
+    assert targets[Path("/abs/states.xml")] == tmp_path / "2-states.xml"  # a name taken by another file's output
+    assert new.count(f'file="{tmp_path / "counts.xml"}"') == 2
+    assert 'file="NUL"' in new and 'href="/home/u/city/more.add.xml"' in new
+    assert redirect_outputs("<additional><tlLogic id='C'/></additional>", source_dir=Path("/x"), folder=tmp_path) == (None, {})
