@@ -1,4 +1,5 @@
-"""The user's settings are theirs: their detectors write into each run's folder."""
+"""The user's settings are theirs: their detectors write into each run's folder, and a replaced
+time-to-teleport is said."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.outputs import redirect_outputs
+from citybrain_traffic.simulate import teleport_note
 
 from conftest import run_cli
 from network_variants import single_files
@@ -19,15 +22,16 @@ DETECTORS = """<additional>
 """
 
 
-def _user_config(folder: Path) -> Path:
+def _user_config(folder: Path, *, teleport: str | None = None) -> Path:
     """A user's folder: a config naming the bundled `single` files and an additional file of theirs."""
     folder.mkdir()
     net, routes = single_files()
     (folder / "detectors.add.xml").write_text(DETECTORS)
+    processing = f'<processing><time-to-teleport value="{teleport}"/></processing>' if teleport else ""
     config = folder / "mine.sumocfg"
     config.write_text(
         f'<configuration><input><net-file value="{net}"/><route-files value="{routes}"/>'
-        '<additional-files value="detectors.add.xml"/></input>'
+        f'<additional-files value="detectors.add.xml"/></input>{processing}'
         '<time><begin value="0"/><end value="300"/></time></configuration>'
     )
     return config
@@ -66,3 +70,20 @@ def test_redirect_outputs_keeps_shared_files_shared_and_inputs_found(tmp_path):
     assert new.count(f'file="{tmp_path / "counts.xml"}"') == 2
     assert 'file="NUL"' in new and 'href="/home/u/city/more.add.xml"' in new
     assert redirect_outputs("<additional><tlLogic id='C'/></additional>", source_dir=Path("/x"), folder=tmp_path) == (None, {})
+
+
+def test_a_replaced_time_to_teleport_is_said(tmp_path):
+    config = _user_config(tmp_path / "user", teleport="120")
+    assert load_scenario(str(config)).time_to_teleport == 120
+    proc = run_cli("simulate", config, "-c", "fixed")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("mine.sumocfg sets time-to-teleport 120; the runs use -1 (teleporting off, so that a gridlock shows in "
+            "the KPIs): --time-to-teleport 120 runs with the config's") in " ".join(proc.stdout.split())
+    chosen = run_cli("simulate", config, "-c", "fixed", "--time-to-teleport", "120")
+    assert chosen.returncode == 0 and "sets time-to-teleport" not in chosen.stdout
+
+
+def test_teleporting_off_either_way_needs_no_note(tmp_path):
+    scenario = load_scenario(str(_user_config(tmp_path / "user", teleport="0")))
+    assert teleport_note(scenario, -1) is None
+    assert "the runs use 300 s" in teleport_note(scenario, 300)

@@ -128,6 +128,15 @@ def demand_scale_option(help: str):
     )
 
 
+#: ``--time-to-teleport`` of the commands that compare controllers. A config's own value is
+#: replaced (the runs' notes say so), so that a gridlock shows in the KPIs instead of vanishing.
+_TELEPORT_OPTION = click.option(
+    "--time-to-teleport", type=FINITE_FLOAT, default=-1, show_default=True,
+    help="SUMO's teleport time for stuck vehicles, s, in place of the config's; negative disables teleports so "
+    "gridlock shows in the KPIs.",
+)
+
+
 def _controller_options(names: list[str], model_dir, interval_min, history_days=None,
                         fixed_plans=False, offsets=None) -> dict[str, dict]:
     """Options per controller; the adaptive ones refused when no adaptive controller runs."""
@@ -184,10 +193,7 @@ def controllers() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
 @click.option("--seeds", help=f"Several seeds instead of --seed: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
 @demand_scale_option("Multiply the demand by this factor, e.g. 1.3 for a heavier peak.")
-@click.option(
-    "--time-to-teleport", type=FINITE_FLOAT, default=-1, show_default=True,
-    help="SUMO's teleport time for stuck vehicles, s; negative disables teleports so gridlock shows in the KPIs.",
-)
+@_TELEPORT_OPTION
 @click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
 @click.option(
     "--bin", "bin_min", type=click.IntRange(min=1), default=15, show_default=True,
@@ -288,14 +294,15 @@ def _exit_on_problems(console, results, failures=()) -> None:
 )
 @click.option("--seeds", default="1-5", show_default=True, help=f"Seeds: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
 @demand_scale_option("Multiply the demand of every scenario by this factor.")
+@_TELEPORT_OPTION
 @click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False),
     help="New or empty folder for results.csv (one row per run), results.md and results.png.",
 )
 @_adaptive_options
-def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir, interval_min, history_days,
-              fixed_plans, offsets):
+def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, jobs, out, model_dir, interval_min,
+              history_days, fixed_plans, offsets):
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
     SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
@@ -326,14 +333,15 @@ def benchmark(scenarios, controllers, seeds, demand_scale, jobs, out, model_dir,
     console.print(f"benchmark: {len(cases)} scenarios x {len(names)} controllers x {len(seed_list)} seeds")
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
         outcome = simulate_cases(
-            cases, controllers=names, seeds=seed_list, demand_scale=demand_scale,
+            cases, controllers=names, seeds=seed_list, demand_scale=demand_scale, time_to_teleport=time_to_teleport,
             jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False, keep_going=True,
             controller_options=options, on_prepared=progress.prepared, on_preparing=progress.preparing,
             on_progress=progress.advance, on_done=progress.done, on_failed=progress.failed,
         )
     header = (
         f"# Benchmark\n\n`ctraffic benchmark {' '.join(scenarios)} -c {','.join(names)} --seeds {seeds}"
-        f"{f' --demand-scale {demand_scale:g}' if demand_scale != 1 else ''}`: mean ± 95% CI over the seeds, "
+        f"{f' --demand-scale {demand_scale:g}' if demand_scale != 1 else ''}"
+        f"{f' --time-to-teleport {time_to_teleport:g}' if time_to_teleport != -1 else ''}`: mean ± 95% CI over the seeds, "
         "(% change against fixed)."
     )
     with staged as out_dir:

@@ -30,6 +30,8 @@ class Scenario:
     config_file: Path | None = None
     description: str = ""
     bundled: bool = field(default=False, compare=False)
+    #: The config's time-to-teleport (s), when it sets one; runs use their own (``RunSpec``).
+    time_to_teleport: float | None = None
 
     def sumo_args(self, *, net_file: Path | None = None) -> list[str]:
         """SUMO options that load this scenario (without outputs, seed or window), with
@@ -181,7 +183,16 @@ def read_sumocfg(path: Path) -> Scenario:
         begin=_time_value(values.get("begin", "0"), path, "begin"),
         end=_time_value(values.get("end", "3600"), path, "end"),
         config_file=path,
+        time_to_teleport=_signed_time(values["time-to-teleport"], path, "time-to-teleport")
+        if "time-to-teleport" in values else None,
     )
+
+
+def _signed_time(raw: str, path: Path, key: str) -> float:
+    """A SUMO time option that may be negative (time-to-teleport: negative disables teleporting)."""
+    text = raw.strip()
+    value = _time_value(text.removeprefix("-"), path, key)
+    return -value if text.startswith("-") else value
 
 
 def _time_value(raw: str, path: Path, key: str) -> float:

@@ -104,6 +104,9 @@ def simulate_cases(
             on_failed=preparation_failed if keep_going else None,
         )
         notes += [*network.notes, *(note for setup in setups.values() for note in setup.notes)]
+        note = teleport_note(scenario, time_to_teleport)
+        if note:
+            notes.append(note)
         specs += [
             RunSpec(
                 scenario=scenario,
@@ -139,3 +142,15 @@ def simulate_cases(
         (workdir / "comparison.md").write_text(comparison_markdown(table, baseline=controllers[0]))
         write_failures(failures, workdir)
     return SimulationOutcome(results=results, summary=summary, comparison=table, failures=tuple(failures))
+
+
+def teleport_note(scenario: Scenario, time_to_teleport: float) -> str | None:
+    """What the runs' time-to-teleport changes from the user's config, or None when it changes
+    nothing (a non-positive value disables teleporting, whichever it is)."""
+    own = scenario.time_to_teleport
+    if own is None or own == time_to_teleport or (own <= 0 and time_to_teleport <= 0):
+        return None
+    used = (f"{time_to_teleport:g} (teleporting off, so that a gridlock shows in the KPIs)" if time_to_teleport <= 0
+            else f"{time_to_teleport:g} s")
+    return (f"{scenario.config_file.name} sets time-to-teleport {own:g}; the runs use {used}: "
+            f"--time-to-teleport {own:g} runs with the config's")
