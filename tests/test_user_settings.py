@@ -1,11 +1,16 @@
-"""The user's settings are theirs: their detectors write into each run's folder, and a replaced
-time-to-teleport is said."""
+"""The user's settings are theirs: their detectors write into each run's folder, a replaced
+time-to-teleport is said, and --gui without a display fails at once with the reason."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.outputs import redirect_outputs
@@ -87,3 +92,21 @@ def test_teleporting_off_either_way_needs_no_note(tmp_path):
     scenario = load_scenario(str(_user_config(tmp_path / "user", teleport="0")))
     assert teleport_note(scenario, -1) is None
     assert "the runs use 300 s" in teleport_note(scenario, 300)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sumo-gui needs an X display on Linux only")
+@pytest.mark.parametrize("display, reason", [
+    (None, "error: --gui: sumo-gui cannot open a display: DISPLAY is not set"),
+    (":987", "error: sumo-gui could not start: FXApp::openDisplay: unable to open display :987"),
+], ids=["unset", "unusable"])
+def test_gui_without_a_display_fails_at_once_with_the_reason(display, reason):
+    """traci.start restarted the dying sumo-gui for 72 s, printing 65 "Retrying in 1 seconds"
+    lines, and never said why."""
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"} | ({"DISPLAY": display} if display else {})
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "citybrain_traffic.cli", "simulate", "single", "-c", "fixed", "--gui"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(reason), proc.stderr
+    assert "Retrying" not in proc.stdout + proc.stderr

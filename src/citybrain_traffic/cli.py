@@ -220,6 +220,11 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if gui and len(names) * len(seed_list) > 1:
         raise InputError("--gui shows one run: give one controller and one seed")
+    if gui and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        # sumo-gui draws through X11 (FOX) here: refused before the preparations, which may take
+        # minutes (a display that is set but unusable makes sumo-gui exit at once, with its reason).
+        raise InputError("--gui: sumo-gui cannot open a display: DISPLAY is not set (run without --gui, "
+                         "or give it an X display: ssh -X, xvfb-run)")
     staged = _StagedOutDir(out) if out else None
     from .network import read_network
     from .scenario import load_scenario

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,17 +92,14 @@ class Session:
 
     def __enter__(self) -> "Session":
         args = list(self.command.args)
+        if self.command.gui:
+            self.api = _start_gui(args, self.command.error_log)
+            return self
         try:
-            if self.command.gui:
-                import traci
+            import libsumo
 
-                traci.start([sumo_binary("sumo-gui"), *args[1:], "--start", "--quit-on-end"])
-                self.api = traci
-            else:
-                import libsumo
-
-                libsumo.start(args)
-                self.api = libsumo
+            libsumo.start(args)
+            self.api = libsumo
         except Exception as exc:
             raise SimulationError(f"SUMO could not start: {self.error_message() or exc}") from exc
         return self
@@ -135,3 +133,41 @@ class Session:
             return _sumo_message(self.command.error_log.read_text(errors="replace"))
         except OSError:
             return ""
+
+
+#: Seconds sumo-gui has to open its TraCI port: as long as traci.start waits (60 retries, 1 s apart).
+GUI_START_TIMEOUT_S = 60.0
+
+
+def _start_gui(args: list[str], error_log: Path):
+    """sumo-gui running the sumo command line ``args``, connected through TraCI; the ``traci`` module.
+
+    traci.start restarts a sumo-gui that exits at once about 60 times, printing "Retrying in 1
+    seconds" for a minute, and drops its reason (without a display: "unable to open display").
+    Here sumo-gui starts once, its console goes to a file beside ``error_log``, and an early exit
+    raises its own message at once.
+    """
+    import traci
+    from traci.exceptions import FatalTraCIError, TraCIException
+
+    port = traci.getFreeSocketPort()
+    console = error_log.with_name("sumo-gui-console.log")
+    with open(console, "w") as out:
+        process = subprocess.Popen(
+            [sumo_binary("sumo-gui"), *args[1:], "--start", "--quit-on-end", "--remote-port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + GUI_START_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            logs = [path.read_text(errors="replace") for path in (console, error_log) if path.exists()]
+            reason = _sumo_message("\n".join(logs)) or f"exit code {process.returncode}"
+            raise SimulationError(f"sumo-gui could not start: {reason}")
+        try:
+            traci.init(port, numRetries=0, proc=process)  # one attempt, without traci's retry messages
+            return traci
+        except (FatalTraCIError, TraCIException):
+            if time.monotonic() > deadline:
+                process.kill()
+                raise SimulationError(f"sumo-gui did not open its TraCI port within {GUI_START_TIMEOUT_S:g} s") from None
+            time.sleep(0.1)
