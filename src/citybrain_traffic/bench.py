@@ -153,6 +153,8 @@ def _run_in_worker(index: int, spec: RunSpec, events) -> None:
     # A forked worker inherits the command's SIGTERM handler (cli.main). run_matrix's terminate()
     # must end it at once, also inside SUMO, not run Python's exit that waits for the queue.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # held by _start while it forked this process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
     spec.workdir.mkdir(parents=True, exist_ok=True)
     # SUMO writes warnings straight to the process's stderr; keep them in the run's folder.
     fd = os.open(spec.workdir / "sumo-console.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -217,7 +219,7 @@ def run_matrix(
                 sys.stdout.flush()
                 sys.stderr.flush()
                 process = ctx.Process(target=_run_in_worker, args=(index, spec, events), daemon=True)
-                process.start()
+                _start(process)
                 running[index] = process
             try:
                 kind, index, payload = events.get(timeout=0.2)
@@ -245,6 +247,24 @@ def run_matrix(
             process.terminate()
             process.join()
     return results  # type: ignore[return-value]
+
+
+#: Signals held while a worker starts: one that arrives while fork runs its at-fork handlers in
+#: this process is swallowed there ("Exception ignored in _releaseLock"), and SIGTERM or Ctrl-C
+#: would not stop the command.
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a worker with SIGINT and SIGTERM held; they arrive once it has started."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no fork, no mask
+        process.start()
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _worker_context():
