@@ -48,7 +48,7 @@ def main() -> int:
         if row["outcome"] == "ok":
             unsafe = f", **{row['safety_violations']} unsafe**" if row["safety_violations"] else ""
             return f"ok {row['mean_delay_s']:.1f} s{unsafe}"
-        return f"{row['outcome']}: {row['detail'].split(':', 1)[-1].strip()[:90]}"
+        return f"{row['outcome']}: {row['detail'].split(':', 1)[-1].strip()[:48]}..."
 
     lines = [
         "# Network corpus: every controller on every signal-program feature",
