@@ -156,7 +156,8 @@ def test_collect_never_overwrites_the_days_file(tmp_path):
 
 
 def test_sumo_error_is_reported_with_sumos_message(tmp_path, plain_grid):
-    """A route over edges that do not connect: SUMO's own error reaches the user."""
+    """A route over edges that do not connect: SUMO's own error reaches the user, as the reason of
+    the failed run (exit code 1: the run is reported failed, as any failing run is)."""
     net, _ = plain_grid
     shutil.copy(net, tmp_path / "n.net.xml")
     routes = tmp_path / "r.rou.xml"
@@ -167,8 +168,9 @@ def test_sumo_error_is_reported_with_sumos_message(tmp_path, plain_grid):
         check=True, capture_output=True,
     )
     proc = run_cli("simulate", "--net", tls_net, "--routes", routes, "--end", "60", "-c", "fixed")
-    assert_clean_error(proc, "SUMO")
-    assert "not connected" in proc.stderr or "Error" in proc.stderr or "route" in proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert ("failed: tls fixed seed 1: SUMO stopped at 0 s: Vehicle 'v' has no valid route. No connection between "
+            "edge 'A0A1' and edge 'C2C1'.") in " ".join(proc.stdout.split())
 
 
 def test_calibrate_never_prints_nan(tmp_path):
