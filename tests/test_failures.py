@@ -99,3 +99,18 @@ def test_run_matrix_reports_failures_only_when_asked(tmp_path):
     assert reported == [0]
     assert isinstance(crashed, RunFailure) and (crashed.controller, crashed.seed) == ("fixed", 1)
     assert isinstance(measured, RunResult) and measured.kpis["vehicles_arrived"] > 0
+
+
+def test_a_controller_that_lost_some_seeds_shows_the_mean_of_the_others():
+    from citybrain_traffic.bench import SUMMARY_COLUMNS, comparison
+    from citybrain_traffic.report import comparison_markdown
+    from citybrain_traffic.sim.metrics import KPI_COLUMNS
+
+    runs = [("fixed", 1, 40.0), ("fixed", 2, 42.0), ("webster", 1, 30.0)]
+    summary = pd.DataFrame([{**dict.fromkeys(SUMMARY_COLUMNS, 1.0), "scenario": "s", "controller": c, "seed": seed,
+                             "mean_delay_s": delay} for c, seed, delay in runs])
+    lost = [RunFailure("s", "webster", 2, "SUMO crashed (exit code -11, SIGSEGV)")]
+    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline="fixed", failures=lost)
+    webster = table.set_index("controller").loc["webster"]
+    assert (webster["seeds"], webster["failed"], webster["mean_delay_s"]) == (1, 1, 30.0)
+    assert "| s | webster | 1 (1 failed) | 30.0 (-26.8%) |" in comparison_markdown(table, baseline="fixed")
