@@ -158,6 +158,22 @@ class HttpxConnection:
         await self.client.aclose()
 
 
+async def _timed(connection, phase: Phase, request) -> tuple | None:
+    """Await ``request`` on ``connection``, recording its latency and status in ``phase``; on a
+    failure count an error, drop the connection (the next request reconnects) and return None."""
+    sent = time.perf_counter()
+    try:
+        status, fields, _ = await request
+    except (OSError, asyncio.IncompleteReadError, TimeoutError, httpx.HTTPError):
+        phase.errors += 1
+        await connection.close()
+        connection.writer = None
+        return None
+    phase.latencies.append(time.perf_counter() - sent)
+    phase.statuses[status] = phase.statuses.get(status, 0) + 1
+    return status, fields
+
+
 async def adapter(connection, tls_id: str, phase: Phase, *, interval: float, start: float, stop: float) -> None:
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
     path = f"/v1/intersections/{tls_id}/plan"
@@ -174,18 +190,9 @@ async def adapter(connection, tls_id: str, phase: Phase, *, interval: float, sta
             elif interval and now - due > 0.010:
                 phase.late += 1
             k += 1
-            sent = time.perf_counter()
-            try:
-                status, fields, _ = await connection.get(path, {**headers, **({"If-None-Match": etag} if etag else {})})
-            except (OSError, asyncio.IncompleteReadError, httpx.HTTPError):
-                phase.errors += 1
-                await connection.close()
-                connection.writer = None
-                continue
-            phase.latencies.append(time.perf_counter() - sent)
-            phase.statuses[status] = phase.statuses.get(status, 0) + 1
-            if status == 200:
-                etag = fields["etag"]
+            answer = await _timed(connection, phase, connection.get(path, {**headers, **({"If-None-Match": etag} if etag else {})}))
+            if answer is not None and answer[0] == 200:
+                etag = answer[1]["etag"]
     finally:
         await connection.close()
 
@@ -328,16 +335,8 @@ async def _probe_health(url: str, stop: float, phase: Phase) -> None:
     try:
         while time.time() < stop:
             sent = time.perf_counter()
-            try:
-                status, _, _ = await asyncio.wait_for(connection.get("/v1/health", {}), 10.0)
-            except (OSError, asyncio.IncompleteReadError, TimeoutError):
-                phase.errors += 1
-                await connection.close()
-                connection.writer = None
-                continue
-            phase.latencies.append(time.perf_counter() - sent)
-            phase.statuses[status] = phase.statuses.get(status, 0) + 1
-            await asyncio.sleep(max(0.0, 0.02 - (time.perf_counter() - sent)))
+            if await _timed(connection, phase, asyncio.wait_for(connection.get("/v1/health", {}), 10.0)) is not None:
+                await asyncio.sleep(max(0.0, 0.02 - (time.perf_counter() - sent)))
     finally:
         await connection.close()
 
