@@ -47,3 +47,22 @@ def test_every_controller_runs_or_refuses_with_one_line(matrix, network):
             assert row["outcome"] == "ok", row
             assert row["vehicles_arrived"] > 0, row
             assert row["safety_violations"] == 0, row
+
+
+def test_simulate_shows_a_refusal_as_refused_and_runs_the_others(tmp_path):
+    """On a NEMA network the controllers that build standard programs refuse in one line; the
+    others run, the table says refused (not failed), and a refusal alone is no failure."""
+    import pandas as pd
+
+    from conftest import run_cli
+    from network_variants import corpus_scenario
+
+    sc = corpus_scenario(tmp_path / "nema", "nema", end_s=300)
+    proc = run_cli("simulate", "--net", sc.net_file, "--routes", ",".join(map(str, sc.route_files)),
+                   "--end", "300", "-c", "fixed,max-pressure,actuated-rebuilt", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "refused: nema max-pressure (preparation): max-pressure cannot run signal(s)" in " ".join(proc.stdout.split())
+    assert "failed" not in proc.stdout
+    failures = pd.read_csv(tmp_path / "out" / "failures.csv")
+    assert failures[["controller", "refused"]].values.tolist() == [["max-pressure", True]]
+    assert set(pd.read_csv(tmp_path / "out" / "summary.csv")["controller"]) == {"fixed", "actuated-rebuilt"}

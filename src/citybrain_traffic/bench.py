@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .control.base import SimSetup, make_controller
-from .errors import CTrafficError, SimulationError
+from .errors import CTrafficError, NotApplicableError, SimulationError
 from .network import Network
 from .scenario import Scenario
 from .sim.metrics import KPI_COLUMNS
@@ -28,8 +28,9 @@ from .sim.runner import RunResult, RunSpec, run_simulation
 
 #: Columns of ``summary.csv``: one row per (scenario, controller, seed).
 SUMMARY_COLUMNS = ("scenario", "controller", "seed", *KPI_COLUMNS, "safety_violations", "wall_time_s", "control_time_s")
-#: Columns of ``failures.csv``: one row per failed run, or per failed preparation (no seed).
-FAILURE_COLUMNS = ("scenario", "controller", "seed", "reason")
+#: Columns of ``failures.csv``: one row per failed run, or per failed preparation (no seed);
+#: ``refused``: the controller cannot apply to the network (``NotApplicableError``), no fault.
+FAILURE_COLUMNS = ("scenario", "controller", "seed", "reason", "refused")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class RunFailure:
     controller: str
     seed: int | None
     reason: str
+    #: The controller refused the network (it cannot apply there, and said why): not a fault.
+    refused: bool = False
 
     @property
     def what(self) -> str:
@@ -88,7 +91,7 @@ def prepare_setups(
                 raise
             if not isinstance(exc, CTrafficError):
                 exc = _internal_error(f"preparing {name} on {scenario.name}")
-            on_failed(RunFailure(scenario.name, name, None, one_line(exc)))
+            on_failed(RunFailure(scenario.name, name, None, one_line(exc), refused=isinstance(exc, NotApplicableError)))
     return setups
 
 
@@ -327,7 +330,8 @@ def comparison(
     """Per scenario and controller: mean, 95% CI and % change against ``baseline`` for each metric.
 
     Columns: ``scenario``, ``controller``, ``seeds`` (the runs measured), ``failed`` (runs that
-    failed, from ``failures``), ``failure`` (the first one's reason, else empty), then
+    failed, from ``failures``), ``failure`` (the first one's reason, else empty), ``refused``
+    (every failure is a refusal of the network), then
     ``<metric>``, ``<metric>_ci95`` and ``<metric>_change_pct`` for each metric. A controller
     none of whose runs was measured (its preparation or every run failed) has a row with 0 seeds
     and NaN figures, after the others.
@@ -340,7 +344,8 @@ def comparison(
         group = summary[(summary["scenario"] == scenario) & (summary["controller"] == controller)]
         reasons = [f.reason for f in failed.get((scenario, controller), [])]
         row = {"scenario": scenario, "controller": controller, "seeds": len(group),
-               "failed": len(reasons), "failure": reasons[0] if reasons else ""}
+               "failed": len(reasons), "failure": reasons[0] if reasons else "",
+               "refused": bool(reasons) and all(f.refused for f in failed[scenario, controller])}
         base = summary[(summary["scenario"] == scenario) & (summary["controller"] == baseline)]
         for metric in metrics:
             mean, half = mean_ci95(group[metric])

@@ -23,7 +23,8 @@ SCENARIO is a bundled scenario name (see `ctraffic scenarios`; default: corridor
 and seeds, one SUMO process per run. The terminal shows a table: one row per controller, the
 mean over the seeds ± its 95% confidence interval, and the % change against the first
 controller named. A controller whose preparation or run fails is a row 'failed: <reason>' while
-the others run on (also in failures.csv); the command then exits 1.
+the others run on (also in failures.csv); the command then exits 1. One that cannot apply to the
+network (NEMA programs, a WAUT) is a row 'refused: <reason>', which is no failure.
 
 \b
 KPIs (see README), of motor vehicles: delay = timeLoss + departDelay per vehicle (s), counting
@@ -276,8 +277,9 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
 
 
 def _exit_on_problems(console, results, failures=()) -> None:
-    """Name every run whose signal states left the safety envelope and every run or preparation
-    that failed (``RunFailure``), and exit 1 after the results."""
+    """Name every run whose signal states left the safety envelope, every run or preparation that
+    failed (``RunFailure``) and every controller that refused the network; exit 1 after the
+    results when a run was unsafe or failed (a refusal alone is no fault)."""
     from rich.markup import escape
 
     unsafe = [r for r in results if r.safety_violations]
@@ -286,8 +288,9 @@ def _exit_on_problems(console, results, failures=()) -> None:
                       f"{len(result.safety_violations)} signal state(s) left the safety envelope, first: "
                       f"{escape(result.safety_violations[0])}")
     for failure in failures:
-        console.print(f"[bold red]failed[/]: {failure.what}: {escape(failure.reason)}")
-    if unsafe or failures:
+        label = "[yellow]refused[/]" if failure.refused else "[bold red]failed[/]"
+        console.print(f"{label}: {failure.what}: {escape(failure.reason)}")
+    if unsafe or any(not failure.refused for failure in failures):
         raise SystemExit(1)
 
 
@@ -316,6 +319,7 @@ def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, job
     the controller), results.md (mean ± 95% CI and % change against fixed per scenario) and
     results.png (bar charts of delay and congestion index). A controller whose preparation or runs
     fail is reported as failed (and in failures.csv) while the others run; the command then exits 1.
+    One that cannot apply to a network (NEMA programs, a WAUT) is reported as refused, no failure.
     """
     from .bench import parse_seeds
     from .network import read_network
@@ -569,14 +573,15 @@ class _RunProgress:
         )
 
     def failed(self, index: int, failure) -> None:
-        """A run failed (``RunFailure``); the others go on."""
+        """A run failed, or a controller refused the network (``RunFailure``); the others go on."""
         from rich.markup import escape
 
         if self.live:
             if index in self.tasks:
                 self.bar.remove_task(self.tasks.pop(index))
             self.bar.advance(self.total)
-        self.console.print(f"  [red]failed[/] {failure.what}: {escape(failure.reason)}")
+        label = "[yellow]refused[/]" if failure.refused else "[red]failed[/]"
+        self.console.print(f"  {label} {failure.what}: {escape(failure.reason)}")
 
 
 def _fresh_out_dir(out: str | Path) -> Path:

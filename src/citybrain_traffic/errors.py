@@ -11,6 +11,11 @@ class InputError(CTrafficError):
     """Bad user input: a missing or malformed file, an unknown name, an invalid value."""
 
 
+class NotApplicableError(InputError):
+    """A controller that cannot run this network safely, and says why: it is left out while the
+    other controllers run."""
+
+
 class InfeasibleError(CTrafficError):
     """Timing constraints that no plan can satisfy."""
 

@@ -107,7 +107,7 @@ def _shown(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
 
 def _cells(row: pd.Series, baseline: str, sep: str, shown: tuple[tuple[str, str, int], ...]) -> list[str]:
     if row["seeds"] == 0:  # nothing measured: the reason stands where the figures would
-        return [f"failed: {row['failure']}", *[""] * (len(shown) - 1)]
+        return [f"{'refused' if row.get('refused') else 'failed'}: {row['failure']}", *[""] * (len(shown) - 1)]
     cells = []
     for metric, _, decimals in shown:
         change = None if row["controller"] == baseline else row[f"{metric}_change_pct"]

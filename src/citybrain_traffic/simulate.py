@@ -94,7 +94,7 @@ def simulate_cases(
 
     def preparation_failed(failure: RunFailure) -> None:
         failures.append(failure)
-        notes.append(f"failed: {failure.what}: {failure.reason}")
+        notes.append(f"{'refused' if failure.refused else 'failed'}: {failure.what}: {failure.reason}")
 
     for scenario, network in cases:
         base = workdir / scenario.name if len(cases) > 1 else workdir

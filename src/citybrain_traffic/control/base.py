@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import InputError, NotApplicableError
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -76,7 +76,7 @@ class Controller:
 
         Raises
         ------
-        InputError
+        NotApplicableError
             Naming the first signals concerned and what to run instead.
         """
         if not self.replaces_programs:
@@ -85,7 +85,7 @@ class Controller:
 
         nema = [tls for tls, i in network.intersections.items() if i.program_type == "NEMA"]
         if nema and not self.designs_phases:
-            raise InputError(
+            raise NotApplicableError(
                 f"{self.name} cannot run signal(s) {', '.join(nema[:5])}: they run NEMA programs, whose yellow and "
                 "all-red are phase attributes that the standard programs it builds would lose; run fixed or "
                 "actuated-rebuilt on this network"
@@ -93,7 +93,7 @@ class Controller:
         switched = waut_signals(scenario)
         if switched:
             tls, path = next(iter(switched.items()))
-            raise InputError(
+            raise NotApplicableError(
                 f"{self.name} cannot run signal(s) {', '.join(list(switched)[:5])}: a WAUT in {path.name} switches "
                 f"their programs at its own times, which would cut {self.name}'s short; run fixed, or remove the WAUT"
             )
