@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, NotApplicableError
 from ..model_folder import METADATA_FILE, read_metadata
 from ..plans import TimingPlan, write_tl_logics
 from ..sim.detectors import movement_loops
@@ -190,7 +190,12 @@ class AdaptiveController(Controller):
     def prepare(self, scenario, network, workdir: Path, *, demand_scale: float) -> SimSetup:
         loops = movement_loops(network)
         if not loops:
-            raise InputError(f"{scenario.name}: no signalized movement has a junction lane to count on")
+            # It counts each movement on the junction lane only that movement uses; a network built
+            # without internal lanes has none.
+            raise NotApplicableError(
+                f"{scenario.name}: no signalized movement has a junction lane to count on (the network was built "
+                "without internal lanes); adaptive counts movements there"
+            )
         loops = [replace(loop, id=loop.id.replace("ctraffic_mv_", "ctraffic_ad_")) for loop in loops]
         detectors = workdir / "adaptive-loops.add.xml"
         root = ET.Element("additional")
