@@ -16,7 +16,9 @@ class MaxPressureController(Controller):
     its incoming lane and the lanes feeding it up to 150 m upstream (shared by the lane's links),
     minus vehicles on its outgoing lane. A phase's pressure sums its green links. The program's
     green phases are the only choices; between them the signal plays the program's change
-    intervals, and a green is held at least its minimum. Ties keep the current green.
+    intervals (and the program's all-red between conflicting streams where it jumps, see
+    ``TrafficSignal.transition``), and a green is held at least its minimum. Ties keep the current
+    green.
     """
 
     replaces_programs = True
