@@ -19,6 +19,7 @@ from typing import Callable, overload
 import numpy as np
 import pandas as pd
 
+from . import safety
 from .control.base import SimSetup, make_controller
 from .errors import CTrafficError, NotApplicableError, SimulationError
 from .network import Network
@@ -202,6 +203,11 @@ def run_matrix(
     failure)``, its place in the results holds the ``RunFailure``, and the other runs go on.
     """
     ctx = _worker_context()
+    if ctx.get_start_method() == "fork":
+        # Each run checks its signal states against the network's programs and conflicts: read
+        # them once here (a city network takes seconds) and let the forked workers inherit them.
+        for net_file in {spec.setup.net_file or spec.network.path for spec in specs}:
+            safety.preload(net_file)
     events = ctx.Queue()
     waiting = list(enumerate(specs))
     running: dict[int, multiprocessing.process.BaseProcess] = {}

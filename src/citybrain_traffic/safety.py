@@ -249,10 +249,10 @@ def run_violations(states_file: Path, network: Network, program_files: list[Path
     programs: dict[str, list[tuple[Phase, ...]]] = {}
     nema: dict[str, list[tuple[str, float, float]]] = {}
     for path in [net_file, *program_files]:
-        for plan in read_tl_logics(Path(path)):
-            if plan.kind != "NEMA":
-                programs.setdefault(plan.tls_id, []).append(tuple(admissible(p) for p in plan.phases))
-        nema.update(_nema_phases(Path(path)))
+        file_programs, file_nema = _file_programs(str(path), Path(path).stat().st_mtime)
+        for tls, phases in file_programs:
+            programs.setdefault(tls, []).append(phases)
+        nema.update(file_nema)
     foes = network_foes(net_file)
     problems = []
     for tls, shown in trace.items():
@@ -288,6 +288,23 @@ def _union(envelopes: list[Envelope]) -> Envelope:
             min_green[state] = min(min_green.get(state, math.inf), value)
     green_sets = tuple(dict.fromkeys(g for env in envelopes for g in env.green_sets))
     return Envelope(first.tls_id, green_sets, conflicts, clearance, yellow, min_green)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_programs(path: str, mtime: float) -> tuple[tuple[tuple[str, tuple[Phase, ...]], ...], dict]:
+    """A file's standard programs as (signal, admissible phases), and its NEMA programs
+    (``_nema_phases``); read once per process while the file is unchanged (a network is large)."""
+    standard = tuple(
+        (plan.tls_id, tuple(admissible(p) for p in plan.phases))
+        for plan in read_tl_logics(Path(path)) if plan.kind != "NEMA"
+    )
+    return standard, _nema_phases(Path(path))
+
+
+def preload(net_file: str | Path) -> None:
+    """Read what the checks need of a network now, so that processes forked after it have it."""
+    network_foes(net_file)
+    _file_programs(str(net_file), Path(net_file).stat().st_mtime)
 
 
 def network_foes(path: str | Path) -> dict[str, dict[int, frozenset[int]]]:
