@@ -117,8 +117,9 @@ def green_ceiling(reference: Phase) -> float:
     return max(MAX_GREEN_S, reference.duration, reference.max_dur)
 
 
-def validity_time(text: str | None) -> datetime | None:
-    """A plan's ``valid_from``/``valid_until`` as a time without zone (None stays None).
+def validity_time(text: str | datetime | None) -> datetime | None:
+    """A plan's ``valid_from``/``valid_until`` (ISO 8601 text, or a time) as a time without zone
+    (None stays None).
 
     Times without a zone are the signal's local time; a time with a zone is converted to this
     machine's local time.
@@ -130,10 +131,10 @@ def validity_time(text: str | None) -> datetime | None:
     """
     if text is None:
         return None
-    if not isinstance(text, str):
+    if not isinstance(text, (str, datetime)):
         raise ValueError(f"{text!r} is not ISO 8601 text")
     try:
-        value = datetime.fromisoformat(text)
+        value = text if isinstance(text, datetime) else datetime.fromisoformat(text)
         return value.astimezone().replace(tzinfo=None) if value.tzinfo is not None else value
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(f"{text!r} is not an ISO 8601 time ({exc})") from None

@@ -297,14 +297,7 @@ def create_app(
                 reasons.append(f"{item.tls_id}: no such signal in {network}")
                 continue
             plan = item.to_plan()
-            reasons += violations(plan, intersection.phases)
-            try:
-                start, end = time_key(plan.valid_from), time_key(plan.valid_until)
-            except ValueError as exc:
-                reasons.append(f"{item.tls_id}: {exc}")
-                continue
-            if start is not None and end is not None and not start < end:
-                reasons.append(f"{item.tls_id}: valid_until {plan.valid_until} is not after valid_from {plan.valid_from}")
+            reasons += violations(plan, intersection.phases)  # validity times and their order too
             checked.append((plan, network))
         if reasons:
             log.info("refused a batch of %d plan(s): %d problem(s)", len(items), len(reasons))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ..plans import TimingPlan, plan_from_dict, plan_to_dict  # noqa: F401  (re-exported for the client)
+from ..plans import TimingPlan, plan_from_dict, plan_to_dict, validity_time  # noqa: F401  (re-exported for the client)
 
 log = logging.getLogger("citybrain_traffic.service")
 
@@ -103,16 +103,8 @@ def time_key(value: datetime | str | None) -> str | None:
     ValueError
         For text that is not an ISO 8601 time, or a time that cannot be converted.
     """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone().replace(tzinfo=None)
-        except (OverflowError, OSError) as exc:
-            raise ValueError(f"time {value.isoformat()} cannot be converted to local time: {exc}") from None
-    return value.isoformat(timespec="microseconds")
+    moment = validity_time(value)
+    return None if moment is None else moment.isoformat(timespec="microseconds")
 
 
 class PlanStore:
