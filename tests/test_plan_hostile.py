@@ -282,7 +282,7 @@ def test_hostile_plans_served_to_the_adapter_never_reach_the_signal(tmp_path):
     from citybrain_traffic.sim.runner import RunSpec
 
     from test_plan_switching import _runs
-    from test_service_cli import serving
+    from service_helpers import serving
 
     hostile = _with_phase(_with_phase(safe_plan("J1"), YELLOW, min_dur=0.5), ALL_RED, min_dur=0.0)
     store = PlanStore(tmp_path / "plans.db")
