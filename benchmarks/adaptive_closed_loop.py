@@ -60,7 +60,9 @@ def parse_args() -> argparse.Namespace:
 def _committed_baselines(results: Path, seeds: list[int]) -> pd.DataFrame:
     frames = [pd.read_csv(results / name) for name in COMMITTED if (results / name).is_file()]
     if not frames:
-        raise SystemExit(f"no committed baseline rows in {results} ({', '.join(COMMITTED)}); use --rerun-baselines")
+        raise SystemExit(
+            f"no committed baseline rows in {results} ({', '.join(COMMITTED)}); use --rerun-baselines"
+        )
     rows = pd.concat(frames, ignore_index=True).drop_duplicates(["scenario", "controller", "seed"])
     return rows[rows["seed"].isin(seeds)]
 
@@ -100,14 +102,26 @@ def main() -> int:
         committed = _committed_baselines(args.out, seeds)
         mismatch = _check_reproduces(summary, committed)
         if mismatch:
-            print("the committed baseline rows are not reproduced; rerun with --rerun-baselines:", *mismatch, sep="\n  ")
+            print(
+                "the committed baseline rows are not reproduced; rerun with --rerun-baselines:",
+                *mismatch,
+                sep="\n  ",
+            )
             return 1
-        others = committed[committed["controller"].isin(BASELINES[1:]) & committed["scenario"].isin(summary["scenario"])]
+        others = committed[
+            committed["controller"].isin(BASELINES[1:])
+            & committed["scenario"].isin(summary["scenario"])
+        ]
         summary = pd.concat([summary, others], ignore_index=True)
-        source = (f"`fixed` and `adaptive` run here; the other baselines' rows from the committed "
-                  f"{' and '.join(f'`{n}`' for n in COMMITTED)} (this run's `fixed` rows reproduce them exactly)")
+        source = (
+            f"`fixed` and `adaptive` run here; the other baselines' rows from the committed "
+            f"{' and '.join(f'`{n}`' for n in COMMITTED)} (this run's `fixed` rows reproduce them exactly)"
+        )
     order = {name: i for i, name in enumerate([*BASELINES, "adaptive"])}
-    summary = summary.sort_values(["scenario", "controller", "seed"], key=lambda c: c.map(order) if c.name == "controller" else c)
+    summary = summary.sort_values(
+        ["scenario", "controller", "seed"],
+        key=lambda c: c.map(order) if c.name == "controller" else c,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(args.out / "adaptive_closed_loop.csv", index=False, float_format="%.4f")
 
@@ -115,7 +129,9 @@ def main() -> int:
     target_lines = ["| scenario | target | value | threshold | result |", "|---|---|---:|---:|---|"]
 
     def target(scenario: str, what: str, value: float, threshold: str, ok: bool) -> None:
-        target_lines.append(f"| {scenario} | {what} | {value:.3f} | {threshold} | {'met' if ok else 'MISSED'} |")
+        target_lines.append(
+            f"| {scenario} | {what} | {value:.3f} | {threshold} | {'met' if ok else 'MISSED'} |"
+        )
         if not ok:
             problems.append(f"{scenario}: {what} {value:.3f} (target {threshold})")
 
@@ -124,40 +140,81 @@ def main() -> int:
         for baseline in BASELINES:
             if (scenario, baseline) in means.index:
                 other = means.loc[(scenario, baseline), "mean_delay_s"]
-                target(scenario, f"mean delay, adaptive / {baseline}", adaptive["mean_delay_s"] / other, "< 1",
-                       adaptive["mean_delay_s"] < other)
+                target(
+                    scenario,
+                    f"mean delay, adaptive / {baseline}",
+                    adaptive["mean_delay_s"] / other,
+                    "< 1",
+                    adaptive["mean_delay_s"] < other,
+                )
         fixed = means.loc[(scenario, "fixed")]
         cut = 1 - adaptive["mean_delay_s"] / fixed["mean_delay_s"]
-        target(scenario, "mean delay cut against fixed", cut, f">= {MIN_DELAY_CUT:.2f}", cut >= MIN_DELAY_CUT)
+        target(
+            scenario,
+            "mean delay cut against fixed",
+            cut,
+            f">= {MIN_DELAY_CUT:.2f}",
+            cut >= MIN_DELAY_CUT,
+        )
         cut = 1 - adaptive["congestion_index"] / fixed["congestion_index"]
-        target(scenario, "congestion index cut against fixed", cut, f">= {MIN_CONGESTION_CUT:.2f}", cut >= MIN_CONGESTION_CUT)
+        target(
+            scenario,
+            "congestion index cut against fixed",
+            cut,
+            f">= {MIN_CONGESTION_CUT:.2f}",
+            cut >= MIN_CONGESTION_CUT,
+        )
     grid = summary[(summary["scenario"] == "grid") & (summary["controller"] == "adaptive")]
     if not grid.empty:
         share = grid["control_time_s"].sum() / grid["wall_time_s"].sum()
-        target("grid", "control_time_s / wall_time_s, adaptive", share, f"<= {MAX_CONTROL_SHARE}", share <= MAX_CONTROL_SHARE)
+        target(
+            "grid",
+            "control_time_s / wall_time_s, adaptive",
+            share,
+            f"<= {MAX_CONTROL_SHARE}",
+            share <= MAX_CONTROL_SHARE,
+        )
     overall = summary[summary["controller"] == "adaptive"]
     control_lines = [
-        "| scenario | adaptive wall time (s) | control time (s) | share |", "|---|---:|---:|---:|",
-        *(f"| {name} | {g['wall_time_s'].mean():.1f} | {g['control_time_s'].mean():.2f} | "
-          f"{g['control_time_s'].sum() / g['wall_time_s'].sum():.3f} |" for name, g in overall.groupby("scenario")),
+        "| scenario | adaptive wall time (s) | control time (s) | share |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {g['wall_time_s'].mean():.1f} | {g['control_time_s'].mean():.2f} | "
+            f"{g['control_time_s'].sum() / g['wall_time_s'].sum():.3f} |"
+            for name, g in overall.groupby("scenario")
+        ),
     ]
 
     # Every controller over capacity too (no committed rows at this scale): the target is adaptive's
     # gain, the others show what the same detectors (or, for webster, the route files) allow.
-    overload = simulate_spec(args.overload_scenario, [*BASELINES, "adaptive"], seeds, jobs=args.jobs,
-                             demand_scale=args.overload_scale)
+    overload = simulate_spec(
+        args.overload_scenario,
+        [*BASELINES, "adaptive"],
+        seeds,
+        jobs=args.jobs,
+        demand_scale=args.overload_scale,
+    )
     throughput = overload.groupby("controller")["throughput_veh_h"].mean()
     gain = throughput["adaptive"] / throughput["fixed"] - 1
-    target(f"{args.overload_scenario} x{args.overload_scale:g}", "throughput gain against fixed", gain,
-           f">= {MIN_OVERLOAD_THROUGHPUT_GAIN:.2f}", gain >= MIN_OVERLOAD_THROUGHPUT_GAIN)
+    target(
+        f"{args.overload_scenario} x{args.overload_scale:g}",
+        "throughput gain against fixed",
+        gain,
+        f">= {MIN_OVERLOAD_THROUGHPUT_GAIN:.2f}",
+        gain >= MIN_OVERLOAD_THROUGHPUT_GAIN,
+    )
     overload_table = comparison(overload, metrics=list(KPI_COLUMNS), baseline="fixed")
 
     few = seeds[:2]
     one_by_one = simulate_spec("single", ["adaptive"], few, jobs=1).drop(columns=list(_TIMINGS))
-    parallel = simulate_spec("single", ["adaptive"], few, jobs=max(2, args.jobs)).drop(columns=list(_TIMINGS))
+    parallel = simulate_spec("single", ["adaptive"], few, jobs=max(2, args.jobs)).drop(
+        columns=list(_TIMINGS)
+    )
     same = one_by_one.reset_index(drop=True).equals(parallel.reset_index(drop=True))
-    target_lines.append(f"| single | same KPIs, seeds {few} run one by one and in parallel | "
-                        f"{'identical' if same else 'DIFFERENT'} | identical | {'met' if same else 'MISSED'} |")
+    target_lines.append(
+        f"| single | same KPIs, seeds {few} run one by one and in parallel | "
+        f"{'identical' if same else 'DIFFERENT'} | identical | {'met' if same else 'MISSED'} |"
+    )
     if not same:
         problems.append("single: adaptive KPIs differ between sequential and parallel runs")
 

@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTROLLERS = ["fixed", "actuated", "actuated-rebuilt", "webster", "max-pressure"]
 #: Mean delay (s) of the nets' own programs, from shared/README.md (plain SUMO 1.28, 5 seeds).
 RESCO_REFERENCE_DELAY_S = {
-    "cologne1": 42.9, "cologne3": 36.1, "ingolstadt1": 29.7, "ingolstadt7": 84.5, "grid4x4": 91.4,
+    "cologne1": 42.9,
+    "cologne3": 36.1,
+    "ingolstadt1": 29.7,
+    "ingolstadt7": 84.5,
+    "grid4x4": 91.4,
 }
 REFERENCE_TOLERANCE = 0.05
 
@@ -45,7 +49,9 @@ def scenario_specs(only: list[str] | None) -> list[str]:
 
 def argument_parser(doc: str) -> argparse.ArgumentParser:
     """The options every scenario-matrix benchmark takes (a script may add its own)."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", default="1-5")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--scenarios", help="comma-separated names to run (default: all)")
@@ -58,7 +64,12 @@ def parse_args(doc: str) -> argparse.Namespace:
 
 
 def simulate_spec(
-    spec: str, controllers: list[str], seeds: list[int], *, jobs: int, demand_scale: float = 1.0,
+    spec: str,
+    controllers: list[str],
+    seeds: list[int],
+    *,
+    jobs: int,
+    demand_scale: float = 1.0,
     notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """One scenario x ``controllers`` x ``seeds`` in a scratch folder; the summary rows.
@@ -73,14 +84,24 @@ def simulate_spec(
     sink = notes if notes is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         outcome = simulate_scenario(
-            scenario, read_network(scenario.net_file), controllers=controllers, seeds=seeds,
-            workdir=Path(tmp), jobs=jobs, demand_scale=demand_scale, write_files=False,
-            on_prepared=lambda found, _runs: sink.extend(f"{scenario.name}: {note}" for note in found),
+            scenario,
+            read_network(scenario.net_file),
+            controllers=controllers,
+            seeds=seeds,
+            workdir=Path(tmp),
+            jobs=jobs,
+            demand_scale=demand_scale,
+            write_files=False,
+            on_prepared=lambda found, _runs: sink.extend(
+                f"{scenario.name}: {note}" for note in found
+            ),
         )
     return outcome.summary
 
 
-def run_scenarios(args: argparse.Namespace, controllers: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def run_scenarios(
+    args: argparse.Namespace, controllers: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
     """Every scenario x ``controllers`` x the seeds; the summary rows and the controllers' notes."""
     from citybrain_traffic.bench import parse_seeds
 
@@ -91,8 +112,11 @@ def run_scenarios(args: argparse.Namespace, controllers: list[str]) -> tuple[pd.
         summary = simulate_spec(spec, controllers, seeds, jobs=args.jobs, notes=notes)
         summaries.append(summary)
         delays = summary.groupby("controller", sort=False)["mean_delay_s"].mean()
-        print(f"{summary['scenario'].iloc[0]:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
-              + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()), flush=True)
+        print(
+            f"{summary['scenario'].iloc[0]:<12} {time.perf_counter() - t0:6.0f} s  mean delay: "
+            + ", ".join(f"{c} {d:.1f}" for c, d in delays.items()),
+            flush=True,
+        )
     return pd.concat(summaries, ignore_index=True), notes
 
 
@@ -111,7 +135,10 @@ def main() -> int:
     summary.to_csv(args.out / "baselines.csv", index=False, float_format="%.4f")
 
     problems = []
-    check_lines = ["| scenario | fixed mean delay (s) | shared README reference (s) | within 5% |", "|---|---|---|---|"]
+    check_lines = [
+        "| scenario | fixed mean delay (s) | shared README reference (s) | within 5% |",
+        "|---|---|---|---|",
+    ]
     for name, reference in RESCO_REFERENCE_DELAY_S.items():
         rows = summary[(summary["scenario"] == name) & (summary["controller"] == "fixed")]
         if rows.empty:

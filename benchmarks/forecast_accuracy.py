@@ -49,11 +49,17 @@ CORRIDOR_DAYS = 21
 CORRIDOR_SEED = 1
 CORRIDOR_COMMAND = f"ctraffic collect corridor --days {CORRIDOR_DAYS} --seed {CORRIDOR_SEED}"
 DEFAULT_CORRIDOR = (
-    Path(tempfile.gettempdir()) / "ctraffic-bench-cache" / f"corridor_{CORRIDOR_DAYS}d_seed{CORRIDOR_SEED}.csv"
+    Path(tempfile.gettempdir())
+    / "ctraffic-bench-cache"
+    / f"corridor_{CORRIDOR_DAYS}d_seed{CORRIDOR_SEED}.csv"
 )
 COVERAGE_BAND = (0.75, 0.85)
 # (horizon, baseline, largest allowed LightGBM/baseline MAE ratio) on SCATS.
-RATIO_TARGETS = [(15, "historical_average", 0.88), (15, "persistence", 0.70), (60, "historical_average", 0.92)]
+RATIO_TARGETS = [
+    (15, "historical_average", 0.88),
+    (15, "persistence", 0.70),
+    (60, "historical_average", 0.92),
+]
 HORIZONS = (15, 30, 60)
 
 
@@ -92,7 +98,14 @@ def corridor_counts(path: Path) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"corridor counts: simulating {CORRIDOR_DAYS} days into {path} (a few minutes)")
-    command = [sys.executable, "-m", "citybrain_traffic.cli", *CORRIDOR_COMMAND.split()[1:], "--out", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "citybrain_traffic.cli",
+        *CORRIDOR_COMMAND.split()[1:],
+        "--out",
+        str(path),
+    ]
     subprocess.run(command, check=True)
     return path
 
@@ -103,16 +116,26 @@ def datasets(corridor: Path) -> list[Dataset]:
     counts = shared / "data" / "counts" if shared else None
     return [
         Dataset(
-            "SCATS", "SCATS Boroondara, Oct 2006 (long CSV)",
-            counts / "scats_boroondara_2006-10_dev.csv" if counts else None, 7, "targets",
+            "SCATS",
+            "SCATS Boroondara, Oct 2006 (long CSV)",
+            counts / "scats_boroondara_2006-10_dev.csv" if counts else None,
+            7,
+            "targets",
             "" if counts else absent,
         ),
         Dataset(
-            "corridor", f"simulated: `{CORRIDOR_COMMAND}` (00:00-02:00 each day)", corridor, 7, "ordering",
+            "corridor",
+            f"simulated: `{CORRIDOR_COMMAND}` (00:00-02:00 each day)",
+            corridor,
+            7,
+            "ordering",
         ),
         Dataset(
-            "Bentonville", "Bentonville TMC, 16-22 Nov 2025 (UTDF layout)",
-            counts / "bentonville_tmc_15min_2025-11-16_22.csv" if counts else None, 2, "report",
+            "Bentonville",
+            "Bentonville TMC, 16-22 Nov 2025 (UTDF layout)",
+            counts / "bentonville_tmc_15min_2025-11-16_22.csv" if counts else None,
+            2,
+            "report",
             "" if counts else absent,
         ),
     ]
@@ -128,29 +151,51 @@ def checks_for(dataset: Dataset, mae: pd.Series, coverage: pd.Series) -> list[Ch
         else:
             met = None
         out.append(
-            Check(dataset.name, f"MAE {horizon} min, LightGBM / {baseline.replace('_', ' ')}",
-                  f"{ratio:.4f}", f"<= {limit:.2f}", met)
+            Check(
+                dataset.name,
+                f"MAE {horizon} min, LightGBM / {baseline.replace('_', ' ')}",
+                f"{ratio:.4f}",
+                f"<= {limit:.2f}",
+                met,
+            )
         )
     if dataset.checks == "ordering":
         for horizon in (15, 60):
             for baseline in ("historical_average", "persistence"):
                 ratio = mae["lightgbm", horizon] / mae[baseline, horizon]
                 out.append(
-                    Check(dataset.name, f"ordering at {horizon} min: LightGBM MAE below {baseline.replace('_', ' ')}'s",
-                          f"{ratio:.4f}", "< 1", bool(ratio < 1.0))
+                    Check(
+                        dataset.name,
+                        f"ordering at {horizon} min: LightGBM MAE below {baseline.replace('_', ' ')}'s",
+                        f"{ratio:.4f}",
+                        "< 1",
+                        bool(ratio < 1.0),
+                    )
                 )
     low, high = COVERAGE_BAND
     for horizon in HORIZONS:
         value = coverage["lightgbm", horizon]
         met = bool(low <= value <= high) if dataset.checks == "targets" else None
-        out.append(Check(dataset.name, f"P10-P90 coverage {horizon} min", f"{value:.3f}", f"{low:.2f}-{high:.2f}", met))
+        out.append(
+            Check(
+                dataset.name,
+                f"P10-P90 coverage {horizon} min",
+                f"{value:.3f}",
+                f"{low:.2f}-{high:.2f}",
+                met,
+            )
+        )
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corridor-counts", type=Path, default=DEFAULT_CORRIDOR,
-                        help=f"simulated corridor counts; made with `{CORRIDOR_COMMAND}` when absent")
+    parser.add_argument(
+        "--corridor-counts",
+        type=Path,
+        default=DEFAULT_CORRIDOR,
+        help=f"simulated corridor counts; made with `{CORRIDOR_COMMAND}` when absent",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -181,15 +226,29 @@ def main() -> int:
         frame = result.metrics.assign(dataset=dataset.name)
         mae = frame.set_index(["model", "horizon_min"])["mae"]
         by_horizon = mae.unstack("model")
-        frame["mae_vs_historical_average"] = frame["mae"] / frame["horizon_min"].map(by_horizon["historical_average"])
-        frame["mae_vs_persistence"] = frame["mae"] / frame["horizon_min"].map(by_horizon["persistence"])
+        frame["mae_vs_historical_average"] = frame["mae"] / frame["horizon_min"].map(
+            by_horizon["historical_average"]
+        )
+        frame["mae_vs_persistence"] = frame["mae"] / frame["horizon_min"].map(
+            by_horizon["persistence"]
+        )
         metrics.append(frame)
         coverage = frame.set_index(["model", "horizon_min"])["coverage_p10_p90"]
         checks += checks_for(dataset, mae, coverage)
 
     table = pd.concat(metrics, ignore_index=True)[
-        ["dataset", "model", "horizon_min", "mae", "rmse", "wape", "n", "coverage_p10_p90",
-         "mae_vs_historical_average", "mae_vs_persistence"]
+        [
+            "dataset",
+            "model",
+            "horizon_min",
+            "mae",
+            "rmse",
+            "wape",
+            "n",
+            "coverage_p10_p90",
+            "mae_vs_historical_average",
+            "mae_vs_persistence",
+        ]
     ]
     text = report(table, checks, notes)
     print(text)
@@ -198,7 +257,10 @@ def main() -> int:
     table.to_csv(args.out.with_suffix(".csv"), index=False, float_format="%.6g")
     missed = [check for check in checks if check.met is False]
     skipped = [note for note in notes if "skipped" in note]
-    print(f"{len(missed)} target(s) missed" + (f"; {len(skipped)} dataset(s) skipped" if skipped else ""))
+    print(
+        f"{len(missed)} target(s) missed"
+        + (f"; {len(skipped)} dataset(s) skipped" if skipped else "")
+    )
     return 1 if missed else 0
 
 

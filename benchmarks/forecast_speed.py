@@ -33,13 +33,18 @@ TRAIN_TARGET_S = 60.0
 PREDICT_TARGET_S = 1.0
 
 
-def synthetic_counts(*, intersections: int, days: int, seed: int, start: pd.Timestamp = START) -> pd.DataFrame:
+def synthetic_counts(
+    *, intersections: int, days: int, seed: int, start: pd.Timestamp = START
+) -> pd.DataFrame:
     """Tidy counts of ``intersections`` x 12 movements over ``days`` days of 15-min bins."""
     rng = np.random.default_rng(seed)
     per_day = 96
     hours = (np.arange(per_day) + 0.5) / 4
-    weekday = 0.15 + np.exp(-(((hours - 8.0) / 1.3) ** 2)) + 0.9 * np.exp(-(((hours - 17.5) / 1.8) ** 2)) + 0.5 * (
-        (hours > 7) & (hours < 19)
+    weekday = (
+        0.15
+        + np.exp(-(((hours - 8.0) / 1.3) ** 2))
+        + 0.9 * np.exp(-(((hours - 17.5) / 1.8) ** 2))
+        + 0.5 * ((hours > 7) & (hours < 19))
     )
     weekend = 0.15 + 0.8 * np.exp(-(((hours - 13.0) / 3.5) ** 2))
     dates = pd.date_range(start, periods=days, freq="D")
@@ -48,11 +53,15 @@ def synthetic_counts(*, intersections: int, days: int, seed: int, start: pd.Time
     n_series = intersections * len(MOVEMENTS)
     level = rng.lognormal(3.0, 0.7, size=n_series)[:, None]
     counts = rng.poisson(level * shape[None, :] * day_factor[None, :]).astype(np.float64)
-    timestamps = np.tile(pd.date_range(start, periods=days * per_day, freq=BIN).to_numpy(), n_series)
+    timestamps = np.tile(
+        pd.date_range(start, periods=days * per_day, freq=BIN).to_numpy(), n_series
+    )
     table = pd.DataFrame(
         {
             "timestamp": timestamps,
-            "intersection": np.repeat([f"I{i:04d}" for i in range(intersections)], len(MOVEMENTS) * days * per_day),
+            "intersection": np.repeat(
+                [f"I{i:04d}" for i in range(intersections)], len(MOVEMENTS) * days * per_day
+            ),
             "movement": np.tile(np.repeat(MOVEMENTS, days * per_day), intersections),
             "count": counts.ravel(),
         }
@@ -86,7 +95,9 @@ def main() -> int:
     origin = START + pd.Timedelta(days=9, hours=8)
     needed = pd.DataFrame({"timestamp": model.history_bins(origin)})
     needed["same_time"] = START + (needed["timestamp"] - needed["timestamp"].dt.normalize())
-    one_day = synthetic_counts(intersections=1000, days=1, seed=3).rename(columns={"timestamp": "same_time"})
+    one_day = synthetic_counts(intersections=1000, days=1, seed=3).rename(
+        columns={"timestamp": "same_time"}
+    )
     history = needed.merge(one_day, on="same_time").drop(columns="same_time")
     forecast = model.predict(history, at=origin)
     predict_s = _best_of(lambda: model.predict(history, at=origin), repeats=3)
@@ -124,7 +135,9 @@ def main() -> int:
     for task, size, seconds, target in rows:
         met = seconds < target
         failed |= not met
-        lines.append(f"| {task} | {size} | {seconds:.2f} | < {target:g} | {'yes' if met else 'NO'} |")
+        lines.append(
+            f"| {task} | {size} | {seconds:.2f} | < {target:g} | {'yes' if met else 'NO'} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

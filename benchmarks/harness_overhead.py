@@ -30,7 +30,10 @@ TARGET = 1.5
 def scenarios() -> list[tuple[str, Path]]:
     from citybrain_traffic.scenario import scenarios_dir
 
-    found = [(name, scenarios_dir() / name / f"{name}.sumocfg") for name in ("corridor", "grid", "single")]
+    found = [
+        (name, scenarios_dir() / name / f"{name}.sumocfg")
+        for name in ("corridor", "grid", "single")
+    ]
     shared = Path(os.environ.get("CTRAFFIC_SHARED", ROOT.parent / "shared")) / "data" / "resco"
     if shared.is_dir():
         found += [(p.parent.name, p) for p in sorted(shared.glob("*/*.sumocfg"))]
@@ -49,9 +52,13 @@ def timed(cmd: list[str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "harness_overhead.md")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "harness_overhead.md"
+    )
     args = parser.parse_args()
 
     from citybrain_traffic.sim.session import sumo_binary
@@ -61,9 +68,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, cfg in scenarios():
             plain_cmd = [
-                sumo_binary("sumo"), "-c", str(cfg), "--seed", "1", "--time-to-teleport", "-1",
-                "--tripinfo-output", f"{tmp}/tripinfo.xml", "--tripinfo-output.write-unfinished",
-                "--tripinfo-output.write-undeparted", "--no-step-log", "--no-warnings",
+                sumo_binary("sumo"),
+                "-c",
+                str(cfg),
+                "--seed",
+                "1",
+                "--time-to-teleport",
+                "-1",
+                "--tripinfo-output",
+                f"{tmp}/tripinfo.xml",
+                "--tripinfo-output.write-unfinished",
+                "--tripinfo-output.write-undeparted",
+                "--no-step-log",
+                "--no-warnings",
             ]
             ours_cmd = [ctraffic, "simulate", str(cfg), "-c", "fixed", "--seed", "1", "--jobs", "1"]
             plain, ours = [], []
@@ -72,7 +89,10 @@ def main() -> int:
                 ours.append(timed(ours_cmd))
             p, o = statistics.median(plain), statistics.median(ours)
             rows.append((name, p, o, o / p))
-            print(f"{name:<12} plain sumo {p:6.2f} s   ctraffic simulate {o:6.2f} s   ratio {o / p:4.2f}", flush=True)
+            print(
+                f"{name:<12} plain sumo {p:6.2f} s   ctraffic simulate {o:6.2f} s   ratio {o / p:4.2f}",
+                flush=True,
+            )
 
     lines = [
         "# Harness overhead: `ctraffic simulate -c fixed` vs plain `sumo`",

@@ -29,9 +29,15 @@ from network_variants import CORPUS, CORPUS_CONTROLLERS, corpus_matrix  # noqa: 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--end", type=float, default=600.0, help="Window of each run, s (default 600).")
-    parser.add_argument("--networks", default=",".join(CORPUS), help="Corpus networks, comma-separated.")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--end", type=float, default=600.0, help="Window of each run, s (default 600)."
+    )
+    parser.add_argument(
+        "--networks", default=",".join(CORPUS), help="Corpus networks, comma-separated."
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
@@ -62,12 +68,18 @@ def main() -> int:
     ]
     for name, group in table.groupby("network", sort=False):
         by = {row["controller"]: row for _, row in group.iterrows()}
-        lines.append(f"| {name} | {group['signals'].iloc[0]} | "
-                     + " | ".join(cell(by[c]) if c in by else "" for c in CORPUS_CONTROLLERS) + " |")
+        lines.append(
+            f"| {name} | {group['signals'].iloc[0]} | "
+            + " | ".join(cell(by[c]) if c in by else "" for c in CORPUS_CONTROLLERS)
+            + " |"
+        )
     failed = table[table["outcome"] == "failed"]
     unsafe = table[(table["outcome"] == "ok") & (table["safety_violations"] > 0)]
-    lines += ["", f"Failed: {len(failed)}; runs that left the safety envelope: {len(unsafe)}; "
-              f"refused: {int((table['outcome'] == 'refused').sum())}; wall time {time.perf_counter() - started:.0f} s."]
+    lines += [
+        "",
+        f"Failed: {len(failed)}; runs that left the safety envelope: {len(unsafe)}; "
+        f"refused: {int((table['outcome'] == 'refused').sum())}; wall time {time.perf_counter() - started:.0f} s.",
+    ]
     (args.out / "network_corpus.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if len(failed) or len(unsafe) else 0

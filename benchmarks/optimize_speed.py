@@ -34,7 +34,10 @@ SIGNALS = 1000
 def networks():
     from citybrain_traffic.network import read_network
 
-    paths = [ROOT / "scenarios" / "sumo" / name / f"{name}.net.xml" for name in ("single", "corridor", "grid")]
+    paths = [
+        ROOT / "scenarios" / "sumo" / name / f"{name}.net.xml"
+        for name in ("single", "corridor", "grid")
+    ]
     shared = Path(os.environ.get("CTRAFFIC_SHARED", ROOT.parent / "shared")) / "data" / "resco"
     if shared.is_dir():
         paths += sorted(shared.glob("*/*.net.xml"))
@@ -44,7 +47,9 @@ def networks():
 
 
 def random_flows(intersection, rng: random.Random) -> dict[str, float]:
-    return {m: rng.uniform(0.0, 900.0) for m in sorted({link.movement for link in intersection.links})}
+    return {
+        m: rng.uniform(0.0, 900.0) for m in sorted({link.movement for link in intersection.links})
+    }
 
 
 def time_one_signal(nets, repeats: int) -> tuple[float, str, int]:
@@ -59,7 +64,9 @@ def time_one_signal(nets, repeats: int) -> tuple[float, str, int]:
             runs = []
             for _ in range(repeats):
                 start = time.perf_counter()
-                optimize_splits(intersection, intersection_demand(intersection, network.lanes, flows))
+                optimize_splits(
+                    intersection, intersection_demand(intersection, network.lanes, flows)
+                )
                 runs.append(time.perf_counter() - start)
             # Some real-city signal ids run to hundreds of characters.
             label = tls if len(tls) <= 32 else tls[:29] + "..."
@@ -73,7 +80,9 @@ def time_grid(nets, repeats: int) -> tuple[float, str]:
     from citybrain_traffic.optimize import coordinate, flows_by_signal, intersection_demand
 
     network = nets["grid"]
-    table = flows_from_routes(ROOT / "scenarios" / "sumo" / "grid" / "grid.rou.xml", network, begin=3600, end=4500)
+    table = flows_from_routes(
+        ROOT / "scenarios" / "sumo" / "grid" / "grid.rou.xml", network, begin=3600, end=4500
+    )
     flows = flows_by_signal(table)
     runs, result = [], None
     for _ in range(repeats):
@@ -97,13 +106,18 @@ def time_many(nets, repeats: int) -> tuple[float, str]:
 
     pool = [(network, i) for network in nets.values() for i in network.intersections.values()]
     rng = random.Random(2)
-    work = [(network, i, random_flows(i, rng)) for network, i in (pool[k % len(pool)] for k in range(SIGNALS))]
+    work = [
+        (network, i, random_flows(i, rng))
+        for network, i in (pool[k % len(pool)] for k in range(SIGNALS))
+    ]
     runs, statuses = [], collections.Counter()
     for _ in range(repeats):
         statuses.clear()
         start = time.perf_counter()
         for network, intersection, flows in work:
-            timing = optimize_splits(intersection, intersection_demand(intersection, network.lanes, flows))
+            timing = optimize_splits(
+                intersection, intersection_demand(intersection, network.lanes, flows)
+            )
             statuses[timing.status] += 1
         runs.append(time.perf_counter() - start)
     mix = ", ".join(f"{n} {status}" for status, n in statuses.most_common())
@@ -111,9 +125,13 @@ def time_many(nets, repeats: int) -> tuple[float, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "optimize_speed.md")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "optimize_speed.md"
+    )
     args = parser.parse_args()
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -132,7 +150,9 @@ def main() -> int:
     print(header)
     for case, seconds, detail in rows:
         verdict = "MISSED" if case in missed else "ok"
-        print(f"{case:<24}{seconds * 1000:>9.1f} ms{TARGETS_S[case] * 1000:>7.0f} ms  {verdict:<6}  {detail}")
+        print(
+            f"{case:<24}{seconds * 1000:>9.1f} ms{TARGETS_S[case] * 1000:>7.0f} ms  {verdict:<6}  {detail}"
+        )
 
     lines = [
         "# Optimizer speed",
@@ -149,7 +169,9 @@ def main() -> int:
     ]
     for case, seconds, detail in rows:
         verdict = "missed" if case in missed else "ok"
-        lines.append(f"| {case} | {seconds * 1000:.1f} ms | {TARGETS_S[case] * 1000:.0f} ms | {verdict} | {detail} |")
+        lines.append(
+            f"| {case} | {seconds * 1000:.1f} ms | {TARGETS_S[case] * 1000:.0f} ms | {verdict} | {detail} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

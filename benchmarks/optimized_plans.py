@@ -40,9 +40,13 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(args.out / "optimized_plans.csv", index=False, float_format="%.4f")
 
-    means = summary.pivot_table(index="scenario", columns="controller", values="mean_delay_s", sort=False)
-    lines = ["| scenario | fixed (s) | webster (s) | optimized (s) | vs fixed | vs webster | target met |",
-             "|---|---|---|---|---|---|---|"]
+    means = summary.pivot_table(
+        index="scenario", columns="controller", values="mean_delay_s", sort=False
+    )
+    lines = [
+        "| scenario | fixed (s) | webster (s) | optimized (s) | vs fixed | vs webster | target met |",
+        "|---|---|---|---|---|---|---|",
+    ]
     missed = []
     for name, row in means.iterrows():
         ok = row["optimized"] < row["fixed"] and row["optimized"] < row["webster"]
@@ -73,8 +77,13 @@ def main() -> int:
         *notes,
         "",
     ]
-    return write_report(args.out, "optimized_plans", text, [", ".join(missed)] if missed else [],
-                        label="TARGET MISSED on")
+    return write_report(
+        args.out,
+        "optimized_plans",
+        text,
+        [", ".join(missed)] if missed else [],
+        label="TARGET MISSED on",
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,18 @@ def start_server(db: Path, workers: int) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "CTRAFFIC_READ_TOKEN": READ_TOKEN, "CTRAFFIC_WRITE_TOKEN": WRITE_TOKEN}
-    args = [sys.executable, "-m", "citybrain_traffic.cli", "serve", "--db", str(db), "--port", str(port),
-            "--workers", str(workers)]
+    args = [
+        sys.executable,
+        "-m",
+        "citybrain_traffic.cli",
+        "serve",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     for net in NETS:
         args += ["--net", net]
     # Its log goes to a file: hostile clients make it log a line each, and a pipe nobody reads
@@ -102,13 +112,26 @@ def plan_batch(extra_s: float) -> dict:
         for plan in plans_from_network(read_network(load_scenario(net).net_file)):
             phases = list(plan.phases)
             i, green = plan.greens[0]
-            phases[i] = replace(green, duration=green.duration + extra_s, max_dur=max(green.max_dur, green.duration + extra_s))
-            plans.append(replace(plan, program_id="bench", phases=tuple(phases), cycle_s=plan.cycle_s + extra_s))
+            phases[i] = replace(
+                green,
+                duration=green.duration + extra_s,
+                max_dur=max(green.max_dur, green.duration + extra_s),
+            )
+            plans.append(
+                replace(
+                    plan, program_id="bench", phases=tuple(phases), cycle_s=plan.cycle_s + extra_s
+                )
+            )
     return {"plans": [plan_to_dict(p) for p in plans]}
 
 
 def publish(url: str, batch: dict) -> None:
-    answer = httpx.post(f"{url}/v1/plans", json=batch, headers={"Authorization": f"Bearer {WRITE_TOKEN}"}, timeout=30)
+    answer = httpx.post(
+        f"{url}/v1/plans",
+        json=batch,
+        headers={"Authorization": f"Bearer {WRITE_TOKEN}"},
+        timeout=30,
+    )
     answer.raise_for_status()
 
 
@@ -132,11 +155,17 @@ class RawConnection:
     async def get(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}", *(f"{k}: {v}" for k, v in headers.items())]
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         status = int(head[0].split(" ", 2)[1])
-        fields = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+        fields = {
+            k.lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)
+        }
         body = await self.reader.readexactly(int(fields.get("content-length", 0)))
         return status, fields, body
 
@@ -148,7 +177,9 @@ class RawConnection:
 class HttpxConnection:
     def __init__(self, url: str, ssl_context):
         self.url = url
-        self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=10, verify=ssl_context)
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1), timeout=10, verify=ssl_context
+        )
 
     async def get(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         response = await self.client.get(self.url + path, headers=headers)
@@ -174,7 +205,9 @@ async def _timed(connection, phase: Phase, request) -> tuple | None:
     return status, fields
 
 
-async def adapter(connection, tls_id: str, phase: Phase, *, interval: float, start: float, stop: float) -> None:
+async def adapter(
+    connection, tls_id: str, phase: Phase, *, interval: float, start: float, stop: float
+) -> None:
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
     path = f"/v1/intersections/{tls_id}/plan"
     etag = None
@@ -190,26 +223,49 @@ async def adapter(connection, tls_id: str, phase: Phase, *, interval: float, sta
             elif interval and now - due > 0.010:
                 phase.late += 1
             k += 1
-            answer = await _timed(connection, phase, connection.get(path, {**headers, **({"If-None-Match": etag} if etag else {})}))
+            answer = await _timed(
+                connection,
+                phase,
+                connection.get(path, {**headers, **({"If-None-Match": etag} if etag else {})}),
+            )
             if answer is not None and answer[0] == 200:
                 etag = answer[1]["etag"]
     finally:
         await connection.close()
 
 
-async def run_phase(url: str, ids: list[str], *, adapters: int, interval: float, duration: float,
-                    republish: tuple[float, dict] | None, client: str):
+async def run_phase(
+    url: str,
+    ids: list[str],
+    *,
+    adapters: int,
+    interval: float,
+    duration: float,
+    republish: tuple[float, dict] | None,
+    client: str,
+):
     import ssl
 
     phase = Phase()
     context = ssl.create_default_context()  # one for all httpx clients: building one costs ~10 ms
-    connections = [RawConnection(url) if client == "raw" else HttpxConnection(url, context) for _ in range(adapters)]
+    connections = [
+        RawConnection(url) if client == "raw" else HttpxConnection(url, context)
+        for _ in range(adapters)
+    ]
     start = time.perf_counter() + 0.5
     stop = start + duration
     # Adapters start spread over one interval, as independent devices would.
     tasks = [
-        asyncio.create_task(adapter(connections[k], ids[k % len(ids)], phase, interval=interval,
-                                    start=start + (k / adapters) * interval, stop=stop))
+        asyncio.create_task(
+            adapter(
+                connections[k],
+                ids[k % len(ids)],
+                phase,
+                interval=interval,
+                start=start + (k / adapters) * interval,
+                stop=stop,
+            )
+        )
         for k in range(adapters)
     ]
     if republish is not None:
@@ -231,17 +287,26 @@ def summary(name: str, phase: Phase, duration: float) -> dict:
         return 1000 * lat[min(n - 1, int(q * n))] if n else float("nan")
 
     return {
-        "phase": name, "requests": n, "requests_s": n / duration, "p50_ms": pct(0.50), "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99), "max_ms": 1000 * lat[-1] if n else float("nan"),
+        "phase": name,
+        "requests": n,
+        "requests_s": n / duration,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": 1000 * lat[-1] if n else float("nan"),
         "mean_ms": 1000 * statistics.fmean(lat) if n else float("nan"),
-        "statuses": dict(sorted(phase.statuses.items())), "errors": phase.errors, "late_sends": phase.late,
+        "statuses": dict(sorted(phase.statuses.items())),
+        "errors": phase.errors,
+        "late_sends": phase.late,
         "client_cpu_s": round(phase.client_cpu_s, 1),
     }
 
 
 def _post_head(port: int, length: int) -> bytes:
-    return (f"POST /v1/plans HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {length}\r\n\r\n").encode()
+    return (
+        f"POST /v1/plans HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 def _send_bodies(port: int, stop: float, counts) -> None:
@@ -270,7 +335,9 @@ def _send_headers(port: int, stop: float, counts) -> None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                 try:
-                    s.sendall(f"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: ".encode())
+                    s.sendall(
+                        f"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: ".encode()
+                    )
                     for _ in range(HEADER_BYTES // len(chunk)):
                         s.sendall(chunk)
                     s.sendall(b"\r\n\r\n")
@@ -312,7 +379,9 @@ def _hold_unfinished(port: int, stop: float, counts) -> None:
 
 
 def _attack(kind: str, port: int, stop: float, counts) -> None:
-    {"bodies": _send_bodies, "headers": _send_headers, "unfinished": _hold_unfinished}[kind](port, stop, counts)
+    {"bodies": _send_bodies, "headers": _send_headers, "unfinished": _hold_unfinished}[kind](
+        port, stop, counts
+    )
 
 
 def _rss_mib(pid: int) -> float:
@@ -325,7 +394,10 @@ def _rss_mib(pid: int) -> float:
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+        total += (
+            next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            / 1024
+        )
         pids += [int(child) for child in children]
     return total
 
@@ -335,13 +407,20 @@ async def _probe_health(url: str, stop: float, phase: Phase) -> None:
     try:
         while time.time() < stop:
             sent = time.perf_counter()
-            if await _timed(connection, phase, asyncio.wait_for(connection.get("/v1/health", {}), 10.0)) is not None:
+            if (
+                await _timed(
+                    connection, phase, asyncio.wait_for(connection.get("/v1/health", {}), 10.0)
+                )
+                is not None
+            ):
                 await asyncio.sleep(max(0.0, 0.02 - (time.perf_counter() - sent)))
     finally:
         await connection.close()
 
 
-def run_hostile_phase(url: str, server_pid: int, *, duration: float, body_senders: int, header_senders: int) -> dict:
+def run_hostile_phase(
+    url: str, server_pid: int, *, duration: float, body_senders: int, header_senders: int
+) -> dict:
     """Health answer times while clients without a token send bodies and headers (see the module notes)."""
     port = int(url.rsplit(":", 1)[1])
     rss_before = _rss_mib(server_pid)
@@ -350,13 +429,17 @@ def run_hostile_phase(url: str, server_pid: int, *, duration: float, body_sender
     counters = {kind: ctx.Array("q", 2) for kind in set(kinds)}
     start = time.time() + 1.0  # the attackers' interpreters start first
     stop = start + duration
-    attackers = [ctx.Process(target=_attack, args=(kind, port, stop, counters[kind])) for kind in kinds]
+    attackers = [
+        ctx.Process(target=_attack, args=(kind, port, stop, counters[kind])) for kind in kinds
+    ]
     for attacker in attackers:
         attacker.start()
     time.sleep(max(0.0, start - time.time()))
     phase = Phase()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    asyncio.run(_probe_health(url, stop - 0.5, phase))  # the memory is read while the bodies are still held
+    asyncio.run(
+        _probe_health(url, stop - 0.5, phase)
+    )  # the memory is read while the bodies are still held
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     phase.client_cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
     rss_during = _rss_mib(server_pid)
@@ -370,17 +453,38 @@ def run_hostile_phase(url: str, server_pid: int, *, duration: float, body_sender
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--adapters", type=int, default=200)
-    parser.add_argument("--interval", type=float, default=0.15, help="s between one adapter's requests (open loop)")
+    parser.add_argument(
+        "--interval", type=float, default=0.15, help="s between one adapter's requests (open loop)"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="s per phase")
-    parser.add_argument("--repeats", type=int, default=3, help="open-loop runs; the target is judged on their median")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="open-loop runs; the target is judged on their median",
+    )
     parser.add_argument("--workers", type=int, default=2, help="server processes")
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                        help="adapters' HTTP client: minimal asyncio streams, or httpx (heavier on the shared CPU)")
-    parser.add_argument("--hostile-duration", type=float, default=10.0, help="s of the hostile-clients phase")
-    parser.add_argument("--body-senders", type=int, default=4, help="clients sending 7.5 MiB bodies without a token")
-    parser.add_argument("--header-senders", type=int, default=2, help="clients sending 64 MiB headers")
-    parser.add_argument("--hostile-only", action="store_true", help="run only the hostile-clients phase")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "plan_service_load.md")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="adapters' HTTP client: minimal asyncio streams, or httpx (heavier on the shared CPU)",
+    )
+    parser.add_argument(
+        "--hostile-duration", type=float, default=10.0, help="s of the hostile-clients phase"
+    )
+    parser.add_argument(
+        "--body-senders", type=int, default=4, help="clients sending 7.5 MiB bodies without a token"
+    )
+    parser.add_argument(
+        "--header-senders", type=int, default=2, help="clients sending 64 MiB headers"
+    )
+    parser.add_argument(
+        "--hostile-only", action="store_true", help="run only the hostile-clients phase"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "plan_service_load.md"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -396,24 +500,51 @@ def main() -> int:
             first, second = plan_batch(0.0), plan_batch(2.0)
             publish(url, first)
             ids = [p["tls_id"] for p in first["plans"]]
-            print(f"server: {url}, {args.workers} worker(s), {len(ids)} signals; {args.adapters} adapters", flush=True)
+            print(
+                f"server: {url}, {args.workers} worker(s), {len(ids)} signals; {args.adapters} adapters",
+                flush=True,
+            )
             rows = []
             for k in range(0 if args.hostile_only else args.repeats):
                 load = os.getloadavg()[0]
-                phase = asyncio.run(run_phase(url, ids, adapters=args.adapters, interval=args.interval,
-                                              duration=args.duration, republish=(args.duration / 2, second),
-                                              client=args.client))
+                phase = asyncio.run(
+                    run_phase(
+                        url,
+                        ids,
+                        adapters=args.adapters,
+                        interval=args.interval,
+                        duration=args.duration,
+                        republish=(args.duration / 2, second),
+                        client=args.client,
+                    )
+                )
                 rows.append(summary(f"open loop #{k + 1}", phase, args.duration) | {"load": load})
                 print(json.dumps(rows[-1]), flush=True)
             if not args.hostile_only:
                 load = os.getloadavg()[0]
-                phase = asyncio.run(run_phase(url, ids, adapters=args.adapters, interval=0.0,
-                                              duration=args.duration / 2, republish=None, client=args.client))
-                rows.append(summary("closed loop (capacity)", phase, args.duration / 2) | {"load": load})
+                phase = asyncio.run(
+                    run_phase(
+                        url,
+                        ids,
+                        adapters=args.adapters,
+                        interval=0.0,
+                        duration=args.duration / 2,
+                        republish=None,
+                        client=args.client,
+                    )
+                )
+                rows.append(
+                    summary("closed loop (capacity)", phase, args.duration / 2) | {"load": load}
+                )
                 print(json.dumps(rows[-1]), flush=True)
             load = os.getloadavg()[0]
-            hostile = run_hostile_phase(url, server.pid, duration=args.hostile_duration,
-                                        body_senders=args.body_senders, header_senders=args.header_senders)
+            hostile = run_hostile_phase(
+                url,
+                server.pid,
+                duration=args.hostile_duration,
+                body_senders=args.body_senders,
+                header_senders=args.header_senders,
+            )
             hostile["load"] = load
             print(json.dumps(hostile), flush=True)
         finally:
@@ -474,7 +605,11 @@ def main() -> int:
     sent = hostile["sent"]
     refused_all = all(refused == total for total, refused in sent.values())
     growth = hostile["rss_during"] - hostile["rss_before"]
-    met_health = hostile["p99_ms"] <= TARGET_HEALTH_P99_MS and hostile["errors"] == 0 and set(hostile["statuses"]) == {200}
+    met_health = (
+        hostile["p99_ms"] <= TARGET_HEALTH_P99_MS
+        and hostile["errors"] == 0
+        and set(hostile["statuses"]) == {200}
+    )
     met_rss = growth <= TARGET_RSS_GROWTH_MIB
     met = met and met_health and met_rss and refused_all
     bodies, headers = sent.get("bodies", (0, 0)), sent.get("headers", (0, 0))

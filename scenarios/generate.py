@@ -64,12 +64,18 @@ V40 = 11.11  # 40 km/h in m/s
 # wherever they have an exclusive left lane, each change followed by 3 s
 # yellow and 1 s all-red; greens are stretched to fill the 90 s cycle.
 TLS_OPTIONS: tuple[str, ...] = (
-    "--tls.default-type", "static",
-    "--tls.layout", "opposites",
-    "--tls.cycle.time", "90",
-    "--tls.left-green.time", "10",
-    "--tls.yellow.time", "3",
-    "--tls.allred.time", "1",
+    "--tls.default-type",
+    "static",
+    "--tls.layout",
+    "opposites",
+    "--tls.cycle.time",
+    "90",
+    "--tls.left-green.time",
+    "10",
+    "--tls.yellow.time",
+    "3",
+    "--tls.allred.time",
+    "1",
     # U-turns at signals would need their own phase logic and are not modelled.
     "--no-turnarounds",
 )
@@ -164,8 +170,9 @@ class PlainNet:
             self._connection(edge_id, f"{edge_id}_bay", lane, lane)
         self._connection(edge_id, f"{edge_id}_bay", lanes - 1, lanes)
 
-    def two_way(self, a: str, b: str, lanes: int, speed: float,
-                bay_ab: float = 0.0, bay_ba: float = 0.0) -> None:
+    def two_way(
+        self, a: str, b: str, lanes: int, speed: float, bay_ab: float = 0.0, bay_ba: float = 0.0
+    ) -> None:
         self.road(a, b, lanes, speed, bay_ab)
         self.road(b, a, lanes, speed, bay_ba)
 
@@ -196,13 +203,17 @@ class PlainNet:
         run_tool(
             "netconvert",
             [
-                "--node-files", "plain.nod.xml",
-                "--edge-files", "plain.edg.xml",
-                "--connection-files", "plain.con.xml",
+                "--node-files",
+                "plain.nod.xml",
+                "--edge-files",
+                "plain.edg.xml",
+                "--connection-files",
+                "plain.con.xml",
                 # Keep the coordinates written above (centre junction at 0,0).
                 "--offset.disable-normalization",
                 *TLS_OPTIONS,
-                "--output-file", net_file.name,
+                "--output-file",
+                net_file.name,
             ],
             work,
         )
@@ -237,9 +248,14 @@ def build_corridor(work: Path, net_file: Path) -> None:
     for sig, x in zip(signals, CORRIDOR_X):
         net.node(sig, x, 0, signal=True)
     for a, b in zip(["W", *signals], [*signals, "E"]):
-        net.two_way(a, b, 2, V50,
-                    bay_ab=CORRIDOR_BAY if b != "E" else 0.0,
-                    bay_ba=CORRIDOR_BAY if a != "W" else 0.0)
+        net.two_way(
+            a,
+            b,
+            2,
+            V50,
+            bay_ab=CORRIDOR_BAY if b != "E" else 0.0,
+            bay_ba=CORRIDOR_BAY if a != "W" else 0.0,
+        )
     for i, (sig, x) in enumerate(zip(signals, CORRIDOR_X)):
         north, south = f"N{i + 1}", f"S{i + 1}"
         net.node(north, x, CORRIDOR_SIDE_LEN[i][0])
@@ -263,20 +279,31 @@ def build_grid(work: Path, net_file: Path) -> None:
         "netgenerate",
         [
             "--grid",
-            "--grid.number", str(GRID_SIZE),
-            "--grid.x-length", "300",
-            "--grid.y-length", "250",
-            "--grid.attach-length", "250",
-            "--default.lanenumber", "2",
-            "--default.speed", str(V50),
-            "--turn-lanes", "1",
-            "--turn-lanes.length", "60",
+            "--grid.number",
+            str(GRID_SIZE),
+            "--grid.x-length",
+            "300",
+            "--grid.y-length",
+            "250",
+            "--grid.attach-length",
+            "250",
+            "--default.lanenumber",
+            "2",
+            "--default.speed",
+            str(V50),
+            "--turn-lanes",
+            "1",
+            "--turn-lanes.length",
+            "60",
             # Only the 16 grid junctions are signals; the bay starts and the
             # dead ends of the attached legs stay uncontrolled.
-            "--default.junctions.type", "priority",
-            "--tls.set", ",".join(grid_signals()),
+            "--default.junctions.type",
+            "priority",
+            "--tls.set",
+            ",".join(grid_signals()),
             *TLS_OPTIONS,
-            "--output-file", net_file.name,
+            "--output-file",
+            net_file.name,
         ],
         work,
     )
@@ -449,13 +476,20 @@ def generate(scenario: Scenario, out_root: Path) -> Path:
         run_tool(
             "jtrrouter",
             [
-                "--net-file", net_file.name,
-                "--route-files", "flows.xml",
-                "--turn-ratio-files", "turns.xml",
-                "--output-file", route_file.name,
-                "--begin", str(BEGIN),
-                "--end", str(END),
-                "--seed", str(SEED),
+                "--net-file",
+                net_file.name,
+                "--route-files",
+                "flows.xml",
+                "--turn-ratio-files",
+                "turns.xml",
+                "--output-file",
+                route_file.name,
+                "--begin",
+                str(BEGIN),
+                "--end",
+                str(END),
+                "--seed",
+                str(SEED),
                 # Vehicles reference shared <route id=...> definitions: same routes,
                 # a much smaller file.
                 "--named-routes",
@@ -489,8 +523,12 @@ def generate(scenario: Scenario, out_root: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="output root, one sub-folder per scenario (default: scenarios/sumo)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="output root, one sub-folder per scenario (default: scenarios/sumo)",
+    )
     parser.add_argument("--only", choices=sorted(SCENARIOS), help="build just this scenario")
     args = parser.parse_args(argv)
     names = [args.only] if args.only else list(SCENARIOS)

@@ -22,7 +22,9 @@ def shared_dir() -> Path | None:
 def shared() -> Path:
     path = shared_dir()
     if path is None:
-        pytest.skip("shared data folder absent (../shared or $CTRAFFIC_SHARED): real-city fixtures not available")
+        pytest.skip(
+            "shared data folder absent (../shared or $CTRAFFIC_SHARED): real-city fixtures not available"
+        )
     return path
 
 
@@ -45,8 +47,12 @@ def route_counts(scenario, network, folder: Path, *, day, hours: int = 1):
     tables = []
     for start in range(0, 3600 * hours, 900):
         flows = flows_from_routes(routed, network, begin=start, end=start + 900)
-        tables.append(flows.assign(timestamp=day + pd.Timedelta(seconds=start), count=flows["flow_veh_h"] / 4))
-    return pd.concat(tables, ignore_index=True)[["timestamp", "intersection", "movement", "count"]], routed
+        tables.append(
+            flows.assign(timestamp=day + pd.Timedelta(seconds=start), count=flows["flow_veh_h"] / 4)
+        )
+    return pd.concat(tables, ignore_index=True)[
+        ["timestamp", "intersection", "movement", "count"]
+    ], routed
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -47,8 +47,14 @@ def safe_plan(tls_id: str = "J1", *, extra_s: float = 0.0, **changes) -> TimingP
     plan = next(p for p in plans_from_network(corridor()) if p.tls_id == tls_id)
     phases = list(plan.phases)
     i, green = plan.greens[0]
-    phases[i] = replace(green, duration=green.duration + extra_s, max_dur=max(green.max_dur, green.duration + extra_s))
-    return replace(plan, program_id="test", phases=tuple(phases), cycle_s=plan.cycle_s + extra_s, **changes)
+    phases[i] = replace(
+        green,
+        duration=green.duration + extra_s,
+        max_dur=max(green.max_dur, green.duration + extra_s),
+    )
+    return replace(
+        plan, program_id="test", phases=tuple(phases), cycle_s=plan.cycle_s + extra_s, **changes
+    )
 
 
 def unsafe_plan(tls_id: str = "J2") -> TimingPlan:
@@ -77,9 +83,22 @@ def serving(db: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
     port = free_port()
     log = open(db.with_suffix(f".{port}.log"), "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "citybrain_traffic.cli", "serve", "--db", str(db), "--net", "corridor",
-         "--port", str(port), *extra],
-        env=ENV, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "citybrain_traffic.cli",
+            "serve",
+            "--db",
+            str(db),
+            "--net",
+            "corridor",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        env=ENV,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,7 +109,9 @@ def serving(db: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None and time.monotonic() < deadline, db.with_suffix(f".{port}.log").read_text()
+            assert process.poll() is None and time.monotonic() < deadline, db.with_suffix(
+                f".{port}.log"
+            ).read_text()
             time.sleep(0.1)
         yield process, url
     finally:

@@ -22,15 +22,27 @@ def model_dir(tmp_path_factory):
     counts = folder / "history.csv"
     done = run_cli("collect", "single", "--days", "3", "--out", str(counts), "--seed", "5")
     assert done.returncode == 0, done.stderr
-    done = run_cli("forecast", "train", str(counts), "--out", str(folder / "model"), "--horizons", "15")
+    done = run_cli(
+        "forecast", "train", str(counts), "--out", str(folder / "model"), "--horizons", "15"
+    )
     assert done.returncode == 0, done.stderr
     return folder / "model"
 
 
 def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_path):
     out = tmp_path / "run"
-    done = run_cli("simulate", "single", "--controller", "fixed,adaptive", "--seed", "1",
-                   "--model", str(model_dir), "--out", str(out))
+    done = run_cli(
+        "simulate",
+        "single",
+        "--controller",
+        "fixed,adaptive",
+        "--seed",
+        "1",
+        "--model",
+        str(model_dir),
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     scenario = load_scenario("single")
     network = read_network(scenario.net_file)
@@ -50,8 +62,12 @@ def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_p
         reference = network.intersections[plan.tls_id].phases
         for phase, ref in zip(plan.phases, reference):
             if phase.is_green:
-                assert phase.min_dur == pytest.approx(max(MIN_GREEN_SHARE * phase.duration, ref.min_green))
-                assert phase.max_dur == pytest.approx(max(MAX_GREEN_FACTOR * phase.duration, ref.duration))
+                assert phase.min_dur == pytest.approx(
+                    max(MIN_GREEN_SHARE * phase.duration, ref.min_green)
+                )
+                assert phase.max_dur == pytest.approx(
+                    max(MAX_GREEN_FACTOR * phase.duration, ref.duration)
+                )
     # The plans follow the counts: the forecast flow changes from interval to interval.
     assert len({r["forecast_veh_h"] for r in records}) > 1
     summary = pd.read_csv(out / "summary.csv").set_index("controller")
@@ -63,22 +79,50 @@ def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_p
 def test_adaptive_same_seed_same_numbers(model_dir, tmp_path):
     rows = []
     for name in ("a", "b"):
-        done = run_cli("simulate", "single", "--controller", "adaptive", "--seed", "3",
-                       "--model", str(model_dir), "--out", str(tmp_path / name))
+        done = run_cli(
+            "simulate",
+            "single",
+            "--controller",
+            "adaptive",
+            "--seed",
+            "3",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(tmp_path / name),
+        )
         assert done.returncode == 0, done.stderr
-        rows.append(pd.read_csv(tmp_path / name / "summary.csv").drop(columns=["wall_time_s", "control_time_s"]))
+        rows.append(
+            pd.read_csv(tmp_path / name / "summary.csv").drop(
+                columns=["wall_time_s", "control_time_s"]
+            )
+        )
     pd.testing.assert_frame_equal(rows[0], rows[1])
 
 
 def test_fixed_plans_and_no_history_modes(tmp_path):
     """`--fixed-plans` runs static, coordinated plans; `--history-days 0` forecasts from the run's own counts."""
     out = tmp_path / "run"
-    done = run_cli("simulate", "single", "--controller", "adaptive", "--seed", "2", "--history-days", "0",
-                   "--fixed-plans", "--out", str(out))
+    done = run_cli(
+        "simulate",
+        "single",
+        "--controller",
+        "adaptive",
+        "--seed",
+        "2",
+        "--history-days",
+        "0",
+        "--fixed-plans",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "no forecaster: forecasting from the counts seen so far" in done.stdout + done.stderr
     assert "plans run as fixed time" in done.stdout + done.stderr
-    records = [json.loads(line) for line in (out / "adaptive" / "seed-2" / "plans.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (out / "adaptive" / "seed-2" / "plans.jsonl").read_text().splitlines()
+    ]
     assert records and {r["forecast"] for r in records} == {"recent mean"}
     assert {r["kind"] for r in records} == {"static"}
 
@@ -86,12 +130,33 @@ def test_fixed_plans_and_no_history_modes(tmp_path):
 def test_held_offsets_run_coordinated_actuated_plans(tmp_path):
     """`--offsets held`: actuated plans with CP-SAT offsets, each held by its longest green."""
     out = tmp_path / "run"
-    done = run_cli("simulate", "corridor", "--controller", "adaptive", "--seed", "1", "--end", "2700",
-                   "--history-days", "0", "--offsets", "held", "--out", str(out))
+    done = run_cli(
+        "simulate",
+        "corridor",
+        "--controller",
+        "adaptive",
+        "--seed",
+        "1",
+        "--end",
+        "2700",
+        "--history-days",
+        "0",
+        "--offsets",
+        "held",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "coordinated-actuated, cycles and offsets held" in done.stdout + done.stderr
-    records = [json.loads(line) for line in (out / "adaptive" / "seed-1" / "plans.jsonl").read_text().splitlines()]
-    assert records and {r["offsets"] for r in records} == {"held"} and {r["kind"] for r in records} == {"actuated"}
+    records = [
+        json.loads(line)
+        for line in (out / "adaptive" / "seed-1" / "plans.jsonl").read_text().splitlines()
+    ]
+    assert (
+        records
+        and {r["offsets"] for r in records} == {"held"}
+        and {r["kind"] for r in records} == {"actuated"}
+    )
     assert any(r["offset_s"] > 0 for r in records)
     for record in records:  # the other greens are forced off at their planned length
         greens = [p for p in record["phases"] if p["kind"] == "green"]
@@ -107,7 +172,9 @@ def test_adaptive_options_are_checked(tmp_path):
     assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
     done = run_cli("simulate", "single", "--controller", "fixed", "--offsets", "held")
     assert done.returncode == 2 and "options of the adaptive controller" in done.stderr
-    done = run_cli("simulate", "single", "--controller", "adaptive", "--offsets", "held", "--fixed-plans")
+    done = run_cli(
+        "simulate", "single", "--controller", "adaptive", "--offsets", "held", "--fixed-plans"
+    )
     assert done.returncode == 2 and "--fixed-plans turns off" in done.stderr
     done = run_cli("simulate", "single", "--controller", "adaptive", "--model", str(tmp_path))
     assert done.returncode == 2 and "not a forecast model folder" in done.stderr
@@ -115,7 +182,16 @@ def test_adaptive_options_are_checked(tmp_path):
     assert done.returncode == 2 and "--interval" in done.stderr
     assert "Traceback" not in done.stderr
     # An interval the forecaster cannot be trained for fails before any history is collected.
-    done = run_cli("simulate", "single", "--controller", "adaptive", "--interval", "7", "--out", tmp_path / "seven")
+    done = run_cli(
+        "simulate",
+        "single",
+        "--controller",
+        "adaptive",
+        "--interval",
+        "7",
+        "--out",
+        tmp_path / "seven",
+    )
     assert done.returncode == 2 and "divide a day" in done.stderr
     assert not (tmp_path / "seven" / "prepared").exists()
     # Without a history any interval is fine for the check.
@@ -125,13 +201,31 @@ def test_adaptive_options_are_checked(tmp_path):
 
 
 def test_a_model_must_forecast_one_interval_ahead(model_dir):
-    done = run_cli("simulate", "single", "--controller", "adaptive", "--model", model_dir, "--interval", "30")
-    assert done.returncode == 2 and "trained on 15-min counts" in done.stderr and "--interval 15" in done.stderr
+    done = run_cli(
+        "simulate", "single", "--controller", "adaptive", "--model", model_dir, "--interval", "30"
+    )
+    assert (
+        done.returncode == 2
+        and "trained on 15-min counts" in done.stderr
+        and "--interval 15" in done.stderr
+    )
     half_hour = model_dir.parent / "model-30"
-    done = run_cli("forecast", "train", model_dir.parent / "history.csv", "--out", half_hour, "--horizons", "30")
+    done = run_cli(
+        "forecast",
+        "train",
+        model_dir.parent / "history.csv",
+        "--out",
+        half_hour,
+        "--horizons",
+        "30",
+    )
     assert done.returncode == 0, done.stderr
     done = run_cli("simulate", "single", "--controller", "adaptive", "--model", half_hour)
-    assert done.returncode == 2 and "forecasts 30 min ahead" in done.stderr and "--horizons 15" in done.stderr
+    assert (
+        done.returncode == 2
+        and "forecasts 30 min ahead" in done.stderr
+        and "--horizons 15" in done.stderr
+    )
 
 
 def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path):
@@ -142,16 +236,24 @@ def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path
     assert SIM_DAY_ZERO.day_of_week < 5  # the run is simulated on a weekday
     rows = []
     # Monday, Tuesday and Saturday, each from 06:00 (the scenario's begin) in 15-min bins.
-    for day, first, later in (("2026-01-05", 10, 99), ("2026-01-06", 20, 99), ("2026-01-10", 500, 99)):
+    for day, first, later in (
+        ("2026-01-05", 10, 99),
+        ("2026-01-06", 20, 99),
+        ("2026-01-10", 500, 99),
+    ):
         for minutes, count in ((0, first), (15, later)):
             stamp = pd.Timestamp(day) + pd.Timedelta(hours=6, minutes=minutes)
             rows += [(stamp, "C", "a>b", count), (stamp, "C", "c>d", 2 * count)]
     history = tmp_path / "history.csv.gz"
-    pd.DataFrame(rows, columns=["timestamp", "intersection", "movement", "count"]).to_csv(history, index=False)
+    pd.DataFrame(rows, columns=["timestamp", "intersection", "movement", "count"]).to_csv(
+        history, index=False
+    )
 
     opening = sorted(_opening_counts(history, begin_s=6 * 3600.0))
     assert opening == [["C", "a>b", 15.0], ["C", "c>d", 30.0]]
-    assert _opening_counts(history, begin_s=7 * 3600.0) == []  # no bin starts at the begin: no opening plan
+    assert (
+        _opening_counts(history, begin_s=7 * 3600.0) == []
+    )  # no bin starts at the begin: no opening plan
 
 
 def test_a_broken_model_folder_is_a_clear_error(tmp_path):
@@ -172,17 +274,30 @@ def test_adaptive_runs_the_networks_own_program_when_the_check_found_nothing_bet
 
     sc = load_scenario("single", end=900)
     network = read_network(sc.net_file)
-    setup = AdaptiveController().configure(history_days=0, check_in_sumo=False).prepare(
-        sc, network, tmp_path, demand_scale=1.0)
+    setup = (
+        AdaptiveController()
+        .configure(history_days=0, check_in_sumo=False)
+        .prepare(sc, network, tmp_path, demand_scale=1.0)
+    )
     state = json.loads(dict(setup.data)["adaptive"])
     assert state["own_program"] is False
     own = replace(setup, data=(("adaptive", json.dumps({**state, "own_program": True})),))
-    adaptive, fixed = run_matrix([
-        RunSpec(scenario=sc, network=network, controller=name, seed=4, workdir=tmp_path / name, setup=s)
-        for name, s in (("adaptive", own), ("fixed", SimSetup()))
-    ])
+    adaptive, fixed = run_matrix(
+        [
+            RunSpec(
+                scenario=sc,
+                network=network,
+                controller=name,
+                seed=4,
+                workdir=tmp_path / name,
+                setup=s,
+            )
+            for name, s in (("adaptive", own), ("fixed", SimSetup()))
+        ]
+    )
     assert adaptive.controller_report == {"plans": [], "switches": []}
     timing = ("controller", "wall_time_s", "control_time_s")
     # As Series: the modes single lacks have NaN figures, and NaN != NaN in a dict comparison.
     assert pd.Series({k: v for k, v in adaptive.kpis.items() if k not in timing}).equals(
-        pd.Series({k: v for k, v in fixed.kpis.items() if k not in timing}))
+        pd.Series({k: v for k, v in fixed.kpis.items() if k not in timing})
+    )

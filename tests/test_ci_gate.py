@@ -30,21 +30,37 @@ MIN_REDUCTION = 0.40
 MIN_REDUCTION_FIXED_PLANS = 0.21
 
 
-@pytest.mark.parametrize(("options", "gate"), [((), MIN_REDUCTION), (("--fixed-plans",), MIN_REDUCTION_FIXED_PLANS)],
-                         ids=["realtime", "fixed-plans"])
+@pytest.mark.parametrize(
+    ("options", "gate"),
+    [((), MIN_REDUCTION), (("--fixed-plans",), MIN_REDUCTION_FIXED_PLANS)],
+    ids=["realtime", "fixed-plans"],
+)
 def test_adaptive_cuts_delay_on_the_default_scenario(options, gate, tmp_path_factory, monkeypatch):
     # One cache for both runs: the second reuses the forecaster the first trained.
     cache = tmp_path_factory.getbasetemp() / "ci-gate-cache"
     monkeypatch.setenv("CTRAFFIC_CACHE", str(cache))
     out = tmp_path_factory.mktemp("bench")
-    done = run_cli("benchmark", "corridor", "-c", "fixed,adaptive", "--seeds", "1-2", "--history-days", "7",
-                   *options, "--out", str(out / "results"))
+    done = run_cli(
+        "benchmark",
+        "corridor",
+        "-c",
+        "fixed,adaptive",
+        "--seeds",
+        "1-2",
+        "--history-days",
+        "7",
+        *options,
+        "--out",
+        str(out / "results"),
+    )
     assert done.returncode == 0, done.stderr
     results = pd.read_csv(out / "results" / "results.csv")
     delay = results.groupby("controller")["mean_delay_s"].mean()
     reduction = 1.0 - delay["adaptive"] / delay["fixed"]
-    print(f"corridor, seeds 1-2 {' '.join(options)}: fixed {delay['fixed']:.1f} s, adaptive {delay['adaptive']:.1f} s, "
-          f"reduction {reduction:.1%} (gate {gate:.0%})")
+    print(
+        f"corridor, seeds 1-2 {' '.join(options)}: fixed {delay['fixed']:.1f} s, adaptive {delay['adaptive']:.1f} s, "
+        f"reduction {reduction:.1%} (gate {gate:.0%})"
+    )
     assert reduction >= gate, (
         f"adaptive {' '.join(options)} cut mean delay by {reduction:.1%} against fixed on corridor "
         f"(fixed {delay['fixed']:.1f} s, adaptive {delay['adaptive']:.1f} s); the gate is {gate:.0%}"

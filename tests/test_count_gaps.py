@@ -25,8 +25,10 @@ def single_counts(tmp_path_factory):
     full, _ = route_counts(sc, network, folder, day=DAY)
     busiest = full.groupby("movement")["count"].sum().sort_values(ascending=False).index
     absent, holed = busiest[0], busiest[1]
-    counts = full[(full["movement"] != absent)
-                  & ~((full["movement"] == holed) & (full["timestamp"] == DAY + pd.Timedelta(minutes=15)))]
+    counts = full[
+        (full["movement"] != absent)
+        & ~((full["movement"] == holed) & (full["timestamp"] == DAY + pd.Timedelta(minutes=15)))
+    ]
     path = folder / "counts.csv"
     counts.to_csv(path, index=False)
     return path, counts, full, network, absent, holed
@@ -35,11 +37,28 @@ def single_counts(tmp_path_factory):
 def test_missing_movement_is_reported_as_gap(tmp_path, single_counts):
     """optimize --counts timed a movement the table lacked as one without traffic, silently."""
     path, _, _, _, absent, holed = single_counts
-    proc = run_cli("optimize", "single", "--counts", path, "--at", "00:00", "--window", "30", "--out", tmp_path / "o")
+    proc = run_cli(
+        "optimize",
+        "single",
+        "--counts",
+        path,
+        "--at",
+        "00:00",
+        "--window",
+        "30",
+        "--out",
+        tmp_path / "o",
+    )
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
-    assert f"warning: 1 movement(s) with no count in the window: timed as carrying no traffic: C {absent}" in text
-    assert f"warning: 1 movement(s) with gaps in the window: flow is the mean of the bins counted: C {holed}" in text
+    assert (
+        f"warning: 1 movement(s) with no count in the window: timed as carrying no traffic: C {absent}"
+        in text
+    )
+    assert (
+        f"warning: 1 movement(s) with gaps in the window: flow is the mean of the bins counted: C {holed}"
+        in text
+    )
 
 
 def test_a_missing_bin_is_not_zero_vehicles(single_counts):
@@ -51,17 +70,22 @@ def test_a_missing_bin_is_not_zero_vehicles(single_counts):
     assert absent not in flows.index
     complete = full[(full["movement"] != holed) & (full["movement"] != absent)]
     assert flows.drop(holed).to_dict() == pytest.approx(
-        flows_from_counts(complete, at=DAY, minutes=30).set_index("movement")["flow_veh_h"].to_dict()
+        flows_from_counts(complete, at=DAY, minutes=30)
+        .set_index("movement")["flow_veh_h"]
+        .to_dict()
     )
 
 
 def test_find_gaps_lists_expected_series_the_table_lacks(single_counts):
     _, counts, _, network, absent, holed = single_counts
     expected = pd.DataFrame(
-        [("C", link.movement) for link in network.intersections["C"].links], columns=["intersection", "movement"]
+        [("C", link.movement) for link in network.intersections["C"].links],
+        columns=["intersection", "movement"],
     )
     gaps = find_gaps(counts, start=DAY, end=DAY + pd.Timedelta(hours=1), series=expected)
     assert gaps[["movement", "missing_bins"]].values.tolist() == sorted([[absent, 4], [holed, 1]])
     assert gaps.loc[gaps["movement"] == holed, "gap_start"].item() == DAY + pd.Timedelta(minutes=15)
     # Without the expected series the table alone cannot know the movement exists.
-    assert find_gaps(counts, start=DAY, end=DAY + pd.Timedelta(hours=1))["movement"].tolist() == [holed]
+    assert find_gaps(counts, start=DAY, end=DAY + pd.Timedelta(hours=1))["movement"].tolist() == [
+        holed
+    ]

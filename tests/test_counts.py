@@ -44,7 +44,9 @@ def test_long_table_round_trip(tmp_path, name):
         table.to_parquet(path, index=False)
     else:
         # Ids written as text: "7" must stay the string "7", "101" must not become 101.0.
-        table.assign(timestamp=table["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(path, index=False)
+        table.assign(timestamp=table["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(
+            path, index=False
+        )
     back = read_counts(path)
     assert list(back.columns) == ["timestamp", "intersection", "movement", "count"]
     assert back["timestamp"].dtype == "datetime64[ns]"
@@ -90,7 +92,9 @@ def test_utdf_hand_written(tmp_path):
         ("9", ["NBL", "NBR", "SBR", "SBT"]),
     ]
     # TIME labels the start of the bin.
-    assert sorted(table["timestamp"].unique()) == list(pd.date_range("2025-01-06 00:00", periods=3, freq="15min"))
+    assert sorted(table["timestamp"].unique()) == list(
+        pd.date_range("2025-01-06 00:00", periods=3, freq="15min")
+    )
     nbt = table[(table["intersection"] == "7") & (table["movement"] == "NBT")]
     assert nbt["count"].tolist() == [10.0, 12.0, 14.0]
     assert len(table) == 3 * 5 + 3 * 4 - 1
@@ -101,21 +105,27 @@ def test_utdf_hand_written(tmp_path):
 
 
 def test_utdf_end_labelled_file_is_shifted_to_bin_starts(tmp_path):
-    lines = "".join(f'01/06/2025,="{t}",1,{i},{i + 1},\n' for i, t in enumerate(["2330", "2345", "2400"]))
+    lines = "".join(
+        f'01/06/2025,="{t}",1,{i},{i + 1},\n' for i, t in enumerate(["2330", "2345", "2400"])
+    )
     title = "Turning Movement Count,\n15 Minute Counts,\nDATE,TIME,INTID,NBL,NBT,\n"
     path = _write(tmp_path / "end.csv", title + lines)
     table = read_counts(path)
-    assert sorted(table["timestamp"].unique()) == list(pd.date_range("2025-01-06 23:15", periods=3, freq="15min"))
+    assert sorted(table["timestamp"].unique()) == list(
+        pd.date_range("2025-01-06 23:15", periods=3, freq="15min")
+    )
 
 
 def test_utdf_bad_time_names_line(tmp_path):
     path = _write(tmp_path / "t.csv", UTDF.replace('="0015",9', '="0075",9'), newline="\r\n")
-    with pytest.raises(InputError, match=r"line 8 of t\.csv: missing or unparseable timestamp .*0075"):
+    with pytest.raises(
+        InputError, match=r"line 8 of t\.csv: missing or unparseable timestamp .*0075"
+    ):
         read_counts(path)
 
 
 def test_utdf_short_line_is_rejected(tmp_path):
-    path = _write(tmp_path / "t.csv", UTDF + "01/06/2025,=\"0045\",9,4,\n")
+    path = _write(tmp_path / "t.csv", UTDF + '01/06/2025,="0045",9,4,\n')
     with pytest.raises(InputError, match=r"line 10 of t\.csv has 5 fields"):
         read_counts(path)
 
@@ -135,7 +145,11 @@ def test_bentonville_native_layout(shared):
     # its existing eastbound movements `*`.
     assert len(table) == 7 * 96 * 56 - 3
     gaps = find_gaps(table)
-    assert gaps[["intersection", "movement"]].values.tolist() == [["4", "EBL"], ["4", "EBR"], ["4", "EBT"]]
+    assert gaps[["intersection", "movement"]].values.tolist() == [
+        ["4", "EBL"],
+        ["4", "EBR"],
+        ["4", "EBT"],
+    ]
     assert (gaps["gap_start"] == pd.Timestamp("2025-11-16 09:00")).all()
 
 
@@ -172,7 +186,9 @@ GOOD_ROWS = "2025-03-03 00:00,A,NBT,4\n2025-03-03 00:15,A,NBT,5\n"
 )
 def test_bad_count_names_first_offending_line(tmp_path, bad_row, problem):
     # The bad row is line 4; a second bad row after it must not be the one named.
-    path = _write(tmp_path / "bad.csv", HEADER + GOOD_ROWS + bad_row + "\n" + "2025-03-03 00:45,A,NBT,-9\n")
+    path = _write(
+        tmp_path / "bad.csv", HEADER + GOOD_ROWS + bad_row + "\n" + "2025-03-03 00:45,A,NBT,-9\n"
+    )
     with pytest.raises(InputError) as info:
         read_counts(path)
     message = str(info.value)
@@ -186,9 +202,17 @@ def test_implausible_count_is_refused(tmp_path):
     above what 8 lanes carry at a 1-s headway, naming the file, the row and the limit."""
     assert MAX_FLOW_VEH_H == 28_800
     rows = GOOD_ROWS + "2025-03-03 00:30,A,NBT,7201\n"
-    with pytest.raises(InputError, match=r"^line 4 of big\.csv: implausible count .*7201.*at most 7,200 vehicles in a 15-min bin"):
+    with pytest.raises(
+        InputError,
+        match=r"^line 4 of big\.csv: implausible count .*7201.*at most 7,200 vehicles in a 15-min bin",
+    ):
         read_counts(_write(tmp_path / "big.csv", HEADER + rows))
-    assert read_counts(_write(tmp_path / "full.csv", HEADER + rows.replace("7201", "7200")))["count"].max() == 7200
+    assert (
+        read_counts(_write(tmp_path / "full.csv", HEADER + rows.replace("7201", "7200")))[
+            "count"
+        ].max()
+        == 7200
+    )
     table = read_counts(tmp_path / "full.csv").assign(count=[4.0, 5.0, 1e15])
     table.to_parquet(tmp_path / "big.parquet")
     with pytest.raises(InputError, match=r"^row 3 of big\.parquet: implausible count"):
@@ -198,8 +222,14 @@ def test_implausible_count_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"^row 2: implausible count"):
         validate_counts(table)
     # The ceiling follows the bin: an hour's bins take four times a quarter's.
-    hourly = pd.DataFrame({"timestamp": ["2025-03-03 00:00", "2025-03-03 01:00"], "intersection": "A",
-                           "movement": "NBT", "count": [28_800.0, 9_000.0]})
+    hourly = pd.DataFrame(
+        {
+            "timestamp": ["2025-03-03 00:00", "2025-03-03 01:00"],
+            "intersection": "A",
+            "movement": "NBT",
+            "count": [28_800.0, 9_000.0],
+        }
+    )
     assert validate_counts(hourly)["count"].max() == 28_800
     with pytest.raises(InputError, match="at most 28,800 vehicles in a 60-min bin"):
         validate_counts(hourly.assign(count=[28_801.0, 9_000.0]))
@@ -210,7 +240,9 @@ def test_implausible_count_is_refused(tmp_path):
 
 def test_duplicate_names_earlier_line(tmp_path):
     path = _write(tmp_path / "dup.csv", HEADER + GOOD_ROWS + "2025-03-03 00:00,A,NBT,9\n")
-    with pytest.raises(InputError, match=r"line 4 of dup\.csv: duplicate .*already given at line 2"):
+    with pytest.raises(
+        InputError, match=r"line 4 of dup\.csv: duplicate .*already given at line 2"
+    ):
         read_counts(path)
 
 
@@ -235,18 +267,36 @@ def test_find_gaps_reports_runs_and_ragged_ends():
     day = pd.Timestamp("2025-03-03")
     stamp = table["timestamp"]
     missing = (
-        ((table["movement"] == "NBL") & stamp.between(day + pd.Timedelta("2h"), day + pd.Timedelta("2h30min")))
+        (
+            (table["movement"] == "NBL")
+            & stamp.between(day + pd.Timedelta("2h"), day + pd.Timedelta("2h30min"))
+        )
         | ((table["movement"] == "EBR") & (table["timestamp"] < day + pd.Timedelta("1h")))
         | ((table["movement"] == "NBT") & (table["timestamp"] == day + pd.Timedelta("23h45min")))
     )
     gaps = find_gaps(table[~missing])
     assert gaps.to_dict("records") == [
-        {"intersection": "101", "movement": "NBL", "gap_start": day + pd.Timedelta("2h"),
-         "gap_end": day + pd.Timedelta("2h45min"), "missing_bins": 3},
-        {"intersection": "101", "movement": "NBT", "gap_start": day + pd.Timedelta("23h45min"),
-         "gap_end": day + pd.Timedelta("1D"), "missing_bins": 1},
-        {"intersection": "7", "movement": "EBR", "gap_start": day,
-         "gap_end": day + pd.Timedelta("1h"), "missing_bins": 4},
+        {
+            "intersection": "101",
+            "movement": "NBL",
+            "gap_start": day + pd.Timedelta("2h"),
+            "gap_end": day + pd.Timedelta("2h45min"),
+            "missing_bins": 3,
+        },
+        {
+            "intersection": "101",
+            "movement": "NBT",
+            "gap_start": day + pd.Timedelta("23h45min"),
+            "gap_end": day + pd.Timedelta("1D"),
+            "missing_bins": 1,
+        },
+        {
+            "intersection": "7",
+            "movement": "EBR",
+            "gap_start": day,
+            "gap_end": day + pd.Timedelta("1h"),
+            "missing_bins": 4,
+        },
     ]
     assert find_gaps(table).empty
     # An explicit period: a series that covers none of it is one whole gap.

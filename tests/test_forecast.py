@@ -28,7 +28,9 @@ KEYS = [("I0", "NBT"), ("I0", "SBT"), ("I0", "EBL"), ("I1", "NBT"), ("I1", "SBT"
 SMALL = {"n_estimators": 40}
 
 
-def synthetic_counts(*, days: int = 21, seed: int = 0, keys=KEYS, day_sigma: float = 0.25) -> pd.DataFrame:
+def synthetic_counts(
+    *, days: int = 21, seed: int = 0, keys=KEYS, day_sigma: float = 0.25
+) -> pd.DataFrame:
     """Weekday/weekend profiles x a level per series x a demand factor per day, Poisson noise.
 
     The day factor holds for the whole day and is shared by every series (weather, an event), so
@@ -38,7 +40,9 @@ def synthetic_counts(*, days: int = 21, seed: int = 0, keys=KEYS, day_sigma: flo
     rng = np.random.default_rng(seed)
     per_day = 96
     hours = (np.arange(per_day) + 0.5) / 4
-    weekday = 0.2 + np.exp(-(((hours - 8.0) / 1.5) ** 2)) + 0.8 * np.exp(-(((hours - 17.0) / 2.0) ** 2))
+    weekday = (
+        0.2 + np.exp(-(((hours - 8.0) / 1.5) ** 2)) + 0.8 * np.exp(-(((hours - 17.0) / 2.0) ** 2))
+    )
     weekend = 0.2 + 0.7 * np.exp(-(((hours - 13.0) / 3.0) ** 2))
     dates = pd.date_range(START, periods=days, freq="D")
     shape = np.concatenate([weekend if date.day_of_week >= 5 else weekday for date in dates])
@@ -105,7 +109,9 @@ def test_predict_shapes_and_columns(fitted, counts, split, name):
 
 def test_quantiles_are_ordered(fitted, counts, split):
     _, cut = split
-    forecast = fitted["lightgbm"].predict(counts, at=pd.date_range(cut, periods=96 * 3, freq="15min"))
+    forecast = fitted["lightgbm"].predict(
+        counts, at=pd.date_range(cut, periods=96 * 3, freq="15min")
+    )
     assert forecast[["p10", "p50", "p90"]].notna().all().all()
     assert (forecast["p10"] <= forecast["p50"]).all()
     assert (forecast["p50"] <= forecast["p90"]).all()
@@ -127,10 +133,14 @@ def test_forecast_reads_only_counts_before_the_origin(fitted, counts, name, days
     for other in (changed, counts[~after]):
         again = model.predict(other, at=origin)
         for column in ("p10", "p50", "p90"):
-            assert np.array_equal(base[column].to_numpy(), again[column].to_numpy(), equal_nan=True), column
+            assert np.array_equal(
+                base[column].to_numpy(), again[column].to_numpy(), equal_nan=True
+            ), column
     if name == "lightgbm":
         # The check above means something: counts before the origin do move the forecast.
-        before = counts["timestamp"].between(origin - pd.Timedelta(hours=2), origin, inclusive="left")
+        before = counts["timestamp"].between(
+            origin - pd.Timedelta(hours=2), origin, inclusive="left"
+        )
         busier = counts.assign(count=np.where(before, counts["count"] * 2, counts["count"]))
         assert not np.allclose(model.predict(busier, at=origin)["p50"], base["p50"])
 
@@ -158,8 +168,12 @@ def test_save_load_gives_identical_forecasts(fitted, counts, split, tmp_path, na
     assert loaded.get_params() == model.get_params()
     before, after = model.predict(counts, at=origins), loaded.predict(counts, at=origins)
     for column in ("p10", "p50", "p90"):
-        assert np.array_equal(before[column].to_numpy(), after[column].to_numpy(), equal_nan=True), column
-    assert before.drop(columns=["p10", "p50", "p90"]).equals(after.drop(columns=["p10", "p50", "p90"]))
+        assert np.array_equal(
+            before[column].to_numpy(), after[column].to_numpy(), equal_nan=True
+        ), column
+    assert before.drop(columns=["p10", "p50", "p90"]).equals(
+        after.drop(columns=["p10", "p50", "p90"])
+    )
     # Saving again over its own model folder is allowed; a subclass refuses another kind.
     model.save(folder)
     other = HistoricalAverage if name != "historical_average" else Persistence
@@ -223,27 +237,45 @@ def test_pooled_lag_deviations_are_group_means(counts):
     step = pd.Timedelta(minutes=15)
     train = counts[counts["timestamp"] < START + pd.Timedelta(days=14)]
     panel = build_panel(counts, bin=step, start=START, end=counts["timestamp"].max() + step)
-    profile = Profile.fit(build_panel(train, bin=step, start=START, end=START + pd.Timedelta(days=14)))
+    profile = Profile.fit(
+        build_panel(train, bin=step, start=START, end=START + pd.Timedelta(days=14))
+    )
     spec = FeatureSpec(lags=4, window_bins=(4, 12), per_day=96)
-    categories = {column: sorted(counts[column].unique()) for column in ("intersection", "movement")}
+    categories = {
+        column: sorted(counts[column].unique()) for column in ("intersection", "movement")
+    }
     origins = np.arange(14 * 96, 14 * 96 + 40)
-    (features,) = make_features(panel, profile, spec=spec, origins=origins, horizon_bins=[1], categories=categories)
+    (features,) = make_features(
+        panel, profile, spec=spec, origins=origins, horizon_bins=[1], categories=categories
+    )
     assert features.matrix.shape[1] == len(spec.names)
-    column = {name: features.matrix[:, i].reshape(len(KEYS), len(origins)) for i, name in enumerate(spec.names)}
+    column = {
+        name: features.matrix[:, i].reshape(len(KEYS), len(origins))
+        for i, name in enumerate(spec.names)
+    }
     intersections = np.array([key[0] for key in KEYS])
     for lag in (1, 2):
         own = column[f"lag_dev_{lag}"]
         network = column[f"network_lag_dev_{lag}"]
-        np.testing.assert_allclose(network, np.broadcast_to(own.mean(axis=0), own.shape), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            network, np.broadcast_to(own.mean(axis=0), own.shape), rtol=1e-5, atol=1e-6
+        )
         for name in set(intersections):
             rows = intersections == name
             pooled = column[f"intersection_lag_dev_{lag}"][rows]
-            np.testing.assert_allclose(pooled, np.broadcast_to(own[rows].mean(axis=0), pooled.shape), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                pooled, np.broadcast_to(own[rows].mean(axis=0), pooled.shape), rtol=1e-5, atol=1e-6
+            )
     # Changing the counts at and after the origins leaves the features of the first origin alone.
     later = panel.values.copy()
-    later[:, origins[0]:] += 100.0
+    later[:, origins[0] :] += 100.0
     (changed,) = make_features(
-        replace(panel, values=later), profile, spec=spec, origins=origins[:1], horizon_bins=[1], categories=categories
+        replace(panel, values=later),
+        profile,
+        spec=spec,
+        origins=origins[:1],
+        horizon_bins=[1],
+        categories=categories,
     )
     first = features.matrix.reshape(len(KEYS), len(origins), -1)[:, 0]
     names = [i for i, name in enumerate(spec.names) if "lag_dev" in name]
@@ -280,26 +312,49 @@ def test_cli_train_one_bin_a_day_needs_the_bin(tmp_path):
     """One 60-min bin from each day (a 1-hour scenario's history): the spacing is a day, not the bin."""
     hourly = synthetic_counts(days=10, keys=KEYS[:2], seed=5)
     hourly = hourly.assign(timestamp=hourly["timestamp"].dt.floor("60min"))
-    hourly = hourly.groupby(["timestamp", "intersection", "movement"], as_index=False)["count"].sum()
+    hourly = hourly.groupby(["timestamp", "intersection", "movement"], as_index=False)[
+        "count"
+    ].sum()
     path = tmp_path / "one_bin_a_day.csv"
     hourly[hourly["timestamp"].dt.hour == 8].to_csv(path, index=False)
 
-    inferred = run_cli("forecast", "train", path, "--out", tmp_path / "inferred", "--horizons", "60")
+    inferred = run_cli(
+        "forecast", "train", path, "--out", tmp_path / "inferred", "--horizons", "60"
+    )
     assert inferred.returncode != 0
     assert "1440-min bin" in inferred.stderr and "Traceback" not in inferred.stderr
 
-    off_grid = run_cli("forecast", "train", path, "--out", tmp_path / "off", "--horizons", "60", "--bin", "50")
-    assert off_grid.returncode == 2 and "off the regular 50-min grid" in off_grid.stderr and not off_grid.stdout
+    off_grid = run_cli(
+        "forecast", "train", path, "--out", tmp_path / "off", "--horizons", "60", "--bin", "50"
+    )
+    assert (
+        off_grid.returncode == 2
+        and "off the regular 50-min grid" in off_grid.stderr
+        and not off_grid.stdout
+    )
 
-    trained = run_cli("forecast", "train", path, "--out", tmp_path / "model", "--horizons", "60", "--bin", "60")
+    trained = run_cli(
+        "forecast", "train", path, "--out", tmp_path / "model", "--horizons", "60", "--bin", "60"
+    )
     assert trained.returncode == 0, trained.stderr
     assert "60-min bins" in trained.stdout
     model = Forecaster.load(tmp_path / "model")
     predicted = model.predict(read_counts(path), at="2025-03-13 08:00", horizons=[60])
     assert len(predicted) == 2 and predicted["p50"].notna().all() and (predicted["p50"] >= 0).all()
 
-    evaluated = run_cli("forecast", "evaluate", path, "--horizons", "60", "--bin", "60", "--test-days", "3",
-                        "--out", tmp_path / "eval")
+    evaluated = run_cli(
+        "forecast",
+        "evaluate",
+        path,
+        "--horizons",
+        "60",
+        "--bin",
+        "60",
+        "--test-days",
+        "3",
+        "--out",
+        tmp_path / "eval",
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = pd.read_csv(tmp_path / "eval" / "metrics.csv")
     assert set(metrics["model"]) == {"persistence", "historical_average", "lightgbm"}
@@ -312,7 +367,15 @@ def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
     proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)
     assert proc.returncode == 0, proc.stderr
     metrics = pd.read_csv(out / "metrics.csv")
-    assert list(metrics.columns) == ["model", "horizon_min", "mae", "rmse", "wape", "n", "coverage_p10_p90"]
+    assert list(metrics.columns) == [
+        "model",
+        "horizon_min",
+        "mae",
+        "rmse",
+        "wape",
+        "n",
+        "coverage_p10_p90",
+    ]
     assert sorted(set(metrics["model"])) == ["historical_average", "lightgbm", "persistence"]
     assert sorted(set(metrics["horizon_min"])) == [15, 30, 60]
     assert (metrics["n"] > 0).all() and metrics["mae"].notna().all()
@@ -338,10 +401,22 @@ def test_forecast_evaluate_never_overwrites(small_file, tmp_path):
     proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)
     assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
     assert not proc.stdout  # refused before reading the counts
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"] and (out / "metrics.csv").read_text() == "mine\n"
+    assert (
+        sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
+        and (out / "metrics.csv").read_text() == "mine\n"
+    )
     forecast = tmp_path / "forecast.csv"
     forecast.write_text("mine\n")
-    proc = run_cli("forecast", "predict", tmp_path / "no-model", small_file, "--at", "2025-03-12 08:00", "--out", forecast)
+    proc = run_cli(
+        "forecast",
+        "predict",
+        tmp_path / "no-model",
+        small_file,
+        "--at",
+        "2025-03-12 08:00",
+        "--out",
+        forecast,
+    )
     assert proc.returncode == 2 and "already exists" in proc.stderr
     assert forecast.read_text() == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "forecast.csv"]

@@ -23,7 +23,13 @@ from conftest import run_cli
 def _simulate(scenario, tmp_path, controllers, seeds, **kwargs):
     sc = load_scenario(scenario, end=kwargs.pop("end", None))
     return simulate_scenario(
-        sc, read_network(sc.net_file), controllers=controllers, seeds=seeds, workdir=tmp_path, jobs=2, **kwargs
+        sc,
+        read_network(sc.net_file),
+        controllers=controllers,
+        seeds=seeds,
+        workdir=tmp_path,
+        jobs=2,
+        **kwargs,
     )
 
 
@@ -36,11 +42,21 @@ def test_fixed_reproduces_plain_sumo(resco, tmp_path):
     plain = tmp_path / "plain.xml"
     subprocess.run(
         [
-            sumo_binary("sumo"), "-c", str(cfg), "--seed", "1", "--time-to-teleport", "-1",
-            "--tripinfo-output", str(plain), "--tripinfo-output.write-unfinished",
-            "--tripinfo-output.write-undeparted", "--no-step-log",
+            sumo_binary("sumo"),
+            "-c",
+            str(cfg),
+            "--seed",
+            "1",
+            "--time-to-teleport",
+            "-1",
+            "--tripinfo-output",
+            str(plain),
+            "--tripinfo-output.write-unfinished",
+            "--tripinfo-output.write-undeparted",
+            "--no-step-log",
         ],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     trips = read_tripinfo(plain)
     reference = trip_kpis(trips, window_s=3600, teleports=0)
@@ -54,7 +70,9 @@ def test_fixed_reproduces_plain_sumo(resco, tmp_path):
 
 def test_same_seed_same_numbers_different_seed_different(tmp_path):
     outcome = _simulate("single", tmp_path, ["max-pressure"], [3, 4], end=1200, write_files=False)
-    again = _simulate("single", tmp_path / "again", ["max-pressure"], [3], end=1200, write_files=False)
+    again = _simulate(
+        "single", tmp_path / "again", ["max-pressure"], [3], end=1200, write_files=False
+    )
     first, other = outcome.results
     # As Series: a mode the scenario lacks has NaN figures, and NaN != NaN in a dict comparison.
     assert pd.Series(first.kpis).equals(pd.Series(again.results[0].kpis))
@@ -63,7 +81,18 @@ def test_same_seed_same_numbers_different_seed_different(tmp_path):
 
 def test_outputs_written(tmp_path):
     out = tmp_path / "out"
-    proc = run_cli("simulate", "single", "--end", "900", "-c", "fixed,max-pressure", "--seeds", "1-2", "--out", out)
+    proc = run_cli(
+        "simulate",
+        "single",
+        "--end",
+        "900",
+        "-c",
+        "fixed,max-pressure",
+        "--seeds",
+        "1-2",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "max-pressure" in proc.stdout and "Delay" in proc.stdout
 
@@ -89,8 +118,19 @@ def test_outputs_written(tmp_path):
 def test_relative_out_folder(tmp_path):
     """--out relative to the working folder: the preparations that run SUMO's tools in their own
     folder (duarouter for webster, the detector probe of actuated) must still find their files."""
-    proc = run_cli("simulate", "single", "--end", "900", "-c", "fixed,webster,actuated", "--seeds", "1",
-                   "--out", "relative-out", cwd=tmp_path)
+    proc = run_cli(
+        "simulate",
+        "single",
+        "--end",
+        "900",
+        "-c",
+        "fixed,webster,actuated",
+        "--seeds",
+        "1",
+        "--out",
+        "relative-out",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_csv(tmp_path / "relative-out" / "summary.csv")) == 3
 
@@ -109,7 +149,11 @@ def test_undeparted_vehicles_count_their_wait():
         }
     )
     kpis = trip_kpis(trips, window_s=1800, teleports=0)
-    assert kpis["vehicles_loaded"] == 3 and kpis["vehicles_inserted"] == 2 and kpis["vehicles_arrived"] == 1
+    assert (
+        kpis["vehicles_loaded"] == 3
+        and kpis["vehicles_inserted"] == 2
+        and kpis["vehicles_arrived"] == 1
+    )
     assert kpis["mean_delay_s"] == pytest.approx((10 + 22 + 50) / 3)
     assert kpis["mean_travel_time_s"] == pytest.approx(35.0)
     assert kpis["congestion_index"] == pytest.approx(70 / 40)
@@ -134,7 +178,13 @@ def test_every_baseline_on_a_real_city_net(resco, tmp_path):
     controllers = ["fixed", "actuated", "actuated-rebuilt", "webster", "max-pressure"]
     sc = load_scenario(str(resco("ingolstadt7")), end=57600 + 900)
     outcome = simulate_scenario(
-        sc, read_network(sc.net_file), controllers=controllers, seeds=[1], workdir=tmp_path, jobs=2, write_files=False
+        sc,
+        read_network(sc.net_file),
+        controllers=controllers,
+        seeds=[1],
+        workdir=tmp_path,
+        jobs=2,
+        write_files=False,
     )
     for result in outcome.results:
         assert result.kpis["vehicles_inserted"] > 100, result.controller
@@ -145,7 +195,9 @@ def test_optimized_plans_are_safe_and_run(tmp_path):
 
     sc = load_scenario("single", end=1800)
     network = read_network(sc.net_file)
-    outcome = simulate_scenario(sc, network, controllers=["optimized"], seeds=[1], workdir=tmp_path, write_files=False)
+    outcome = simulate_scenario(
+        sc, network, controllers=["optimized"], seeds=[1], workdir=tmp_path, write_files=False
+    )
     plans = read_plans(tmp_path / "prepared" / "optimized" / "plans.json")
     assert len(plans) == 2  # two 15-minute periods
     for plan in plans:
@@ -153,7 +205,9 @@ def test_optimized_plans_are_safe_and_run(tmp_path):
     installed = outcome.results[0].controller_report
     assert [entry["program_id"] for entry in installed][:1] == [plans[0].program_id]
     assert outcome.results[0].kpis["vehicles_arrived"] > 0
-    checked = json.loads((tmp_path / "prepared" / "optimized" / "check.json").read_text())["mean_delay_s"]
+    checked = json.loads((tmp_path / "prepared" / "optimized" / "check.json").read_text())[
+        "mean_delay_s"
+    ]
     assert "the network's own program" in checked and len(checked) == 5
 
 
@@ -162,8 +216,12 @@ def test_the_networks_own_program_is_kept_when_no_plan_beats_it():
 
     chosen, note = choose_floor({None: 40.0, 60.0: 41.0, OWN_PROGRAM: 39.5})
     assert chosen == OWN_PROGRAM
-    assert note.endswith("model 40.0 s, >=60 s 41.0 s, the network's own program 39.5 s; kept the network's own program")
-    assert choose_floor({None: 40.0, 60.0: 39.0, OWN_PROGRAM: 39.0})[0] == 60.0  # a tie goes to the plan
+    assert note.endswith(
+        "model 40.0 s, >=60 s 41.0 s, the network's own program 39.5 s; kept the network's own program"
+    )
+    assert (
+        choose_floor({None: 40.0, 60.0: 39.0, OWN_PROGRAM: 39.0})[0] == 60.0
+    )  # a tie goes to the plan
 
 
 def test_preparations_are_announced(tmp_path):
@@ -172,6 +230,15 @@ def test_preparations_are_announced(tmp_path):
 
     sc = load_scenario("single")
     started = []
-    setups = prepare_setups(sc, read_network(sc.net_file), ["fixed", "webster"], demand_scale=1.0,
-                            workdir=tmp_path, on_preparing=lambda scenario, name: started.append((scenario, name)))
-    assert started == [("single", "fixed"), ("single", "webster")] and set(setups) == {"fixed", "webster"}
+    setups = prepare_setups(
+        sc,
+        read_network(sc.net_file),
+        ["fixed", "webster"],
+        demand_scale=1.0,
+        workdir=tmp_path,
+        on_preparing=lambda scenario, name: started.append((scenario, name)),
+    )
+    assert started == [("single", "fixed"), ("single", "webster")] and set(setups) == {
+        "fixed",
+        "webster",
+    }

@@ -23,8 +23,9 @@ from network_variants import crossing_grid, random_demand, single_files, sumo_sa
 
 def _simulate(config: Path, workdir: Path):
     scenario = load_scenario(str(config))
-    return simulate_scenario(scenario, read_network(scenario.net_file), controllers=["fixed"], seeds=[1],
-                             workdir=workdir)
+    return simulate_scenario(
+        scenario, read_network(scenario.net_file), controllers=["fixed"], seeds=[1], workdir=workdir
+    )
 
 
 def _rich_text(table: pd.DataFrame) -> str:
@@ -56,8 +57,14 @@ def test_every_mode_on_its_own(tmp_path):
     assert kpis["mean_delay_s"] == pytest.approx(sum(map(delay, cars)) / len(cars), rel=1e-12)
     # Mixing the modes would give another figure: the check above tells them apart.
     assert sum(map(delay, trips)) / len(trips) != pytest.approx(kpis["mean_delay_s"], rel=1e-3)
-    assert kpis["bicycles_loaded"] == len(bikes) == kpis["bicycles_inserted"] + kpis["bicycles_not_inserted"]
-    assert kpis["mean_delay_bicycle_s"] == pytest.approx(sum(map(delay, bikes)) / len(bikes), rel=1e-12)
+    assert (
+        kpis["bicycles_loaded"]
+        == len(bikes)
+        == kpis["bicycles_inserted"] + kpis["bicycles_not_inserted"]
+    )
+    assert kpis["mean_delay_bicycle_s"] == pytest.approx(
+        sum(map(delay, bikes)) / len(bikes), rel=1e-12
+    )
     assert 0 < kpis["bicycles_arrived"] <= kpis["bicycles_inserted"]
     assert kpis["vehicles_not_inserted"] == kpis["vehicles_loaded"] - kpis["vehicles_inserted"]
 
@@ -66,7 +73,8 @@ def test_every_mode_on_its_own(tmp_path):
     assert 0 < kpis["pedestrians_arrived"] < kpis["pedestrians_departed"]
     finished = [p for p in walkers if float(p.find("walk").get("arrival")) >= 0]
     assert kpis["mean_time_loss_pedestrian_s"] == pytest.approx(
-        sum(float(p.find("walk").get("timeLoss")) for p in finished) / len(finished))
+        sum(float(p.find("walk").get("timeLoss")) for p in finished) / len(finished)
+    )
     assert 0 < kpis["mean_time_loss_pedestrian_s"] < 600
     assert kpis["mean_waiting_pedestrian_s"] >= 0
     assert kpis["collisions"] == 0
@@ -79,16 +87,30 @@ def test_every_mode_on_its_own(tmp_path):
 
 
 def test_a_vehicle_of_class_pedestrian_is_a_pedestrian():
-    trips = pd.DataFrame({
-        "id": ["car", "bike", "walker"], "depart": [0.0, 0.0, 0.0], "depart_delay": [1.0, 2.0, 0.0],
-        "arrival": [50.0, math.nan, 80.0], "duration": [50.0, 60.0, 80.0], "time_loss": [9.0, 18.0, 30.0],
-        "waiting_time": [0.0, 5.0, 12.0], "stops": [0, 1, 2], "mode": ["motor", "bicycle", "pedestrian"],
-    })
-    walks = pd.DataFrame({"id": ["p"], "finished": [False], "time_loss": [0.0], "waiting_time": [4.0]})
+    trips = pd.DataFrame(
+        {
+            "id": ["car", "bike", "walker"],
+            "depart": [0.0, 0.0, 0.0],
+            "depart_delay": [1.0, 2.0, 0.0],
+            "arrival": [50.0, math.nan, 80.0],
+            "duration": [50.0, 60.0, 80.0],
+            "time_loss": [9.0, 18.0, 30.0],
+            "waiting_time": [0.0, 5.0, 12.0],
+            "stops": [0, 1, 2],
+            "mode": ["motor", "bicycle", "pedestrian"],
+        }
+    )
+    walks = pd.DataFrame(
+        {"id": ["p"], "finished": [False], "time_loss": [0.0], "waiting_time": [4.0]}
+    )
     kpis = trip_kpis(trips, window_s=3600, teleports=0, walks=walks)
     assert list(kpis) == list(KPI_COLUMNS)
     assert (kpis["vehicles_loaded"], kpis["mean_delay_s"], kpis["backlog"]) == (1, 10.0, 0)
-    assert (kpis["bicycles_loaded"], kpis["bicycles_arrived"], kpis["mean_delay_bicycle_s"]) == (1, 0, 20.0)
+    assert (kpis["bicycles_loaded"], kpis["bicycles_arrived"], kpis["mean_delay_bicycle_s"]) == (
+        1,
+        0,
+        20.0,
+    )
     assert (kpis["pedestrians_departed"], kpis["pedestrians_arrived"]) == (2, 1)
     # Time loss only of walks that ended (SUMO reports it then); waiting of every walker so far.
     assert kpis["mean_time_loss_pedestrian_s"] == 30.0
@@ -100,20 +122,20 @@ def _collision_config(folder: Path) -> Path:
     foes, SUMO checking collisions inside the junction: they collide there."""
     net, _ = single_files()
     (folder / "crash.rou.xml").write_text(
-        '<routes>\n'
+        "<routes>\n"
         '    <vType id="reckless" sigma="0" jmDriveAfterRedTime="1000" jmDriveAfterRedSpeed="15"'
         ' jmIgnoreFoeProb="1" jmIgnoreFoeSpeed="100" jmIgnoreJunctionFoeProb="1"/>\n'
         '    <flow id="we" type="reckless" begin="0" end="120" period="6" from="W_C" to="C_E"/>\n'
         '    <flow id="sn" type="reckless" begin="0" end="120" period="6" from="S_C" to="C_N"/>\n'
-        '</routes>\n'
+        "</routes>\n"
     )
     config = folder / "crash.sumocfg"
     config.write_text(
-        '<configuration>\n'
+        "<configuration>\n"
         f'    <input><net-file value="{net}"/><route-files value="crash.rou.xml"/></input>\n'
         '    <time><begin value="0"/><end value="300"/></time>\n'
         '    <processing><collision.check-junctions value="true"/></processing>\n'
-        '</configuration>\n'
+        "</configuration>\n"
     )
     return config
 
@@ -125,7 +147,9 @@ def test_collisions_are_counted_never_as_teleports(tmp_path):
     assert len(collisions) >= 1
     assert result.kpis["collisions"] == len(collisions)
     # SUMO teleports the collider and counts it in its teleport total; ours keeps it apart.
-    total = int(ET.parse(result.workdir / "statistics.xml").getroot().find("teleports").get("total"))
+    total = int(
+        ET.parse(result.workdir / "statistics.xml").getroot().find("teleports").get("total")
+    )
     assert total >= len(collisions)
     assert result.kpis["teleports"] == total - len(collisions) == 0
 
@@ -137,10 +161,20 @@ def test_collisions_are_counted_never_as_teleports(tmp_path):
 
 def test_the_table_shows_collisions_only_when_a_run_had_one():
     def table(collisions):
-        rows = [{"scenario": "s", "controller": c, "seed": 1, **{k: 1.0 for k in KPI_COLUMNS},
-                 "mean_delay_bicycle_s": math.nan, "bicycles_not_inserted": 0, "mean_time_loss_pedestrian_s": math.nan,
-                 "mean_waiting_pedestrian_s": math.nan, "collisions": n}
-                for c, n in zip(["fixed", "webster"], collisions)]
+        rows = [
+            {
+                "scenario": "s",
+                "controller": c,
+                "seed": 1,
+                **{k: 1.0 for k in KPI_COLUMNS},
+                "mean_delay_bicycle_s": math.nan,
+                "bicycles_not_inserted": 0,
+                "mean_time_loss_pedestrian_s": math.nan,
+                "mean_waiting_pedestrian_s": math.nan,
+                "collisions": n,
+            }
+            for c, n in zip(["fixed", "webster"], collisions)
+        ]
         return comparison(pd.DataFrame(rows), metrics=list(KPI_COLUMNS), baseline="fixed")
 
     for collisions, shown in (([0, 0], False), ([0, 1], True)):
@@ -154,13 +188,23 @@ def test_pedestrians_wait_at_signalized_crossings(tmp_path):
     """netgenerate's grid with sidewalks and signalized crossings, randomTrips' walkers: their
     waiting (SUMO's walk waitingTime, standing at a red crossing) is the mean over every walker."""
     net = crossing_grid(tmp_path)
-    scenario = load_scenario(net=net, routes=random_demand(tmp_path, net, end_s=600, pedestrians=True), end=600)
-    outcome = simulate_scenario(scenario, read_network(net), controllers=["fixed"], seeds=[1], workdir=tmp_path / "out",
-                                write_files=False)
+    scenario = load_scenario(
+        net=net, routes=random_demand(tmp_path, net, end_s=600, pedestrians=True), end=600
+    )
+    outcome = simulate_scenario(
+        scenario,
+        read_network(net),
+        controllers=["fixed"],
+        seeds=[1],
+        workdir=tmp_path / "out",
+        write_files=False,
+    )
     kpis = outcome.results[0].kpis
     root = ET.parse(gzip.open(outcome.results[0].workdir / "tripinfo.xml.gz")).getroot()
     walks = [w for p in root.findall("personinfo") for w in p.findall("walk")]
     assert kpis["pedestrians_departed"] == len(walks) > 50
-    assert kpis["mean_waiting_pedestrian_s"] == pytest.approx(sum(float(w.get("waitingTime")) for w in walks) / len(walks))
+    assert kpis["mean_waiting_pedestrian_s"] == pytest.approx(
+        sum(float(w.get("waitingTime")) for w in walks) / len(walks)
+    )
     assert kpis["mean_waiting_pedestrian_s"] > 1.0
     assert kpis["mean_time_loss_pedestrian_s"] > 0

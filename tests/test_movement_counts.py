@@ -14,14 +14,23 @@ def test_counts_match_the_vehicles_that_crossed(tmp_path):
     sc = load_scenario("single", end=1800)
     network = read_network(sc.net_file)
     outcome = simulate_scenario(
-        sc, network, controllers=["fixed"], seeds=[1], workdir=tmp_path, write_files=False, count_bin_s=900
+        sc,
+        network,
+        controllers=["fixed"],
+        seeds=[1],
+        workdir=tmp_path,
+        write_files=False,
+        count_bin_s=900,
     )
     result = outcome.results[0]
     counts = result.counts
     assert list(counts.columns) == ["timestamp", "intersection", "movement", "count"]
     movements = {link.movement for link in network.intersections["C"].links}
     assert set(counts["movement"]) == movements
-    assert sorted(counts["timestamp"].unique()) == [pd.Timestamp("2026-01-05 00:00"), pd.Timestamp("2026-01-05 00:15")]
+    assert sorted(counts["timestamp"].unique()) == [
+        pd.Timestamp("2026-01-05 00:00"),
+        pd.Timestamp("2026-01-05 00:15"),
+    ]
     # Every trip of `single` crosses its one signal: arrived vehicles crossed, and no one crossed twice.
     total = counts["count"].sum()
     assert result.kpis["vehicles_arrived"] <= total <= result.kpis["vehicles_inserted"]
@@ -43,7 +52,9 @@ def test_history_is_reproducible_and_days_differ(tmp_path):
 
 def test_day_plan_has_weekends_and_incidents():
     sc = load_scenario("corridor")
-    plan = plan_days(sc, read_network(sc.net_file), days=56, seed=3, start=pd.Timestamp("2026-01-05"))
+    plan = plan_days(
+        sc, read_network(sc.net_file), days=56, seed=3, start=pd.Timestamp("2026-01-05")
+    )
     weekday = [d.demand_scale for d in plan if d.date.day_of_week < 5]
     sunday = [d.demand_scale for d in plan if d.date.day_of_week == 6]
     assert sum(sunday) / len(sunday) < 0.8 * sum(weekday) / len(weekday)

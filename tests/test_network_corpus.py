@@ -11,7 +11,10 @@ from network_variants import CORPUS, CORPUS_CONTROLLERS, corpus_matrix
 
 #: Where a controller cannot apply, and the reason it must give. Anything else must run.
 REFUSALS = {
-    **{("nema", c): "run NEMA programs" for c in ("actuated", "webster", "max-pressure", "optimized", "adaptive")},
+    **{
+        ("nema", c): "run NEMA programs"
+        for c in ("actuated", "webster", "max-pressure", "optimized", "adaptive")
+    },
     **{("waut", c): "a WAUT in" for c in CORPUS_CONTROLLERS if c != "fixed"},
     ("no-internal-lanes", "adaptive"): "no signalized movement has a junction lane to count on",
 }
@@ -58,11 +61,28 @@ def test_simulate_shows_a_refusal_as_refused_and_runs_the_others(tmp_path):
     from network_variants import corpus_scenario
 
     sc = corpus_scenario(tmp_path / "nema", "nema", end_s=300)
-    proc = run_cli("simulate", "--net", sc.net_file, "--routes", ",".join(map(str, sc.route_files)),
-                   "--end", "300", "-c", "fixed,max-pressure,actuated-rebuilt", "--out", tmp_path / "out")
+    proc = run_cli(
+        "simulate",
+        "--net",
+        sc.net_file,
+        "--routes",
+        ",".join(map(str, sc.route_files)),
+        "--end",
+        "300",
+        "-c",
+        "fixed,max-pressure,actuated-rebuilt",
+        "--out",
+        tmp_path / "out",
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "refused: nema max-pressure (preparation): max-pressure cannot run signal(s)" in " ".join(proc.stdout.split())
+    assert (
+        "refused: nema max-pressure (preparation): max-pressure cannot run signal(s)"
+        in " ".join(proc.stdout.split())
+    )
     assert "failed" not in proc.stdout
     failures = pd.read_csv(tmp_path / "out" / "failures.csv")
     assert failures[["controller", "refused"]].values.tolist() == [["max-pressure", True]]
-    assert set(pd.read_csv(tmp_path / "out" / "summary.csv")["controller"]) == {"fixed", "actuated-rebuilt"}
+    assert set(pd.read_csv(tmp_path / "out" / "summary.csv")["controller"]) == {
+        "fixed",
+        "actuated-rebuilt",
+    }

@@ -35,7 +35,10 @@ from citybrain_traffic.optimize import (
 
 from conftest import ROOT, shared_dir
 
-BUNDLED = {name: ROOT / "scenarios" / "sumo" / name / f"{name}.net.xml" for name in ("single", "corridor", "grid")}
+BUNDLED = {
+    name: ROOT / "scenarios" / "sumo" / name / f"{name}.net.xml"
+    for name in ("single", "corridor", "grid")
+}
 RESCO = ("cologne1", "cologne3", "grid4x4", "ingolstadt1", "ingolstadt7")
 
 
@@ -65,7 +68,14 @@ def _two_phase() -> tuple[Intersection, dict[str, Lane]]:
     each green followed by 3 s yellow and 2 s all-red, so L = 10 s."""
     phases = tuple(
         Phase(state, duration, duration, duration)
-        for state, duration in [("GGrr", 30), ("yyrr", 3), ("rrrr", 2), ("rrGG", 30), ("rryy", 3), ("rrrr", 2)]
+        for state, duration in [
+            ("GGrr", 30),
+            ("yyrr", 3),
+            ("rrrr", 2),
+            ("rrGG", 30),
+            ("rryy", 3),
+            ("rrrr", 2),
+        ]
     )
     links = (
         Link(0, "a_0", "x_0"),
@@ -73,7 +83,10 @@ def _two_phase() -> tuple[Intersection, dict[str, Lane]]:
         Link(2, "b_0", "y_0"),
         Link(3, "b_0", "z_0"),
     )
-    lanes = {lane: Lane(lane, lane[0], 200.0, 13.89) for lane in ("a_0", "a_1", "b_0", "x_0", "x_1", "y_0", "z_0")}
+    lanes = {
+        lane: Lane(lane, lane[0], 200.0, 13.89)
+        for lane in ("a_0", "a_1", "b_0", "x_0", "x_1", "y_0", "z_0")
+    }
     intersection = Intersection(
         tls_id="T", program_id="0", phases=phases, links=links, approaches=(), upstream_lanes={}
     )
@@ -81,7 +94,9 @@ def _two_phase() -> tuple[Intersection, dict[str, Lane]]:
 
 
 def _random_flows(intersection: Intersection, rng: random.Random, high: float) -> dict[str, float]:
-    return {m: rng.uniform(0.0, high) for m in sorted({link.movement for link in intersection.links})}
+    return {
+        m: rng.uniform(0.0, high) for m in sorted({link.movement for link in intersection.links})
+    }
 
 
 # --- demand ---------------------------------------------------------------------------------
@@ -115,10 +130,13 @@ def test_a_through_movement_sharing_a_lane_with_a_permanent_right_turn_keeps_its
     """Lane b_0 carries a through movement green only in phase 3 and a right turn green in every
     phase. Counting the lane as served by every phase left phase 3 with no flow and its minimum."""
     phases = tuple(
-        Phase(state, d, d, d) for state, d in [("GrG", 30), ("yrG", 3), ("rrG", 2), ("rGG", 30), ("ryG", 3)]
+        Phase(state, d, d, d)
+        for state, d in [("GrG", 30), ("yrG", 3), ("rrG", 2), ("rGG", 30), ("ryG", 3)]
     )
     links = (Link(0, "a_0", "x_0"), Link(1, "b_0", "y_0"), Link(2, "b_0", "z_0"))
-    lanes = {lane: Lane(lane, lane[0], 200.0, 13.89) for lane in ("a_0", "b_0", "x_0", "y_0", "z_0")}
+    lanes = {
+        lane: Lane(lane, lane[0], 200.0, 13.89) for lane in ("a_0", "b_0", "x_0", "y_0", "z_0")
+    }
     intersection = Intersection("T", "0", phases, links, (), {})
     demand = intersection_demand(intersection, lanes, {"a>x": 600.0, "b>y": 400.0, "b>z": 100.0})
     ratios = {p.index: p.critical_ratio for p in demand.phases}
@@ -222,7 +240,11 @@ def test_webster_clips_and_reports_oversaturation():
 
 
 def test_proportional_greens_respect_minimums_and_total():
-    assert proportional_greens([0.5, 0.01, 0.2], [5, 5, 5], 60) == [39, 5, 16]  # 55 s as 5 : 2 after the pinned 5 s
+    assert proportional_greens([0.5, 0.01, 0.2], [5, 5, 5], 60) == [
+        39,
+        5,
+        16,
+    ]  # 55 s as 5 : 2 after the pinned 5 s
     assert proportional_greens([0, 0, 0], [5, 5, 5], 20) == [7, 7, 6]
     assert sum(proportional_greens([0.3, 0.3, 0.3], [4, 4, 4], 31)) == 31
 
@@ -233,8 +255,11 @@ def test_proportional_greens_respect_minimums_and_total():
 def test_infeasible_bounds_name_the_signal_and_the_bound():
     intersection, lanes = _two_phase()
     demand = intersection_demand(intersection, lanes, {"a>x": 100})
-    with pytest.raises(InfeasibleError, match=r"signal T: minimum greens 5\+5 s plus change intervals 10 s "
-                                              r"need a 20 s cycle, above the maximum cycle 18 s"):
+    with pytest.raises(
+        InfeasibleError,
+        match=r"signal T: minimum greens 5\+5 s plus change intervals 10 s "
+        r"need a 20 s cycle, above the maximum cycle 18 s",
+    ):
         optimize_splits(intersection, demand, cycle_min_s=10, cycle_max_s=18)
     with pytest.raises(InputError, match="cycle bounds"):
         webster_timing(intersection, demand, cycle_min_s=90, cycle_max_s=60)
@@ -245,7 +270,12 @@ def test_infeasible_bounds_name_the_signal_and_the_bound():
 def test_no_demand_gives_shortest_cycle_equal_greens():
     intersection, lanes = _two_phase()
     timing = optimize_splits(intersection, intersection_demand(intersection, lanes, {}))
-    assert (timing.status, timing.cycle_s, timing.greens_s, timing.delay_s) == (STATUS_NO_DEMAND, 30, {0: 10, 3: 10}, 0)
+    assert (timing.status, timing.cycle_s, timing.greens_s, timing.delay_s) == (
+        STATUS_NO_DEMAND,
+        30,
+        {0: 10, 3: 10},
+        0,
+    )
 
 
 def test_optimizer_beats_webster_on_the_hand_made_signal():
@@ -272,7 +302,9 @@ def test_relaxed_cap_when_no_plan_meets_it():
 
 
 def _bundled_signals() -> list[tuple[str, str]]:
-    return [(name, tls) for name, path in BUNDLED.items() for tls in read_network(path).intersections]
+    return [
+        (name, tls) for name, path in BUNDLED.items() for tls in read_network(path).intersections
+    ]
 
 
 _FLOW = st.one_of(
@@ -282,8 +314,14 @@ _FLOW = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), signal=st.sampled_from(_bundled_signals()), cycle_max=st.sampled_from([25.0, 40.0, 90.0, 180.0]))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.data(),
+    signal=st.sampled_from(_bundled_signals()),
+    cycle_max=st.sampled_from([25.0, 40.0, 90.0, 180.0]),
+)
 def test_every_plan_is_safe_or_infeasible(bundled, data, signal, cycle_max):
     name, tls = signal
     network = bundled[name]
@@ -307,7 +345,9 @@ def test_every_plan_is_safe_or_infeasible(bundled, data, signal, cycle_max):
 
 def _check_not_worse_than_webster(network, rng, high):
     for intersection in network.intersections.values():
-        demand = intersection_demand(intersection, network.lanes, _random_flows(intersection, rng, high))
+        demand = intersection_demand(
+            intersection, network.lanes, _random_flows(intersection, rng, high)
+        )
         best = optimize_splits(intersection, demand)
         webster = webster_timing(intersection, demand)
         best.plan(intersection)
@@ -336,7 +376,9 @@ def test_optimizer_beats_the_networks_own_programs(bundled):
     for network in bundled.values():
         own = {p.tls_id: p for p in plans_from_network(network)}
         for tls, intersection in network.intersections.items():
-            demand = intersection_demand(intersection, network.lanes, _random_flows(intersection, rng, 150.0))
+            demand = intersection_demand(
+                intersection, network.lanes, _random_flows(intersection, rng, 150.0)
+            )
             current = evaluate_program(intersection, demand, own[tls])
             if current.max_degree_of_saturation <= 0.9:
                 compared += 1
@@ -350,7 +392,9 @@ def test_branch_and_bound_matches_every_cycle_solved(bundled):
     for network in bundled.values():
         for intersection in list(network.intersections.values())[:4]:
             for high in (150.0, 500.0, 900.0):
-                demand = intersection_demand(intersection, network.lanes, _random_flows(intersection, rng, high))
+                demand = intersection_demand(
+                    intersection, network.lanes, _random_flows(intersection, rng, high)
+                )
                 problem = SplitProblem(intersection, demand)
                 caps = np.full(len(problem.totals), problem.cap)
                 feasible = np.isfinite(problem.lower_bounds(caps))
@@ -364,7 +408,9 @@ def test_splits_agree_with_cp_sat(bundled):
     network = bundled["corridor"]
     rng = random.Random(9)
     for intersection in network.intersections.values():
-        demand = intersection_demand(intersection, network.lanes, _random_flows(intersection, rng, 400.0))
+        demand = intersection_demand(
+            intersection, network.lanes, _random_flows(intersection, rng, 400.0)
+        )
         problem = SplitProblem(intersection, demand)
         best = problem.best()
         j = problem.cycle_index(best.cycle_s)
@@ -383,7 +429,9 @@ def test_splits_agree_with_cp_sat(bundled):
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         assert solver.Solve(model) == cp_model.OPTIMAL
-        assert solver.ObjectiveValue() / 1000 == pytest.approx(best.delay_s * demand.flow_veh_h, rel=1e-6)
+        assert solver.ObjectiveValue() / 1000 == pytest.approx(
+            best.delay_s * demand.flow_veh_h, rel=1e-6
+        )
 
 
 def test_network_plans_from_a_flows_table(bundled):

@@ -72,25 +72,56 @@ def test_sheet_has_one_cycle_per_signal_and_splits_fill_it(corridor_run):
     assert (greens["duration_s"] >= greens["min_s"]).all()
     assert greens["v_c"].between(0, 1).all() and (greens["delay_s_veh"] > 0).all()
     assert set(greens["los"]) <= set("ABCDEF")
-    assert len(greens) == sum(len([p for p in i.phases if p.is_green]) for i in network.intersections.values())
+    assert len(greens) == sum(
+        len([p for p in i.phases if p.is_green]) for i in network.intersections.values()
+    )
     assert set(summary["los"]) <= set("ABCDEF")
 
 
 def test_sumo_loads_and_runs_the_export(corridor_run):
     _, out, sc, _ = corridor_run
     proc = subprocess.run(
-        [sumo_binary("sumo"), "-n", str(sc.net_file), "-a", str(out / "plans.add.xml"), "--end", "30",
-         "--no-step-log"],
-        capture_output=True, text=True,
+        [
+            sumo_binary("sumo"),
+            "-n",
+            str(sc.net_file),
+            "-a",
+            str(out / "plans.add.xml"),
+            "--end",
+            "30",
+            "--no-step-log",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0 and "Error" not in proc.stderr, proc.stderr
 
 
 def test_isolated_window_and_saturation_flow(tmp_path):
-    base = run_cli("optimize", "single", "--from-routes", "--begin", "0", "--end", "1800", "--isolated",
-                   "--out", tmp_path / "a")
-    low = run_cli("optimize", "single", "--begin", "0", "--end", "1800", "--saturation-flow", "1000",
-                  "--out", tmp_path / "b")
+    base = run_cli(
+        "optimize",
+        "single",
+        "--from-routes",
+        "--begin",
+        "0",
+        "--end",
+        "1800",
+        "--isolated",
+        "--out",
+        tmp_path / "a",
+    )
+    low = run_cli(
+        "optimize",
+        "single",
+        "--begin",
+        "0",
+        "--end",
+        "1800",
+        "--saturation-flow",
+        "1000",
+        "--out",
+        tmp_path / "b",
+    )
     assert base.returncode == 0 and low.returncode == 0, base.stderr + low.stderr
     assert "routes departing 0-1800 s" in base.stdout and "isolated" in base.stdout
     assert "1,000 veh/h/lane" in low.stdout
@@ -98,25 +129,53 @@ def test_isolated_window_and_saturation_flow(tmp_path):
     b = pd.read_csv(tmp_path / "b" / "timing_summary.csv").iloc[0]
     assert a["offset_s"] == 0
     # Less capacity per lane: longer cycle, more of it saturated, more delay.
-    assert b["cycle_s"] > a["cycle_s"] and b["max_v_c"] > a["max_v_c"] and b["delay_s_veh"] > a["delay_s_veh"]
+    assert (
+        b["cycle_s"] > a["cycle_s"]
+        and b["max_v_c"] > a["max_v_c"]
+        and b["delay_s_veh"] > a["delay_s_veh"]
+    )
 
 
 def test_counts_give_the_plan_of_the_same_flows(tmp_path, single_counts):
     path, _, routed, network = single_counts
-    proc = run_cli("optimize", "single", "--counts", path, "--at", "00:15", "--window", "30", "--out", tmp_path / "o")
+    proc = run_cli(
+        "optimize",
+        "single",
+        "--counts",
+        path,
+        "--at",
+        "00:15",
+        "--window",
+        "30",
+        "--out",
+        tmp_path / "o",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "30 min from 2026-01-05 00:15:00" in proc.stdout
     plan = read_plans(tmp_path / "o" / "plans.json")[0]
     assert plan.valid_from == "2026-01-05T00:15:00" and plan.valid_until == "2026-01-05T00:45:00"
-    expected = optimize_network(network, flows_from_routes(routed, network, begin=900, end=2700), tls_ids=["C"])["C"]
+    expected = optimize_network(
+        network, flows_from_routes(routed, network, begin=900, end=2700), tls_ids=["C"]
+    )["C"]
     assert plan.cycle_s == expected.cycle_s
     assert [plan.phases[i].duration for i in expected.greens_s] == list(expected.greens_s.values())
 
 
 def test_counts_with_demand_scale_and_net_only(tmp_path, single_counts):
     path, counts, _, network = single_counts
-    proc = run_cli("optimize", "--net", network.path, "--counts", path, "--at", "2026-01-05 00:00",
-                   "--demand-scale", "1.5", "--out", tmp_path / "o")
+    proc = run_cli(
+        "optimize",
+        "--net",
+        network.path,
+        "--counts",
+        path,
+        "--at",
+        "2026-01-05 00:00",
+        "--demand-scale",
+        "1.5",
+        "--out",
+        tmp_path / "o",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = pd.read_csv(tmp_path / "o" / "timing_summary.csv").iloc[0]
     first_bin = counts[counts["timestamp"] == DAY]["count"].sum() * 4
@@ -135,19 +194,40 @@ def _clean_error(proc, *fragments):
 def test_bad_inputs_are_one_line_errors(tmp_path, single_counts):
     path, counts, _, _ = single_counts
     out = str(tmp_path / "out")
-    _clean_error(run_cli("optimize", "single", "--counts", path, "--at", "00:00", "--from-routes", "--out", out),
-                 "not both")
-    _clean_error(run_cli("optimize", "single", "--counts", path, "--out", out), "--counts needs --at")
-    _clean_error(run_cli("optimize", "single", "--counts", path, "--at", "00:05", "--out", out),
-                 "no count bin starts at 2026-01-05 00:05")
-    _clean_error(run_cli("optimize", "single", "--counts", path, "--at", "00:00", "--begin", "0", "--out", out),
-                 "--begin/--end")
+    _clean_error(
+        run_cli(
+            "optimize", "single", "--counts", path, "--at", "00:00", "--from-routes", "--out", out
+        ),
+        "not both",
+    )
+    _clean_error(
+        run_cli("optimize", "single", "--counts", path, "--out", out), "--counts needs --at"
+    )
+    _clean_error(
+        run_cli("optimize", "single", "--counts", path, "--at", "00:05", "--out", out),
+        "no count bin starts at 2026-01-05 00:05",
+    )
+    _clean_error(
+        run_cli(
+            "optimize", "single", "--counts", path, "--at", "00:00", "--begin", "0", "--out", out
+        ),
+        "--begin/--end",
+    )
     foreign = tmp_path / "foreign.csv"
-    counts.assign(intersection=counts["intersection"].where(counts.index % 2 == 0, "X9")).to_csv(foreign, index=False)
-    _clean_error(run_cli("optimize", "single", "--counts", foreign, "--at", "00:00", "--out", out),
-                 "['X9']", "not signals of single.net.xml", "'C'")
+    counts.assign(intersection=counts["intersection"].where(counts.index % 2 == 0, "X9")).to_csv(
+        foreign, index=False
+    )
+    _clean_error(
+        run_cli("optimize", "single", "--counts", foreign, "--at", "00:00", "--out", out),
+        "['X9']",
+        "not signals of single.net.xml",
+        "'C'",
+    )
     for value in ("0", "-1800"):
-        _clean_error(run_cli("optimize", "single", "--saturation-flow", value, "--out", out), "--saturation-flow")
+        _clean_error(
+            run_cli("optimize", "single", "--saturation-flow", value, "--out", out),
+            "--saturation-flow",
+        )
     assert not (tmp_path / "out").exists()
 
 

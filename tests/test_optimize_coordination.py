@@ -11,7 +11,12 @@ from citybrain_traffic.errors import InputError
 from citybrain_traffic.flows import flows_from_routes
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import validate_all
-from citybrain_traffic.optimize import coordinate, flows_by_signal, intersection_demand, signal_links
+from citybrain_traffic.optimize import (
+    coordinate,
+    flows_by_signal,
+    intersection_demand,
+    signal_links,
+)
 
 from conftest import ROOT
 
@@ -36,7 +41,10 @@ def _demands(network, flows):
 
 
 def test_links_follow_roads_through_unsignalized_junctions(corridor, grid):
-    links = {(link.upstream, link.downstream): link for link in signal_links(corridor, list(corridor.intersections))}
+    links = {
+        (link.upstream, link.downstream): link
+        for link in signal_links(corridor, list(corridor.intersections))
+    }
     assert sorted(links) == sorted(
         [(a, b) for a, b in zip(["J1", "J2", "J3", "J4"], ["J2", "J3", "J4", "J5"])]
         + [(b, a) for a, b in zip(["J1", "J2", "J3", "J4"], ["J2", "J3", "J4", "J5"])]

@@ -31,7 +31,9 @@ class RecordingScheduled(ScheduledPlansController):
 
     def _record(self, now, wake):
         tl = self.api.trafficlight
-        self.trace.append((now, {tls: (tl.getProgram(tls), tl.getPhase(tls)) for tls in tl.getIDList()}))
+        self.trace.append(
+            (now, {tls: (tl.getProgram(tls), tl.getPhase(tls)) for tls in tl.getIDList()})
+        )
         return min(wake, now + 1.0) if wake is not None else now + 1.0
 
     def report(self):
@@ -60,11 +62,29 @@ def test_switching_keeps_clearances_minimums_and_reaches_offsets(tmp_path):
     for k, plan in enumerate(plans_from_network(network)):
         phases = list(plan.phases)
         i, green = plan.greens[0]
-        phases[i] = replace(green, duration=green.duration + 10, min_dur=green.min_green, max_dur=green.duration + 10)  # 100 s cycle
-        new = replace(plan, program_id="test-plan", phases=tuple(phases), cycle_s=plan.cycle_s + 10, offset=float(17 * k))
+        phases[i] = replace(
+            green,
+            duration=green.duration + 10,
+            min_dur=green.min_green,
+            max_dur=green.duration + 10,
+        )  # 100 s cycle
+        new = replace(
+            plan,
+            program_id="test-plan",
+            phases=tuple(phases),
+            cycle_s=plan.cycle_s + 10,
+            offset=float(17 * k),
+        )
         plans.append(validate(new, network.intersections[plan.tls_id].phases))
     setup = SimSetup(schedule=tuple((300.0, p) for p in plans))
-    spec = RunSpec(scenario=sc, network=network, controller=RecordingScheduled(), seed=1, workdir=tmp_path, setup=setup)
+    spec = RunSpec(
+        scenario=sc,
+        network=network,
+        controller=RecordingScheduled(),
+        seed=1,
+        workdir=tmp_path,
+        setup=setup,
+    )
     report = run_matrix([spec])[0].controller_report
 
     assert sorted(entry["tls_id"] for entry in report["log"]) == sorted(p.tls_id for p in plans)
@@ -78,11 +98,17 @@ def test_switching_keeps_clearances_minimums_and_reaches_offsets(tmp_path):
                 assert abs(duration - ref.duration) < 1e-6, (tls, program, phase, start, duration)
             else:
                 assert duration >= ref.min_green - 1e-6, (tls, phase, start, duration)
-        cycle_starts = [start for program, phase, start, _ in seq if program == "test-plan" and phase == 0]
+        cycle_starts = [
+            start for program, phase, start, _ in seq if program == "test-plan" and phase == 0
+        ]
         assert len(cycle_starts) >= 5
         # once aligned, every cycle starts at the plan's offset (mod its cycle)
         for start in cycle_starts[-3:]:
-            assert abs((start - plan.offset + 1) % plan.cycle_s - 1) < 1.01, (tls, start, plan.offset)
+            assert abs((start - plan.offset + 1) % plan.cycle_s - 1) < 1.01, (
+                tls,
+                start,
+                plan.offset,
+            )
 
 
 def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
@@ -97,10 +123,18 @@ def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
                 replace(p, min_dur=ref.min_green, max_dur=stretch * p.duration) if p.is_green else p
                 for p, ref in zip(plan.phases, reference)
             )
-            actuated = replace(plan, program_id=f"test-actuated-{int(at)}", phases=phases, kind="actuated")
+            actuated = replace(
+                plan, program_id=f"test-actuated-{int(at)}", phases=phases, kind="actuated"
+            )
             schedule.append((at, validate(actuated, reference)))
-    spec = RunSpec(scenario=sc, network=network, controller=RecordingScheduled(), seed=1, workdir=tmp_path,
-                   setup=SimSetup(schedule=tuple(schedule)))
+    spec = RunSpec(
+        scenario=sc,
+        network=network,
+        controller=RecordingScheduled(),
+        seed=1,
+        workdir=tmp_path,
+        setup=SimSetup(schedule=tuple(schedule)),
+    )
     report = run_matrix([spec])[0].controller_report
 
     installed = sorted((entry["tls_id"], entry["program_id"]) for entry in report["log"])
@@ -109,7 +143,9 @@ def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
     shortened = 0
     for tls, seq in _runs(report["trace"]).items():
         reference = network.intersections[tls].phases
-        for (program, phase, start, duration), (next_program, next_phase, _, _) in zip(seq, seq[1:]):
+        for (program, phase, start, duration), (next_program, next_phase, _, _) in zip(
+            seq, seq[1:]
+        ):
             if next_program == program:  # phase order is the program's
                 assert next_phase == (phase + 1) % len(reference), (tls, program, start)
             ref = reference[phase]
@@ -119,7 +155,13 @@ def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
             assert duration >= ref.min_green - 1e-6, (tls, phase, start, duration)
             plan = plans.get((tls, program))
             if plan is not None and next_program == program:
-                assert duration <= plan.phases[phase].max_dur + 1e-6, (tls, program, phase, start, duration)
+                assert duration <= plan.phases[phase].max_dur + 1e-6, (
+                    tls,
+                    program,
+                    phase,
+                    start,
+                    duration,
+                )
                 shortened += duration < plan.phases[phase].duration - 1
     assert shortened > 0  # the detectors ended some greens before their planned length
 
@@ -145,10 +187,20 @@ def test_held_actuated_plans_keep_their_offsets_and_force_offs(tmp_path):
     schedule = []
     for k, plan in enumerate(plans_from_network(network)):
         reference = network.intersections[plan.tls_id].phases
-        held = _with_gap_control(replace(plan, program_id="test-held", offset=float(23 * k) % plan.cycle_s), reference, hold=True)
+        held = _with_gap_control(
+            replace(plan, program_id="test-held", offset=float(23 * k) % plan.cycle_s),
+            reference,
+            hold=True,
+        )
         schedule.append((300.0, validate(held, reference)))
-    spec = RunSpec(scenario=sc, network=network, controller=RecordingHeld(), seed=1, workdir=tmp_path,
-                   setup=SimSetup(schedule=tuple(schedule)))
+    spec = RunSpec(
+        scenario=sc,
+        network=network,
+        controller=RecordingHeld(),
+        seed=1,
+        workdir=tmp_path,
+        setup=SimSetup(schedule=tuple(schedule)),
+    )
     report = run_matrix([spec])[0].controller_report
 
     plans = {p.tls_id: p for _, p in schedule}
@@ -172,8 +224,18 @@ def test_held_actuated_plans_keep_their_offsets_and_force_offs(tmp_path):
                 ends.append(start + duration)
                 returned += duration > plan.phases[k].duration + 1
             else:
-                assert duration <= plan.phases[phase].duration + 1e-6, (tls, phase, start, duration)  # force-off
+                assert duration <= plan.phases[phase].duration + 1e-6, (
+                    tls,
+                    phase,
+                    start,
+                    duration,
+                )  # force-off
         assert len(ends) >= 8, (tls, ends)
         for end in ends[-6:]:  # once aligned, the coordinated green ends at its planned point
-            assert abs((end - planned_end + 1) % plan.cycle_s - 1) < 1.01, (tls, end, planned_end, plan.cycle_s)
+            assert abs((end - planned_end + 1) % plan.cycle_s - 1) < 1.01, (
+                tls,
+                end,
+                planned_end,
+                plan.cycle_s,
+            )
     assert returned > 0  # gap-outs of the other greens went to the coordinated one

@@ -36,9 +36,18 @@ def _shifted(network):
     for k, plan in enumerate(plans_from_network(network)):
         phases = list(plan.phases)
         i, green = plan.greens[0]
-        phases[i] = replace(green, duration=green.duration + 7, min_dur=green.min_green, max_dur=green.duration + 20)
-        out.append(replace(plan, phases=tuple(phases), cycle_s=plan.cycle_s + 7, offset=float(5 * k),
-                           provenance={"solver": "test", "objective": 1.5}))
+        phases[i] = replace(
+            green, duration=green.duration + 7, min_dur=green.min_green, max_dur=green.duration + 20
+        )
+        out.append(
+            replace(
+                plan,
+                phases=tuple(phases),
+                cycle_s=plan.cycle_s + 7,
+                offset=float(5 * k),
+                provenance={"solver": "test", "objective": 1.5},
+            )
+        )
     return out
 
 
@@ -57,8 +66,18 @@ def test_sumo_export_loads_and_runs(tmp_path, corridor):
     add = write_tl_logics(tmp_path / "plans.add.xml", plans)
     assert read_plans(add) == [replace(p, provenance={}) for p in plans]
     proc = subprocess.run(
-        [sumo_binary("sumo"), "-c", str(sc.config_file), "-a", str(add), "--end", "120", "--no-step-log"],
-        capture_output=True, text=True,
+        [
+            sumo_binary("sumo"),
+            "-c",
+            str(sc.config_file),
+            "-a",
+            str(add),
+            "--end",
+            "120",
+            "--no-step-log",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
 
@@ -80,8 +99,12 @@ def test_utdf_sections(tmp_path, corridor):
 def test_cycle_must_equal_the_durations(corridor):
     _, network = corridor
     plan = plans_from_network(network)[0]
-    assert any("sum to" in v for v in violations(replace(plan, cycle_s=plan.cycle_s + 1), plan.phases))
-    assert any("offset" in v for v in violations(replace(plan, offset=plan.cycle_s + 3), plan.phases))
+    assert any(
+        "sum to" in v for v in violations(replace(plan, cycle_s=plan.cycle_s + 1), plan.phases)
+    )
+    assert any(
+        "offset" in v for v in violations(replace(plan, offset=plan.cycle_s + 3), plan.phases)
+    )
 
 
 def test_unknown_signal_is_refused(corridor):
@@ -100,7 +123,10 @@ def test_cli_validate(tmp_path, corridor):
     y = next(i for i, p in enumerate(plan.phases) if p.kind == "yellow")
     phases = list(plan.phases)
     phases[y] = replace(phases[y], duration=1.0)
-    bad = write_json(tmp_path / "bad.json", [replace(plan, phases=tuple(phases), cycle_s=sum(p.duration for p in phases))])
+    bad = write_json(
+        tmp_path / "bad.json",
+        [replace(plan, phases=tuple(phases), cycle_s=sum(p.duration for p in phases))],
+    )
     proc = run_cli("plans", "validate", bad, "--net", sc.net_file)
     assert proc.returncode == 2 and "must stay" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -14,12 +14,24 @@ import pytest
 from conftest import run_cli
 
 #: Two SUMO runs of about 3 s each: long enough to be stopped while both workers simulate.
-SIMULATE = ("simulate", "single", "-c", "fixed,max-pressure", "--jobs", "2", "--demand-scale", "1.5", "--end", "1800")
+SIMULATE = (
+    "simulate",
+    "single",
+    "-c",
+    "fixed,max-pressure",
+    "--jobs",
+    "2",
+    "--demand-scale",
+    "1.5",
+    "--end",
+    "1800",
+)
 
 
 #: Linux lists a process's children in /proc (CONFIG_PROC_CHILDREN); elsewhere these tests skip.
 needs_proc_children = pytest.mark.skipif(
-    not Path(f"/proc/self/task/{os.getpid()}/children").exists(), reason="reads the worker processes from /proc (Linux)"
+    not Path(f"/proc/self/task/{os.getpid()}/children").exists(),
+    reason="reads the worker processes from /proc (Linux)",
 )
 
 
@@ -42,12 +54,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _start_and_stop(out: Path, how: signal.Signals) -> tuple[subprocess.CompletedProcess, set[int], float]:
+def _start_and_stop(
+    out: Path, how: signal.Signals
+) -> tuple[subprocess.CompletedProcess, set[int], float]:
     """Start ``ctraffic simulate`` with two workers, send ``how`` once both run; the result, the
     workers' pids and the seconds from the signal to the command's exit."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "citybrain_traffic.cli", *SIMULATE, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -58,7 +74,11 @@ def _start_and_stop(out: Path, how: signal.Signals) -> tuple[subprocess.Complete
         sent = time.monotonic()
         proc.send_signal(how)
         stdout, stderr = proc.communicate(timeout=20)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), workers, time.monotonic() - sent
+        return (
+            subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+            workers,
+            time.monotonic() - sent,
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -66,7 +86,9 @@ def _start_and_stop(out: Path, how: signal.Signals) -> tuple[subprocess.Complete
 
 
 @needs_proc_children
-@pytest.mark.parametrize("how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
 def test_sigterm_leaves_no_worker_behind(tmp_path, how, code):
     """``kill PID`` used to orphan the workers (they simulated on, then hung); it now ends like Ctrl-C."""
     done, workers, seconds = _start_and_stop(tmp_path / "out", how)
@@ -120,7 +142,9 @@ def test_staged_out_dir_renames_only_at_the_end(tmp_path):
             (partial / "done.csv").write_text("2")
             later.mkdir()
             (later / "mine.txt").write_text("precious")
-    assert (later / "mine.txt").read_text() == "precious" and (staged.partial / "done.csv").read_text() == "2"
+    assert (later / "mine.txt").read_text() == "precious" and (
+        staged.partial / "done.csv"
+    ).read_text() == "2"
 
 
 class _Broken:
@@ -147,8 +171,16 @@ def test_internal_error_keeps_its_traceback_outside_the_run(tmp_path):
     from citybrain_traffic.sim.runner import RunSpec
 
     sc = load_scenario("single", end=60)
-    spec = RunSpec(scenario=sc, network=read_network(sc.net_file), controller=_Broken(), seed=1, workdir=tmp_path / "run")
-    with pytest.raises(SimulationError, match=r"internal error in broken seed 1 \(ZeroDivisionError: boom\)") as info:
+    spec = RunSpec(
+        scenario=sc,
+        network=read_network(sc.net_file),
+        controller=_Broken(),
+        seed=1,
+        workdir=tmp_path / "run",
+    )
+    with pytest.raises(
+        SimulationError, match=r"internal error in broken seed 1 \(ZeroDivisionError: boom\)"
+    ) as info:
         run_matrix([spec])
     log = Path(str(info.value).rsplit("traceback in ", 1)[1])
     try:

@@ -10,7 +10,13 @@ from citybrain_traffic.plans import plans_from_network, read_tl_logics, violatio
 from citybrain_traffic.scenario import load_scenario
 
 from conftest import run_cli
-from network_variants import contradicting_ranges, no_yellow, single_files, sumo_saved_config, unused_state
+from network_variants import (
+    contradicting_ranges,
+    no_yellow,
+    single_files,
+    sumo_saved_config,
+    unused_state,
+)
 
 
 def _scenario(net, end=900):
@@ -45,7 +51,10 @@ def test_webster_times_a_signal_itself_where_sumos_tool_fails(tmp_path):
     sc = _scenario(unused_state(tmp_path))
     network = read_network(sc.net_file)
     setup = WebsterController().prepare(sc, network, tmp_path, demand_scale=1.0)
-    assert any("SUMO's tool failed" in note and "every signal timed by our Webster" in note for note in setup.notes)
+    assert any(
+        "SUMO's tool failed" in note and "every signal timed by our Webster" in note
+        for note in setup.notes
+    )
     (program,) = read_tl_logics(setup.additional_files[0])
     assert violations(program, network.intersections["C"].phases) == []
     assert program.cycle_s != network.intersections["C"].cycle_s
@@ -55,8 +64,11 @@ def test_webster_replaces_a_tool_plan_below_a_minimum_green(tmp_path):
     sc = _scenario(contradicting_ranges(tmp_path))
     network = read_network(sc.net_file)
     setup = WebsterController().prepare(sc, network, tmp_path, demand_scale=1.0)
-    assert any("SUMO's tool plan refused for 1 signal(s): C (C phase 2: green 5 s is below its minimum 6 s" in note
-               for note in setup.notes), setup.notes
+    assert any(
+        "SUMO's tool plan refused for 1 signal(s): C (C phase 2: green 5 s is below its minimum 6 s"
+        in note
+        for note in setup.notes
+    ), setup.notes
     assert "webster: 1 signal(s) timed by our Webster instead of SUMO's tool: C" in setup.notes
     (program,) = read_tl_logics(setup.additional_files[0])
     assert violations(program, network.intersections["C"].phases) == []
@@ -82,8 +94,16 @@ def test_a_config_sumo_wrote_itself_is_read_as_sumo_reads_it(tmp_path):
 
 def test_every_baseline_runs_a_config_sumo_wrote_with_bicycles_flows_and_pedestrians(tmp_path):
     config = sumo_saved_config(tmp_path)
-    proc = run_cli("simulate", config, "-c", "fixed,actuated,webster,max-pressure", "--jobs", "2",
-                   "--out", tmp_path / "out")
+    proc = run_cli(
+        "simulate",
+        config,
+        "-c",
+        "fixed,actuated,webster,max-pressure",
+        "--jobs",
+        "2",
+        "--out",
+        tmp_path / "out",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "out" / "summary.csv").read_text().count("\n") == 5
@@ -92,8 +112,10 @@ def test_every_baseline_runs_a_config_sumo_wrote_with_bicycles_flows_and_pedestr
 def test_sumo_day_times_and_synonyms_are_read(tmp_path):
     net, routes = single_files()
     config = tmp_path / "short.sumocfg"
-    config.write_text(f'<configuration><net value="{net}"/><routes value="{routes}"/>'
-                      '<b value="1:0:0:0"/><e value="1:0:10:0"/></configuration>')
+    config.write_text(
+        f'<configuration><net value="{net}"/><routes value="{routes}"/>'
+        '<b value="1:0:0:0"/><e value="1:0:10:0"/></configuration>'
+    )
     sc = load_scenario(str(config))
     assert (sc.begin, sc.end) == (86400.0, 87000.0)
     assert sc.net_file == net
@@ -103,4 +125,6 @@ def test_a_config_without_options_is_one_line(tmp_path):
     config = tmp_path / "empty.sumocfg"
     config.write_text("<sumoConfiguration/>")
     proc = run_cli("simulate", config)
-    assert proc.returncode == 2 and "sets no option" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2 and "sets no option" in proc.stderr and "Traceback" not in proc.stderr
+    )

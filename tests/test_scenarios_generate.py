@@ -29,7 +29,10 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scenarios")
     subprocess.run(
         [sys.executable, str(GENERATOR), "--out", str(out)],
-        check=True, capture_output=True, text=True, timeout=120,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return out
 

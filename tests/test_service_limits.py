@@ -44,11 +44,15 @@ def _parts(answer: bytes) -> tuple[str, dict]:
 
 def _post_head(length: int, token: str | None = None) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return (f"POST /v1/plans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {length}\r\n{auth}\r\n").encode()
+    return (
+        f"POST /v1/plans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n{auth}\r\n"
+    ).encode()
 
 
-def _health_latencies(url: str, *, while_running: threading.Thread, most: int = 400, seconds: float = 10.0) -> list[float]:
+def _health_latencies(
+    url: str, *, while_running: threading.Thread, most: int = 400, seconds: float = 10.0
+) -> list[float]:
     """/v1/health answer times (s), one request every 10 ms while ``while_running`` runs (bounded)."""
     latencies = []
     deadline = time.monotonic() + seconds
@@ -75,9 +79,15 @@ def test_unauthenticated_body_is_refused_before_it_is_read(tmp_path):
             head, body = _parts(_exchange(_port(url), _post_head(BODY_BYTES, token)))
             assert head.startswith(f"http/1.1 {status}") and "connection: close" in head
             assert set(body) == {"detail", "reasons"}
-        assert "www-authenticate: bearer" in _parts(_exchange(_port(url), _post_head(BODY_BYTES)))[0]
-        malformed = httpx.post(f"{url}/v1/plans", content=b'{"plans": [', headers={"Content-Type": "application/json"})
-        assert malformed.status_code == 401 and malformed.json()["detail"].startswith("missing token")
+        assert (
+            "www-authenticate: bearer" in _parts(_exchange(_port(url), _post_head(BODY_BYTES)))[0]
+        )
+        malformed = httpx.post(
+            f"{url}/v1/plans", content=b'{"plans": [', headers={"Content-Type": "application/json"}
+        )
+        assert malformed.status_code == 401 and malformed.json()["detail"].startswith(
+            "missing token"
+        )
         # With a write token the body is read: this head alone gets no answer.
         with socket.create_connection(("127.0.0.1", _port(url)), timeout=1.0) as s:
             s.sendall(_post_head(BODY_BYTES, WRITE_TOKEN))
@@ -123,13 +133,19 @@ def test_unauthenticated_clients_neither_slow_health_nor_grow_memory(tmp_path):
     assert grown < 10, f"30 unfinished bodies without a token grew the server by {grown:.0f} MiB"
     assert len(latencies) > 50
     median, p90 = statistics.median(latencies), statistics.quantiles(latencies, n=10)[-1]
-    assert median < 0.02 and p90 < 0.05, f"health under 4 clients without a token: median {median:.3f} s, p90 {p90:.3f} s"
+    assert median < 0.02 and p90 < 0.05, (
+        f"health under 4 clients without a token: median {median:.3f} s, p90 {p90:.3f} s"
+    )
 
 
-@pytest.mark.parametrize("head", [
-    b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ",
-    b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ",
-], ids=["header", "trailer"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ",
+        b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ",
+    ],
+    ids=["header", "trailer"],
+)
 def test_huge_header_does_not_stall_health(tmp_path, head):
     sent: list[int] = []
     answers: list[bytes] = []
@@ -159,23 +175,36 @@ def test_huge_header_does_not_stall_health(tmp_path, head):
         attacker.start()
         latencies = _health_latencies(url, while_running=attacker)
         attacker.join()
-    assert len(sent) >= 2 and max(sent) < 16 * 2**20, f"the server read {max(sent) / 2**20:.0f} MiB of one header"
+    assert len(sent) >= 2 and max(sent) < 16 * 2**20, (
+        f"the server read {max(sent) / 2**20:.0f} MiB of one header"
+    )
     assert any(a.startswith(b"HTTP/1.1 400") and b'"detail"' in a for a in answers), answers[:3]
     assert len(latencies) > 20
     median, worst = statistics.median(latencies), max(latencies)
-    assert median < 0.02 and worst < 0.2, f"health during 64 MiB headers: median {median:.3f} s, worst {worst:.3f} s"
+    assert median < 0.02 and worst < 0.2, (
+        f"health during 64 MiB headers: median {median:.3f} s, worst {worst:.3f} s"
+    )
 
 
 def test_connections_past_the_limit_are_refused_in_json(tmp_path):
     with serving(tmp_path / "plans.db", "--max-connections", "3") as (_, url):
         idle = [socket.create_connection(("127.0.0.1", _port(url))) for _ in range(3)]
         time.sleep(0.3)
-        head, body = _parts(_exchange(_port(url), b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
-        assert head.startswith("http/1.1 503") and "retry-after" in head and "3 connections open" in body["detail"]
+        head, body = _parts(
+            _exchange(_port(url), b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        )
+        assert (
+            head.startswith("http/1.1 503")
+            and "retry-after" in head
+            and "3 connections open" in body["detail"]
+        )
         idle.pop().close()
         for _ in range(50):  # the server notices the closed connection within a moment
             time.sleep(0.05)
-            answer = _exchange(_port(url), b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = _exchange(
+                _port(url),
+                b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
             if answer.startswith(b"HTTP/1.1 200"):
                 break
         assert answer.startswith(b"HTTP/1.1 200")
@@ -192,7 +221,9 @@ def test_publishes_past_the_limit_get_a_json_503(tmp_path):
             s.sendall(_post_head(len(body), WRITE_TOKEN) + body[:10])
             stalled.append(s)
         time.sleep(0.3)
-        refused = httpx.post(f"{url}/v1/plans", content=body, headers={**WRITE, "Content-Type": "application/json"})
+        refused = httpx.post(
+            f"{url}/v1/plans", content=body, headers={**WRITE, "Content-Type": "application/json"}
+        )
         assert refused.status_code == 503 and refused.headers["retry-after"]
         assert refused.json()["detail"].startswith("the server is handling 4 publishes already")
         assert httpx.get(f"{url}/v1/health").status_code == 200
@@ -200,7 +231,11 @@ def test_publishes_past_the_limit_get_a_json_503(tmp_path):
             s.close()
         for _ in range(50):
             time.sleep(0.05)
-            accepted = httpx.post(f"{url}/v1/plans", content=body, headers={**WRITE, "Content-Type": "application/json"})
+            accepted = httpx.post(
+                f"{url}/v1/plans",
+                content=body,
+                headers={**WRITE, "Content-Type": "application/json"},
+            )
             if accepted.status_code != 503:
                 break
         assert accepted.status_code == 201
@@ -238,7 +273,10 @@ class _DropFirstAnswer:
                 sink.sendall(data)
         except OSError:
             pass
-        for s in (source, sink):  # shutdown first: close alone leaves the other thread's recv waiting
+        for s in (
+            source,
+            sink,
+        ):  # shutdown first: close alone leaves the other thread's recv waiting
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -22,7 +22,9 @@ from service_helpers import damage, fill_disk, safe_plan
 
 def test_versions_are_kept_and_never_overwritten(tmp_path):
     store = PlanStore(tmp_path / "plans.db")
-    first = store.publish([(safe_plan("J1"), "corridor.net.xml"), (safe_plan("J2"), "corridor.net.xml")])
+    first = store.publish(
+        [(safe_plan("J1"), "corridor.net.xml"), (safe_plan("J2"), "corridor.net.xml")]
+    )
     second = store.publish([(safe_plan("J1", extra_s=5), "corridor.net.xml")])
     assert first.versions == [("J1", 1), ("J2", 2)] and second.versions == [("J1", 3)]
     assert [p.version for p in store.history("J1")] == [3, 1]
@@ -30,8 +32,12 @@ def test_versions_are_kept_and_never_overwritten(tmp_path):
     assert store.get(1).plan == safe_plan("J1")
 
     raw = sqlite3.connect(tmp_path / "plans.db")
-    for statement in ("UPDATE plans SET document = '{}' WHERE version = 1", "DELETE FROM plans",
-                      "DELETE FROM batches", "UPDATE batches SET plans = 0"):
+    for statement in (
+        "UPDATE plans SET document = '{}' WHERE version = 1",
+        "DELETE FROM plans",
+        "DELETE FROM batches",
+        "UPDATE batches SET plans = 0",
+    ):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             raw.execute(statement)
     raw.close()
@@ -52,10 +58,17 @@ def test_a_failing_batch_publishes_nothing(tmp_path):
 
 def test_plan_in_force_follows_validity_and_newest_version(tmp_path):
     store = PlanStore(tmp_path / "plans.db")
-    store.publish([
-        (safe_plan("J1"), "n"),                                                          # 1: always
-        (safe_plan("J1", extra_s=4, valid_from="2026-01-05T08:00", valid_until="2026-01-05T09:00"), "n"),  # 2
-    ])
+    store.publish(
+        [
+            (safe_plan("J1"), "n"),  # 1: always
+            (
+                safe_plan(
+                    "J1", extra_s=4, valid_from="2026-01-05T08:00", valid_until="2026-01-05T09:00"
+                ),
+                "n",
+            ),  # 2
+        ]
+    )
     assert store.in_force("J1", time_key("2026-01-05T07:59:59")) == 1
     assert store.in_force("J1", time_key("2026-01-05T08:00")) == 2
     assert store.in_force("J1", time_key("2026-01-05T09:00")) == 1
@@ -63,7 +76,11 @@ def test_plan_in_force_follows_validity_and_newest_version(tmp_path):
 
 
 def test_time_keys_sort_like_times():
-    assert time_key("2026-01-05T08:00") < time_key("2026-01-05T08:00:00.5") < time_key("2026-01-05T10:00")
+    assert (
+        time_key("2026-01-05T08:00")
+        < time_key("2026-01-05T08:00:00.5")
+        < time_key("2026-01-05T10:00")
+    )
     assert time_key("0900-01-01T00:00") < time_key("2026-01-01T00:00")
     with pytest.raises(ValueError):
         time_key("tomorrow")
@@ -94,11 +111,16 @@ def test_concurrent_publishers_get_strictly_increasing_versions(tmp_path, kind):
         import queue
 
         results = queue.Queue()
-        runners = [threading.Thread(target=_publisher, args=(path, w, batches, results)) for w in range(workers)]
+        runners = [
+            threading.Thread(target=_publisher, args=(path, w, batches, results))
+            for w in range(workers)
+        ]
     else:
         ctx = multiprocessing.get_context("fork")
         results = ctx.Queue()
-        runners = [ctx.Process(target=_publisher, args=(path, w, batches, results)) for w in range(workers)]
+        runners = [
+            ctx.Process(target=_publisher, args=(path, w, batches, results)) for w in range(workers)
+        ]
     for runner in runners:
         runner.start()
     got = [results.get(timeout=60) for _ in range(workers * batches)]
@@ -143,14 +165,19 @@ def test_killed_in_the_middle_of_a_batch_leaves_no_trace_of_it(tmp_path):
     before = PlanStore(path)
     before.publish([(safe_plan("J1"), "n"), (safe_plan("J2"), "n")])
     before.close()
-    big = [safe_plan(f"J{1 + k % 5}", extra_s=k % 7, provenance={"pad": "x" * 2000}) for k in range(4000)]
+    big = [
+        safe_plan(f"J{1 + k % 5}", extra_s=k % 7, provenance={"pad": "x" * 2000})
+        for k in range(4000)
+    ]
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Event()
     child = ctx.Process(target=_publish_and_hang, args=(path, big, ready))
     child.start()
     assert ready.wait(30)
     wal = tmp_path / "plans.db-wal"
-    assert wal.stat().st_size > 1_000_000  # half the batch spilled into the log: a real partial write
+    assert (
+        wal.stat().st_size > 1_000_000
+    )  # half the batch spilled into the log: a real partial write
     os.kill(child.pid, signal.SIGKILL)
     child.join()
 
@@ -166,7 +193,9 @@ def test_disk_full_leaves_the_real_cause_and_no_batch(tmp_path):
     fill_disk(store)
     big = [(safe_plan(f"J{1 + k % 5}", provenance={"pad": "x" * 2000}), "n") for k in range(50)]
     with pytest.raises(sqlite3.OperationalError, match="database or disk is full") as raised:
-        store.publish(big)  # was: "cannot rollback - no transaction is active", SQLite having rolled back itself
+        store.publish(
+            big
+        )  # was: "cannot rollback - no transaction is active", SQLite having rolled back itself
     assert raised.value.sqlite_errorname == "SQLITE_FULL"
     assert store.latest_version() == 1 and store.batches() == [(1, 1)]
 
@@ -179,7 +208,10 @@ def test_damaged_database_is_refused_at_start(tmp_path, name):
         store.publish([(safe_plan(f"J{j}", extra_s=k), "n") for j in range(1, 6)])
     store.close()  # the last connection folds the log into the file
     damage(db, name)
-    with pytest.raises(InputError, match=r"plans.db is damaged \(PRAGMA quick_check: .+\): restore it from a backup") as refused:
+    with pytest.raises(
+        InputError,
+        match=r"plans.db is damaged \(PRAGMA quick_check: .+\): restore it from a backup",
+    ) as refused:
         PlanStore(db)
     assert "\n" not in str(refused.value)
 
@@ -189,7 +221,9 @@ def test_lost_versions_are_detected(tmp_path):
     store = PlanStore(db)
     store.publish([(safe_plan("J1"), "n"), (safe_plan("J2"), "n")])
     raw = sqlite3.connect(db)
-    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # versions 1-2 in the database file, 3-4 only in its log
+    raw.execute(
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    )  # versions 1-2 in the database file, 3-4 only in its log
     raw.close()
     store.publish([(safe_plan("J3"), "n")])
     store.publish([(safe_plan("J4"), "n")])
@@ -198,15 +232,21 @@ def test_lost_versions_are_detected(tmp_path):
     shutil.copy(db, copy / db.name)
     shutil.copy(f"{db}-latest", copy / f"{db.name}-latest")
     wal = bytearray(Path(f"{db}-wal").read_bytes())
-    wal[32 + 24 + 100] ^= 0xFF  # a bit of the first frame's page: SQLite drops that frame and every later one
+    wal[32 + 24 + 100] ^= (
+        0xFF  # a bit of the first frame's page: SQLite drops that frame and every later one
+    )
     (copy / f"{db.name}-wal").write_bytes(wal)
     store.close()
 
-    with pytest.raises(InputError, match=r"lacks versions 3-4, committed to it before .* --accept-lost-versions"):
+    with pytest.raises(
+        InputError, match=r"lacks versions 3-4, committed to it before .* --accept-lost-versions"
+    ):
         PlanStore(copy / db.name)
     accepted = PlanStore(copy / db.name, accept_lost_versions=True)
     assert accepted.latest_version() == 2
-    assert accepted.publish([(safe_plan("J5"), "n")]).versions == [("J5", 5)]  # 3 and 4 are never reused
+    assert accepted.publish([(safe_plan("J5"), "n")]).versions == [
+        ("J5", 5)
+    ]  # 3 and 4 are never reused
     accepted.close()
     assert PlanStore(copy / db.name).latest_version() == 5
 
@@ -220,7 +260,8 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_plans(tmp_path):
     old.execute("INSERT INTO batches (published_at, plans) VALUES ('2026-01-05T08:00:00+00:00', 1)")
     old.execute(
         "INSERT INTO plans (batch, tls_id, network, published_at, document) VALUES (1, 'J1', 'n', "
-        "'2026-01-05T08:00:00+00:00', ?)", (json.dumps(plan_to_dict(safe_plan("J1"))),),
+        "'2026-01-05T08:00:00+00:00', ?)",
+        (json.dumps(plan_to_dict(safe_plan("J1"))),),
     )
     old.close()
 
@@ -236,5 +277,7 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_plans(tmp_path):
     raw = sqlite3.connect(db)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        raw.execute("INSERT INTO batches (published_at, plans, idempotency_key) VALUES ('t', 1, 'batch-a')")
+        raw.execute(
+            "INSERT INTO batches (published_at, plans, idempotency_key) VALUES ('t', 1, 'batch-a')"
+        )
     raw.close()

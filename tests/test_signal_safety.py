@@ -19,8 +19,13 @@ def _phases(*spec):
 
 # Three greens; the second is followed by a yellow and an all-red interval.
 PROGRAM = _phases(
-    ("GGrrGGrr", 30), ("yyrryyrr", 4), ("rrGGrrrr", 10), ("rryyrrrr", 3), ("rrrrrrrr", 2),
-    ("rrrrrrGG", 12), ("rrrrrryy", 4),
+    ("GGrrGGrr", 30),
+    ("yyrryyrr", 4),
+    ("rrGGrrrr", 10),
+    ("rryyrrrr", 3),
+    ("rrrrrrrr", 2),
+    ("rrrrrrGG", 12),
+    ("rrrrrryy", 4),
 )
 
 
@@ -46,7 +51,9 @@ def test_every_transition_shows_yellow_for_links_that_lose_green():
                 if a in "Gg" and b not in "Gg":
                     assert first[k] == "y", (src, dst, k, first)
                 if a not in "Gg":
-                    assert first[k] not in "Gg", "a link may not gain green inside a change interval"
+                    assert first[k] not in "Gg", (
+                        "a link may not gain green inside a change interval"
+                    )
             # lengths come from the program's own change interval after src
             durations = [d for _, d in steps]
             assert all(d in {p.duration for p in own} for d in durations)

@@ -28,7 +28,15 @@ from .sim.metrics import KPI_COLUMNS
 from .sim.runner import RunResult, RunSpec, run_simulation
 
 #: Columns of ``summary.csv``: one row per (scenario, controller, seed).
-SUMMARY_COLUMNS = ("scenario", "controller", "seed", *KPI_COLUMNS, "safety_violations", "wall_time_s", "control_time_s")
+SUMMARY_COLUMNS = (
+    "scenario",
+    "controller",
+    "seed",
+    *KPI_COLUMNS,
+    "safety_violations",
+    "wall_time_s",
+    "control_time_s",
+)
 #: Columns of ``failures.csv``: one row per failed run, or per failed preparation (no seed);
 #: ``refused``: the controller cannot apply to the network (``NotApplicableError``), no fault.
 FAILURE_COLUMNS = ("scenario", "controller", "seed", "reason", "refused")
@@ -37,7 +45,8 @@ FAILURE_COLUMNS = ("scenario", "controller", "seed", "reason", "refused")
 @dataclass(frozen=True)
 class RunFailure:
     """A run that failed, or a controller's preparation that failed (``seed`` None: no seed ran),
-    with the reason in one line."""
+    with the reason in one line.
+    """
 
     scenario: str
     controller: str
@@ -49,7 +58,9 @@ class RunFailure:
     @property
     def what(self) -> str:
         """``"<scenario> <controller> seed <n>"``, or ``"... (preparation)"``."""
-        return f"{self.scenario} {self.controller} " + ("(preparation)" if self.seed is None else f"seed {self.seed}")
+        return f"{self.scenario} {self.controller} " + (
+            "(preparation)" if self.seed is None else f"seed {self.seed}"
+        )
 
 
 def prepare_setups(
@@ -92,7 +103,15 @@ def prepare_setups(
                 raise
             if not isinstance(exc, CTrafficError):
                 exc = _internal_error(f"preparing {name} on {scenario.name}")
-            on_failed(RunFailure(scenario.name, name, None, one_line(exc), refused=isinstance(exc, NotApplicableError)))
+            on_failed(
+                RunFailure(
+                    scenario.name,
+                    name,
+                    None,
+                    one_line(exc),
+                    refused=isinstance(exc, NotApplicableError),
+                )
+            )
     return setups
 
 
@@ -104,7 +123,8 @@ def one_line(exc: BaseException) -> str:
 def _internal_error(what: str) -> SimulationError:
     """The exception being handled, a bug rather than bad input, as an error naming it; its
     traceback goes to a file of its own in the temporary folder, not a run's folder that a
-    failed command removes (a temporary or a partial --out folder)."""
+    failed command removes (a temporary or a partial --out folder).
+    """
     kind, exc, _ = sys.exc_info()
     fd, log = tempfile.mkstemp(prefix="ctraffic-error-", suffix=".log")
     with os.fdopen(fd, "w") as file:
@@ -123,7 +143,9 @@ def parse_seeds(text: str) -> list[int]:
     """Seeds from ``"3"``, ``"1-5"`` or ``"1,4,7"`` (ranges inclusive), at most ``MAX_SEEDS`` of them."""
     from .errors import InputError
 
-    too_many = f"--seeds {text!r} names more than {MAX_SEEDS} seeds (each is one SUMO run per controller)"
+    too_many = (
+        f"--seeds {text!r} names more than {MAX_SEEDS} seeds (each is one SUMO run per controller)"
+    )
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -139,11 +161,15 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
         except ValueError:
-            raise InputError(f"invalid seeds {text!r}: expected N, N-M or N,M,... with whole numbers") from None
+            raise InputError(
+                f"invalid seeds {text!r}: expected N, N-M or N,M,... with whole numbers"
+            ) from None
     if len(seeds) > MAX_SEEDS:
         raise InputError(too_many)
     if not seeds or any(not 0 <= s <= MAX_SEED for s in seeds):
-        raise InputError(f"invalid seeds {text!r}: seeds are whole numbers from 0 to {MAX_SEED} (SUMO's --seed)")
+        raise InputError(
+            f"invalid seeds {text!r}: seeds are whole numbers from 0 to {MAX_SEED} (SUMO's --seed)"
+        )
     if len(set(seeds)) != len(seeds):
         raise InputError(f"invalid seeds {text!r}: a seed is repeated")
     return seeds
@@ -175,14 +201,25 @@ def _run_in_worker(index: int, spec: RunSpec, events) -> None:
 
 
 @overload
-def run_matrix(specs: list[RunSpec], *, jobs: int = ..., on_progress: Callable[[int, float], None] | None = ...,
-               on_done: Callable[[int, RunResult], None] | None = ..., on_failed: None = ...) -> list[RunResult]: ...
+def run_matrix(
+    specs: list[RunSpec],
+    *,
+    jobs: int = ...,
+    on_progress: Callable[[int, float], None] | None = ...,
+    on_done: Callable[[int, RunResult], None] | None = ...,
+    on_failed: None = ...,
+) -> list[RunResult]: ...
 
 
 @overload
-def run_matrix(specs: list[RunSpec], *, jobs: int = ..., on_progress: Callable[[int, float], None] | None = ...,
-               on_done: Callable[[int, RunResult], None] | None = ...,
-               on_failed: Callable[[int, RunFailure], None]) -> list[RunResult | RunFailure]: ...
+def run_matrix(
+    specs: list[RunSpec],
+    *,
+    jobs: int = ...,
+    on_progress: Callable[[int, float], None] | None = ...,
+    on_done: Callable[[int, RunResult], None] | None = ...,
+    on_failed: Callable[[int, RunFailure], None],
+) -> list[RunResult | RunFailure]: ...
 
 
 def run_matrix(
@@ -217,7 +254,9 @@ def run_matrix(
         if on_failed is None:
             raise error
         spec = specs[index]
-        results[index] = RunFailure(spec.scenario.name, spec.controller_name, spec.seed, one_line(error))
+        results[index] = RunFailure(
+            spec.scenario.name, spec.controller_name, spec.seed, one_line(error)
+        )
         on_failed(index, results[index])
 
     try:
@@ -227,7 +266,9 @@ def run_matrix(
                 # A forked child would flush what this process still has buffered a second time.
                 sys.stdout.flush()
                 sys.stderr.flush()
-                process = ctx.Process(target=_run_in_worker, args=(index, spec, events), daemon=True)
+                process = ctx.Process(
+                    target=_run_in_worker, args=(index, spec, events), daemon=True
+                )
                 _start(process)
                 running[index] = process
             try:
@@ -236,7 +277,9 @@ def run_matrix(
                 for index, process in list(running.items()):
                     if process.exitcode not in (None, 0):
                         running.pop(index)
-                        failed(index, SimulationError(_crash_message(specs[index], process.exitcode)))
+                        failed(
+                            index, SimulationError(_crash_message(specs[index], process.exitcode))
+                        )
                 continue
             if index not in running:  # from a run already reported as crashed
                 continue
@@ -294,7 +337,9 @@ def _crash_message(spec: RunSpec, exitcode: int) -> str:
     for name in ("sumo.log", "sumo-console.log"):
         path = spec.workdir / name
         if path.exists():
-            lines += [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+            lines += [
+                ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()
+            ]
     errors = [ln for ln in lines if ln.startswith("Error")] or lines[-3:]
     detail = " ".join(errors) or "no message from SUMO"
     if exitcode < 0:  # killed by a signal: name it (SIGSEGV says more than -11)
@@ -346,18 +391,27 @@ def comparison(
     for failure in failures:
         failed.setdefault((failure.scenario, failure.controller), []).append(failure)
     rows = []
-    for scenario, controller in dict.fromkeys([*zip(summary["scenario"], summary["controller"]), *failed]):
+    for scenario, controller in dict.fromkeys(
+        [*zip(summary["scenario"], summary["controller"]), *failed]
+    ):
         group = summary[(summary["scenario"] == scenario) & (summary["controller"] == controller)]
         reasons = [f.reason for f in failed.get((scenario, controller), [])]
-        row = {"scenario": scenario, "controller": controller, "seeds": len(group),
-               "failed": len(reasons), "failure": reasons[0] if reasons else "",
-               "refused": bool(reasons) and all(f.refused for f in failed[scenario, controller])}
+        row = {
+            "scenario": scenario,
+            "controller": controller,
+            "seeds": len(group),
+            "failed": len(reasons),
+            "failure": reasons[0] if reasons else "",
+            "refused": bool(reasons) and all(f.refused for f in failed[scenario, controller]),
+        }
         base = summary[(summary["scenario"] == scenario) & (summary["controller"] == baseline)]
         for metric in metrics:
             mean, half = mean_ci95(group[metric])
             base_mean = base[metric].mean() if len(base) else math.nan
             row[metric] = mean
             row[f"{metric}_ci95"] = half
-            row[f"{metric}_change_pct"] = 100.0 * (mean - base_mean) / base_mean if base_mean else math.nan
+            row[f"{metric}_change_pct"] = (
+                100.0 * (mean - base_mean) / base_mean if base_mean else math.nan
+            )
         rows.append(row)
     return pd.DataFrame(rows)

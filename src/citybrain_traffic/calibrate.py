@@ -80,14 +80,16 @@ class DischargeRecorder(Controller):
                 break
             served.append(self.left[lane][v])
         if len(served) > FIRST_SATURATED_POSITION:
-            saturated = served[FIRST_SATURATED_POSITION - 1:]
+            saturated = served[FIRST_SATURATED_POSITION - 1 :]
             for a, b in zip(saturated, saturated[1:]):
                 if b > a:
                     self.headways.append((tls, lane, b - a))
         self.queue[lane] = []
 
 
-def calibrate(scenario: Scenario, network: Network, *, workdir: Path, seed: int = 1, demand_scale: float = 1.0) -> pd.DataFrame:
+def calibrate(
+    scenario: Scenario, network: Network, *, workdir: Path, seed: int = 1, demand_scale: float = 1.0
+) -> pd.DataFrame:
     """Saturation flow per signalized lane from one simulation under the network's programs.
 
     Returns
@@ -97,11 +99,19 @@ def calibrate(scenario: Scenario, network: Network, *, workdir: Path, seed: int 
         ``saturation_veh_h_lane`` (3600 / mean saturated headway); lanes that never discharged a
         queue of ``MIN_QUEUE`` vehicles are absent.
     """
-    spec = RunSpec(scenario=scenario, network=network, controller=DischargeRecorder.name, seed=seed,
-                   workdir=workdir / "sumo", demand_scale=demand_scale)
+    spec = RunSpec(
+        scenario=scenario,
+        network=network,
+        controller=DischargeRecorder.name,
+        seed=seed,
+        workdir=workdir / "sumo",
+        demand_scale=demand_scale,
+    )
     headways = run_matrix([spec])[0].controller_report
     if not headways:
-        return pd.DataFrame(columns=["intersection", "lane", "headways", "mean_headway_s", "saturation_veh_h_lane"])
+        return pd.DataFrame(
+            columns=["intersection", "lane", "headways", "mean_headway_s", "saturation_veh_h_lane"]
+        )
     h = pd.DataFrame(headways, columns=["intersection", "lane", "headway_s"])
     table = h.groupby(["intersection", "lane"], as_index=False).agg(
         headways=("headway_s", "size"), mean_headway_s=("headway_s", "mean")

@@ -69,9 +69,12 @@ class _LazyGroup(click.Group):
 
 def _adaptive_options(command):
     """``--model``, ``--interval``, ``--history-days``, ``--fixed-plans``, ``--offsets``: options of the
-    adaptive controller."""
+    adaptive controller.
+    """
     command = click.option(
-        "--offsets", type=click.Choice(list(OFFSET_MODES)), default=None,
+        "--offsets",
+        type=click.Choice(list(OFFSET_MODES)),
+        default=None,
         help="adaptive, real-time layer on a network of several signals: 'held' keeps each plan's cycle and "
         "offsets (coordinated-actuated: each signal's longest green ends at its planned point in the cycle, "
         "the others gap out before their planned end); 'free' lets gap-outs shorten the cycle; 'auto' "
@@ -79,23 +82,32 @@ def _adaptive_options(command):
         "[default: auto].",
     )(command)
     command = click.option(
-        "--fixed-plans", is_flag=True, default=False,
+        "--fixed-plans",
+        is_flag=True,
+        default=False,
         help="adaptive: run each plan as fixed time, coordinated by its offset, instead of letting the "
         "detectors end a green from half its planned length (never below its minimum) or extend it up to "
         "1.5x (at least the signal's own program's green).",
     )(command)
     command = click.option(
-        "--interval", "interval_min", type=float, default=None,
+        "--interval",
+        "interval_min",
+        type=float,
+        default=None,
         help="adaptive: control interval in minutes (counts read, forecast, re-plan) [default: 15]; whole minutes "
         "dividing a day when the controller trains its forecaster, one of the model's horizons with --model.",
     )(command)
     command = click.option(
-        "--history-days", type=click.IntRange(min=0), default=None,
+        "--history-days",
+        type=click.IntRange(min=0),
+        default=None,
         help="adaptive, without --model: simulated days of history to train its forecaster on [default: 14]; "
         "0: no history, forecast each interval from the counts seen so far in the run.",
     )(command)
     return click.option(
-        "--model", "model_dir", type=click.Path(file_okay=False),
+        "--model",
+        "model_dir",
+        type=click.Path(file_okay=False),
         help="adaptive: forecaster folder from `ctraffic forecast train` [default: train one on "
         "14 simulated days of the scenario, cached].",
     )(command)
@@ -104,7 +116,8 @@ def _adaptive_options(command):
 class _FiniteFloat(click.ParamType):
     """A float option that refuses inf and nan (and, ``positive``, values <= 0): SUMO takes no
     infinite time, and reads ``--scale inf`` as no vehicle at all, so the run would measure an
-    empty network."""
+    empty network.
+    """
 
     name = "float"
 
@@ -114,7 +127,11 @@ class _FiniteFloat(click.ParamType):
     def convert(self, value, param, ctx) -> float:
         number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number) or (self.positive and number <= 0):
-            self.fail(f"{value!r} is not a {'positive ' if self.positive else ''}finite number", param, ctx)
+            self.fail(
+                f"{value!r} is not a {'positive ' if self.positive else ''}finite number",
+                param,
+                ctx,
+            )
         return number
 
 
@@ -124,7 +141,10 @@ FINITE_FLOAT = _FiniteFloat()
 def demand_scale_option(help: str):
     """``--demand-scale``: the factor on the number of vehicles, checked the same way by every command."""
     return click.option(
-        "--demand-scale", type=_FiniteFloat(positive=True), default=1.0, show_default=True,
+        "--demand-scale",
+        type=_FiniteFloat(positive=True),
+        default=1.0,
+        show_default=True,
         help=f"{help} A positive finite factor on the number of vehicles (1 = as given).",
     )
 
@@ -132,19 +152,30 @@ def demand_scale_option(help: str):
 #: ``--time-to-teleport`` of the commands that compare controllers. A config's own value is
 #: replaced (the runs' notes say so), so that a gridlock shows in the KPIs instead of vanishing.
 _TELEPORT_OPTION = click.option(
-    "--time-to-teleport", type=FINITE_FLOAT, default=-1, show_default=True,
+    "--time-to-teleport",
+    type=FINITE_FLOAT,
+    default=-1,
+    show_default=True,
     help="SUMO's teleport time for stuck vehicles, s, in place of the config's; negative disables teleports so "
     "gridlock shows in the KPIs.",
 )
 
 
-def _controller_options(names: list[str], model_dir, interval_min, history_days=None,
-                        fixed_plans=False, offsets=None) -> dict[str, dict]:
+def _controller_options(
+    names: list[str], model_dir, interval_min, history_days=None, fixed_plans=False, offsets=None
+) -> dict[str, dict]:
     """Options per controller; the adaptive ones refused when no adaptive controller runs."""
     if fixed_plans and offsets is not None:
-        raise InputError("--offsets is an option of the real-time layer, which --fixed-plans turns off")
-    given = (("model", model_dir), ("interval_min", interval_min), ("history_days", history_days),
-             ("realtime", False if fixed_plans else None), ("offsets", offsets))
+        raise InputError(
+            "--offsets is an option of the real-time layer, which --fixed-plans turns off"
+        )
+    given = (
+        ("model", model_dir),
+        ("interval_min", interval_min),
+        ("history_days", history_days),
+        ("realtime", False if fixed_plans else None),
+        ("offsets", offsets),
+    )
     adaptive = {k: v for k, v in given if v is not None}
     if adaptive and "adaptive" not in names:
         raise InputError(
@@ -154,7 +185,10 @@ def _controller_options(names: list[str], model_dir, interval_min, history_days=
     return {"adaptive": adaptive} if adaptive else {}
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="citybrain-traffic")
 def cli() -> None:
     """citybrain-traffic: adaptive traffic-signal control, measured in SUMO."""
@@ -181,34 +215,77 @@ def controllers() -> None:
 
 @cli.command(help=_SIMULATE_HELP)
 @click.argument("scenario", required=False)
-@click.option("--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO.")
-@click.option("--routes", help="Route/trip files, comma-separated (with --net).")
-@click.option("--begin", type=FINITE_FLOAT, help="Start of the evaluation window, s of simulation time [default: the config's].")
-@click.option("--end", type=FINITE_FLOAT, help="End of the evaluation window, s of simulation time [default: the config's].")
 @click.option(
-    "-c", "--controller", "controllers", default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
+    "--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO."
+)
+@click.option("--routes", help="Route/trip files, comma-separated (with --net).")
+@click.option(
+    "--begin",
+    type=FINITE_FLOAT,
+    help="Start of the evaluation window, s of simulation time [default: the config's].",
+)
+@click.option(
+    "--end",
+    type=FINITE_FLOAT,
+    help="End of the evaluation window, s of simulation time [default: the config's].",
+)
+@click.option(
+    "-c",
+    "--controller",
+    "controllers",
+    default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
     show_default=True,
     help="Controllers to compare, comma-separated; the first is the reference of the % changes "
     "(see `ctraffic controllers`).",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed of the simulation."
+)
 @click.option("--seeds", help=f"Several seeds instead of --seed: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
 @demand_scale_option("Multiply the demand by this factor, e.g. 1.3 for a heavier peak.")
 @_TELEPORT_OPTION
-@click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
 @click.option(
-    "--bin", "bin_min", type=click.IntRange(min=1), default=15, show_default=True,
+    "-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count]."
+)
+@click.option(
+    "--bin",
+    "bin_min",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
     help="With --out: count every movement at the stop line in bins of this many minutes (counts.csv).",
 )
-@click.option("--gui", is_flag=True, help="Watch the run in sumo-gui (through TraCI; one run only).")
 @click.option(
-    "--out", type=click.Path(file_okay=False),
+    "--gui", is_flag=True, help="Watch the run in sumo-gui (through TraCI; one run only)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
     help="Folder for results (must not exist or be empty): summary.csv, comparison.md, and per run "
     "kpis.json, intersections.csv, timeseries.csv, timeseries.png, counts.csv and SUMO's own outputs.",
 )
 @_adaptive_options
-def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand_scale, time_to_teleport, jobs, bin_min, gui, out,
-             model_dir, interval_min, history_days, fixed_plans, offsets):
+def simulate(
+    scenario,
+    net,
+    routes,
+    begin,
+    end,
+    controllers,
+    seed,
+    seeds,
+    demand_scale,
+    time_to_teleport,
+    jobs,
+    bin_min,
+    gui,
+    out,
+    model_dir,
+    interval_min,
+    history_days,
+    fixed_plans,
+    offsets,
+):
     from .bench import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
@@ -224,14 +301,18 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     if gui and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         # sumo-gui draws through X11 (FOX) here: refused before the preparations, which may take
         # minutes (a display that is set but unusable makes sumo-gui exit at once, with its reason).
-        raise InputError("--gui: sumo-gui cannot open a display: DISPLAY is not set (run without --gui, "
-                         "or give it an X display: ssh -X, xvfb-run)")
+        raise InputError(
+            "--gui: sumo-gui cannot open a display: DISPLAY is not set (run without --gui, "
+            "or give it an X display: ssh -X, xvfb-run)"
+        )
     staged = _StagedOutDir(out) if out else None
     from .network import read_network
     from .scenario import load_scenario
     from .simulate import simulate_scenario
 
-    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans, offsets)
+    options = _controller_options(
+        names, model_dir, interval_min, history_days, fixed_plans, offsets
+    )
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
@@ -241,7 +322,10 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
         f"[bold]{sc.name}[/]: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, "
         f"demand x{demand_scale:g}, controllers {', '.join(names)}, seeds {_seed_text(seed_list)}"
     )
-    with staged or tempfile.TemporaryDirectory(prefix="ctraffic-") as workdir, _RunProgress(console) as progress:
+    with (
+        staged or tempfile.TemporaryDirectory(prefix="ctraffic-") as workdir,
+        _RunProgress(console) as progress,
+    ):
         outcome = simulate_scenario(
             sc,
             network,
@@ -269,24 +353,31 @@ def simulate(scenario, net, routes, begin, end, controllers, seed, seeds, demand
     console.print(comparison_rich(outcome.comparison, baseline=names[0], title=title))
     for result in outcome.results:
         if result.kpis["vehicles_loaded"] == 0:
-            console.print(f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window")
+            console.print(
+                f"[yellow]warning[/]: {result.controller} seed {result.seed}: no vehicle departed in the window"
+            )
     if staged is not None:
-        console.print(f"results written to {staged.final}/ (summary.csv, comparison.md, one folder per run"
-                      f"{', failures.csv' if outcome.failures else ''})")
+        console.print(
+            f"results written to {staged.final}/ (summary.csv, comparison.md, one folder per run"
+            f"{', failures.csv' if outcome.failures else ''})"
+        )
     _exit_on_problems(console, outcome.results, outcome.failures)
 
 
 def _exit_on_problems(console, results, failures=()) -> None:
     """Name every run whose signal states left the safety envelope, every run or preparation that
     failed (``RunFailure``) and every controller that refused the network; exit 1 after the
-    results when a run was unsafe or failed (a refusal alone is no fault)."""
+    results when a run was unsafe or failed (a refusal alone is no fault).
+    """
     from rich.markup import escape
 
     unsafe = [r for r in results if r.safety_violations]
     for result in unsafe:
-        console.print(f"[bold red]unsafe[/]: {result.scenario} {result.controller} seed {result.seed}: "
-                      f"{len(result.safety_violations)} signal state(s) left the safety envelope, first: "
-                      f"{escape(result.safety_violations[0])}")
+        console.print(
+            f"[bold red]unsafe[/]: {result.scenario} {result.controller} seed {result.seed}: "
+            f"{len(result.safety_violations)} signal state(s) left the safety envelope, first: "
+            f"{escape(result.safety_violations[0])}"
+        )
     for failure in failures:
         label = "[yellow]refused[/]" if failure.refused else "[bold red]failed[/]"
         console.print(f"{label}: {failure.what}: {escape(failure.reason)}")
@@ -297,20 +388,42 @@ def _exit_on_problems(console, results, failures=()) -> None:
 @cli.command()
 @click.argument("scenarios", nargs=-1)
 @click.option(
-    "-c", "--controller", "controllers", default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
-    show_default=True, help="Controllers, comma-separated; fixed is added first when missing (the reference).",
+    "-c",
+    "--controller",
+    "controllers",
+    default="fixed,actuated,actuated-rebuilt,webster,max-pressure",
+    show_default=True,
+    help="Controllers, comma-separated; fixed is added first when missing (the reference).",
 )
-@click.option("--seeds", default="1-5", show_default=True, help=f"Seeds: '1-5' or '1,3,7'; {_SEEDS_LIMIT}.")
+@click.option(
+    "--seeds", default="1-5", show_default=True, help=f"Seeds: '1-5' or '1,3,7'; {_SEEDS_LIMIT}."
+)
 @demand_scale_option("Multiply the demand of every scenario by this factor.")
 @_TELEPORT_OPTION
-@click.option("-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count].")
 @click.option(
-    "--out", required=True, type=click.Path(file_okay=False),
+    "-j", "--jobs", type=int, help="Runs in parallel (one SUMO process each) [default: CPU count]."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
     help="New or empty folder for results.csv (one row per run), results.md and results.png.",
 )
 @_adaptive_options
-def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, jobs, out, model_dir, interval_min,
-              history_days, fixed_plans, offsets):
+def benchmark(
+    scenarios,
+    controllers,
+    seeds,
+    demand_scale,
+    time_to_teleport,
+    jobs,
+    out,
+    model_dir,
+    interval_min,
+    history_days,
+    fixed_plans,
+    offsets,
+):
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
     SCENARIOS are bundled names or .sumocfg paths (default: every bundled scenario). All runs
@@ -329,7 +442,9 @@ def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, job
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
-    options = _controller_options(names, model_dir, interval_min, history_days, fixed_plans, offsets)
+    options = _controller_options(
+        names, model_dir, interval_min, history_days, fixed_plans, offsets
+    )
     for name in names:
         make_controller(name).configure(**options.get(name, {}))
     seed_list = parse_seeds(seeds)
@@ -339,13 +454,26 @@ def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, job
         sc = load_scenario(spec)
         cases.append((sc, read_network(sc.net_file)))
     console = _console()
-    console.print(f"benchmark: {len(cases)} scenarios x {len(names)} controllers x {len(seed_list)} seeds")
+    console.print(
+        f"benchmark: {len(cases)} scenarios x {len(names)} controllers x {len(seed_list)} seeds"
+    )
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
         outcome = simulate_cases(
-            cases, controllers=names, seeds=seed_list, demand_scale=demand_scale, time_to_teleport=time_to_teleport,
-            jobs=jobs or os.cpu_count() or 1, workdir=Path(tmp), write_files=False, keep_going=True,
-            controller_options=options, on_prepared=progress.prepared, on_preparing=progress.preparing,
-            on_progress=progress.advance, on_done=progress.done, on_failed=progress.failed,
+            cases,
+            controllers=names,
+            seeds=seed_list,
+            demand_scale=demand_scale,
+            time_to_teleport=time_to_teleport,
+            jobs=jobs or os.cpu_count() or 1,
+            workdir=Path(tmp),
+            write_files=False,
+            keep_going=True,
+            controller_options=options,
+            on_prepared=progress.prepared,
+            on_preparing=progress.preparing,
+            on_progress=progress.advance,
+            on_done=progress.done,
+            on_failed=progress.failed,
         )
     header = (
         f"# Benchmark\n\n`ctraffic benchmark {' '.join(scenarios)} -c {','.join(names)} --seeds {seeds}"
@@ -354,15 +482,25 @@ def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, job
         "(% change against fixed)."
     )
     with staged as out_dir:
-        write_benchmark(outcome.summary, outcome.comparison, out_dir, baseline="fixed", header=header,
-                        failures=outcome.failures)
+        write_benchmark(
+            outcome.summary,
+            outcome.comparison,
+            out_dir,
+            baseline="fixed",
+            header=header,
+            failures=outcome.failures,
+        )
     from .report import comparison_rich
 
     for sc, _ in cases:
         table = outcome.comparison[outcome.comparison["scenario"] == sc.name]
-        console.print(comparison_rich(table, baseline="fixed", title=f"{sc.name}: (% change vs fixed)"))
-    console.print(f"results written to {staged.final}/ (results.csv, results.md, results.png"
-                  f"{', failures.csv' if outcome.failures else ''})")
+        console.print(
+            comparison_rich(table, baseline="fixed", title=f"{sc.name}: (% change vs fixed)")
+        )
+    console.print(
+        f"results written to {staged.final}/ (results.csv, results.md, results.png"
+        f"{', failures.csv' if outcome.failures else ''})"
+    )
     _exit_on_problems(console, outcome.results, outcome.failures)
 
 
@@ -370,13 +508,30 @@ def benchmark(scenarios, controllers, seeds, demand_scale, time_to_teleport, job
 @click.argument("scenario", required=False)
 @click.option("--days", type=click.IntRange(min=1), required=True, help="Number of simulated days.")
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False),
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
     help="Counts file to write (.csv, .csv.gz or .parquet; must not exist); the days' "
     "variation goes beside it as <name>.days.csv.",
 )
-@click.option("--bin", "bin_min", type=click.IntRange(min=1), default=15, show_default=True, help="Count bin, minutes.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the day-to-day variation and the days' SUMO seeds.")
-@click.option("--start", default="2026-01-05", show_default=True, help="Date of the first day (YYYY-MM-DD).")
+@click.option(
+    "--bin",
+    "bin_min",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="Count bin, minutes.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed of the day-to-day variation and the days' SUMO seeds.",
+)
+@click.option(
+    "--start", default="2026-01-05", show_default=True, help="Date of the first day (YYYY-MM-DD)."
+)
 @click.option("-j", "--jobs", type=int, help="Days simulated in parallel [default: CPU count].")
 def collect(scenario, days, out, bin_min, seed, start, jobs):
     """Simulate a history of DAYS days of SCENARIO and write its per-movement counts.
@@ -394,7 +549,9 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     from .scenario import load_scenario
 
     target = _fresh_out_file(out, suffixes=(".csv", ".csv.gz", ".parquet"))
-    days_file = _fresh_out_file(target.with_name(target.name.split(".")[0] + ".days.csv"), suffixes=(".csv",))
+    days_file = _fresh_out_file(
+        target.with_name(target.name.split(".")[0] + ".days.csv"), suffixes=(".csv",)
+    )
     try:
         first_day = pd.Timestamp(start)
     except ValueError:
@@ -402,11 +559,21 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     sc = load_scenario(scenario)
     network = read_network(sc.net_file)
     console = _console()
-    console.print(f"[bold]{sc.name}[/]: collecting {days} days of counts, {bin_min}-minute bins, window {sc.begin:g}-{sc.end:g} s")
+    console.print(
+        f"[bold]{sc.name}[/]: collecting {days} days of counts, {bin_min}-minute bins, window {sc.begin:g}-{sc.end:g} s"
+    )
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp, _RunProgress(console) as progress:
         counts, table = collect_history(
-            sc, network, days=days, workdir=Path(tmp), seed=seed, bin_s=bin_min * 60.0, start=first_day,
-            jobs=jobs or os.cpu_count() or 1, on_prepared=progress.prepared, on_progress=progress.advance,
+            sc,
+            network,
+            days=days,
+            workdir=Path(tmp),
+            seed=seed,
+            bin_s=bin_min * 60.0,
+            start=first_day,
+            jobs=jobs or os.cpu_count() or 1,
+            on_prepared=progress.prepared,
+            on_progress=progress.advance,
             on_done=progress.done,
         )
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -424,9 +591,17 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
 
 @cli.command()
 @click.argument("scenario", required=False)
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
-@demand_scale_option("Multiply the demand by this factor: only queues of 8 vehicles or more are measured.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the per-lane table as CSV (must not exist).")
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed of the simulation."
+)
+@demand_scale_option(
+    "Multiply the demand by this factor: only queues of 8 vehicles or more are measured."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the per-lane table as CSV (must not exist).",
+)
 def calibrate(scenario, seed, demand_scale, out):
     """Measure saturation flow (veh/h of green per lane) in SCENARIO's simulation.
 
@@ -448,7 +623,9 @@ def calibrate(scenario, seed, demand_scale, out):
     sc = load_scenario(scenario)
     network = read_network(sc.net_file)
     console = _console()
-    console.print(f"[bold]{sc.name}[/]: measuring queue discharge at {len(network.intersections)} signals...")
+    console.print(
+        f"[bold]{sc.name}[/]: measuring queue discharge at {len(network.intersections)} signals..."
+    )
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
         table = measure(sc, network, workdir=Path(tmp), seed=seed, demand_scale=demand_scale)
     if table.empty:
@@ -458,7 +635,9 @@ def calibrate(scenario, seed, demand_scale, out):
         )
     console.print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     flow = network_saturation_flow(table)
-    console.print(f"network saturation flow (median of lanes with {MIN_LANE_HEADWAYS} headways or more): {flow:,.0f} veh/h/lane")
+    console.print(
+        f"network saturation flow (median of lanes with {MIN_LANE_HEADWAYS} headways or more): {flow:,.0f} veh/h/lane"
+    )
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(target, index=False)
@@ -471,7 +650,12 @@ def plans() -> None:
 
 @plans.command("validate")
 @click.argument("plan_file", type=click.Path(dir_okay=False))
-@click.option("--net", required=True, type=click.Path(dir_okay=False), help="The SUMO network the plans were made for.")
+@click.option(
+    "--net",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The SUMO network the plans were made for.",
+)
 def plans_validate(plan_file, net):
     """Check every plan in PLAN_FILE against the network's programs.
 
@@ -486,10 +670,10 @@ def plans_validate(plan_file, net):
     if not found:
         raise InputError(f"{plan_file} holds no timing plan")
     validate_all(found, read_network(net))
-    click.echo(f"{len(found)} plan(s) safe for {Path(net).name}: " + ", ".join(
-        f"{p.tls_id} (cycle {p.cycle_s:g} s, offset {p.offset:g} s)" for p in found))
-
-
+    click.echo(
+        f"{len(found)} plan(s) safe for {Path(net).name}: "
+        + ", ".join(f"{p.tls_id} (cycle {p.cycle_s:g} s, offset {p.offset:g} s)" for p in found)
+    )
 
 
 def _seed_text(seeds: list[int]) -> str:
@@ -517,8 +701,12 @@ class _RunProgress:
         self.console = console
         self.live = console.is_terminal
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(), console=console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         )
         self.tasks: dict[int, int] = {}
         self.runs: list = []
@@ -558,7 +746,9 @@ class _RunProgress:
             return
         sc = self.runs[index].scenario
         if index not in self.tasks:
-            self.tasks[index] = self.bar.add_task(f"  {sc.name} {self.runs[index].key}", total=sc.duration_s, detail="")
+            self.tasks[index] = self.bar.add_task(
+                f"  {sc.name} {self.runs[index].key}", total=sc.duration_s, detail=""
+            )
         self.bar.update(self.tasks[index], completed=now - sc.begin, detail=f"{now:g} s")
 
     def done(self, index: int, result) -> None:
@@ -588,7 +778,9 @@ def _fresh_out_dir(out: str | Path) -> Path:
     """The output folder; refuse one that already holds files, so nothing is overwritten."""
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise InputError(f"output folder {path} already exists and is not empty: choose a new --out")
+        raise InputError(
+            f"output folder {path} already exists and is not empty: choose a new --out"
+        )
     return path
 
 
@@ -611,7 +803,9 @@ class _StagedOutDir:
         try:
             self.partial.mkdir()
         except FileExistsError:
-            raise InputError(f"{self.partial} is left over from a run that was killed: remove it") from None
+            raise InputError(
+                f"{self.partial} is left over from a run that was killed: remove it"
+            ) from None
         return self.partial
 
     def __exit__(self, kind, exc, traceback) -> None:

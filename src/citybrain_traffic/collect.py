@@ -45,7 +45,9 @@ class Day:
 DAY_SEEDS = 10_000
 
 
-def plan_days(scenario: Scenario, network: Network, *, days: int, seed: int, start: pd.Timestamp) -> list[Day]:
+def plan_days(
+    scenario: Scenario, network: Network, *, days: int, seed: int, start: pd.Timestamp
+) -> list[Day]:
     """Draw every day's variation from one random stream seeded by ``seed`` (reproducible).
 
     Raises ``InputError`` when a day's SUMO seed would not be one SUMO takes (0 to 2**31 - 1).
@@ -66,8 +68,10 @@ def plan_days(scenario: Scenario, network: Network, *, days: int, seed: int, sta
             length = float(rng.uniform(1200, 2400))
             begin = float(rng.uniform(scenario.begin, max(scenario.begin, scenario.end - length)))
             day = replace(
-                day, incident_edge=str(rng.choice(approaches)),
-                incident_begin_s=round(begin), incident_end_s=round(begin + length),
+                day,
+                incident_edge=str(rng.choice(approaches)),
+                incident_begin_s=round(begin),
+                incident_end_s=round(begin + length),
             )
         plan.append(day)
     return plan
@@ -76,8 +80,15 @@ def plan_days(scenario: Scenario, network: Network, *, days: int, seed: int, sta
 def _incident_file(day: Day, network: Network, folder: Path) -> Path:
     lanes = [lane for lane in network.lanes.values() if lane.edge == day.incident_edge]
     root = ET.Element("additional")
-    sign = ET.SubElement(root, "variableSpeedSign", id="ctraffic_incident", lanes=" ".join(l.id for l in lanes))
-    ET.SubElement(sign, "step", time=f"{day.incident_begin_s:g}", speed=f"{lanes[0].speed_m_s * INCIDENT_SPEED_FACTOR:.2f}")
+    sign = ET.SubElement(
+        root, "variableSpeedSign", id="ctraffic_incident", lanes=" ".join(l.id for l in lanes)
+    )
+    ET.SubElement(
+        sign,
+        "step",
+        time=f"{day.incident_begin_s:g}",
+        speed=f"{lanes[0].speed_m_s * INCIDENT_SPEED_FACTOR:.2f}",
+    )
     ET.SubElement(sign, "step", time=f"{day.incident_end_s:g}", speed=f"{lanes[0].speed_m_s:.2f}")
     path = folder / "incident.add.xml"
     path.write_text(ET.tostring(root, encoding="unicode") + "\n")
@@ -119,9 +130,15 @@ def collect_history(
         extra = (_incident_file(day, network, folder),) if day.incident_edge else ()
         specs.append(
             RunSpec(
-                scenario=scenario, network=network, controller="fixed", seed=day.seed,
-                workdir=folder / "sumo", setup=SimSetup(additional_files=extra),
-                demand_scale=day.demand_scale, count_bin_s=bin_s, day=day.date,
+                scenario=scenario,
+                network=network,
+                controller="fixed",
+                seed=day.seed,
+                workdir=folder / "sumo",
+                setup=SimSetup(additional_files=extra),
+                demand_scale=day.demand_scale,
+                count_bin_s=bin_s,
+                day=day.date,
             )
         )
     if on_prepared is not None:

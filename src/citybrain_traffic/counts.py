@@ -100,7 +100,9 @@ def read_counts(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"counts file not found: {path} (expected an existing .csv, .csv.gz or .parquet file)")
+        raise InputError(
+            f"counts file not found: {path} (expected an existing .csv, .csv.gz or .parquet file)"
+        )
     if format not in ("auto", "long", "utdf"):
         raise InputError(f"unknown counts format {format!r}; expected 'auto', 'long' or 'utdf'")
     is_parquet = path.suffix.lower() == ".parquet"
@@ -148,7 +150,9 @@ def validate_counts(counts: pd.DataFrame, *, bin: str | pd.Timedelta | None = No
     if not isinstance(counts, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame of counts, got {type(counts).__name__}")
     index = counts.index
-    return _normalise(counts, describe=lambda i: f"row {index[i]!r}", bin=bin, timestamp_hint=_ISO_HINT)
+    return _normalise(
+        counts, describe=lambda i: f"row {index[i]!r}", bin=bin, timestamp_hint=_ISO_HINT
+    )
 
 
 def max_plausible_count(bin: pd.Timedelta | None) -> float:
@@ -268,7 +272,9 @@ def find_gaps(
         # Appended after the table's series, so the codes of its rows stay valid.
         expected = series[SERIES_KEYS].astype(str).drop_duplicates()
         known = pd.MultiIndex.from_frame(keys)
-        keys = pd.concat([keys, expected[~pd.MultiIndex.from_frame(expected).isin(known)]], ignore_index=True)
+        keys = pd.concat(
+            [keys, expected[~pd.MultiIndex.from_frame(expected).isin(known)]], ignore_index=True
+        )
     stamps = counts["timestamp"]
     inside = ((stamps >= first) & (stamps < last_end)).to_numpy()
     codes = codes[inside]
@@ -283,10 +289,16 @@ def find_gaps(
     previous = np.full(codes.size, -1, dtype=np.int64)
     previous[1:] = position[:-1]
     absent = np.setdiff1d(np.arange(len(keys)), codes)
-    lo = np.concatenate([np.where(new_series, -1, previous) + 1,
-                         position[last_of_series] + 1, np.zeros(absent.size, dtype=np.int64)])
-    hi = np.concatenate([position, np.full(last_of_series.sum(), n_bins),
-                         np.full(absent.size, n_bins)])
+    lo = np.concatenate(
+        [
+            np.where(new_series, -1, previous) + 1,
+            position[last_of_series] + 1,
+            np.zeros(absent.size, dtype=np.int64),
+        ]
+    )
+    hi = np.concatenate(
+        [position, np.full(last_of_series.sum(), n_bins), np.full(absent.size, n_bins)]
+    )
     code = np.concatenate([codes, codes[last_of_series], absent])
     is_gap = hi > lo
     lo, hi, code = lo[is_gap], hi[is_gap], code[is_gap]
@@ -318,7 +330,10 @@ def _sniff_format(path: Path) -> Literal["long", "utdf"]:
 def _read_head(path: Path) -> list[str]:
     try:
         with _open_text(path) as handle:
-            return [line.lstrip("\ufeff").rstrip("\r\n") for _, line in zip(range(_HEADER_SEARCH_LINES), handle)]
+            return [
+                line.lstrip("\ufeff").rstrip("\r\n")
+                for _, line in zip(range(_HEADER_SEARCH_LINES), handle)
+            ]
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise InputError(f"cannot read counts file {path}: {exc}") from exc
 
@@ -331,8 +346,17 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def _read_long_csv(path: Path) -> pd.DataFrame:
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
+        )
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        OSError,
+        EOFError,
+        UnicodeDecodeError,
+        zlib.error,
+    ) as exc:
         raise InputError(f"cannot read counts file {path}: {str(exc).strip()}") from exc
     raw.columns = [str(column).strip().lower() for column in raw.columns]
     _require_columns(raw, path)
@@ -340,7 +364,12 @@ def _read_long_csv(path: Path) -> pd.DataFrame:
     lines = np.arange(len(raw)) + 2
     blank = (raw[list(COLUMNS)] == "").all(axis=1).to_numpy()
     raw, lines = raw.loc[~blank], lines[~blank]
-    return _normalise(raw, describe=lambda i: f"line {lines[i]} of {path.name}", bin=None, timestamp_hint=_ISO_HINT)
+    return _normalise(
+        raw,
+        describe=lambda i: f"line {lines[i]} of {path.name}",
+        bin=None,
+        timestamp_hint=_ISO_HINT,
+    )
 
 
 def _read_long_parquet(path: Path) -> pd.DataFrame:
@@ -351,7 +380,10 @@ def _read_long_parquet(path: Path) -> pd.DataFrame:
     raw.columns = [str(column).strip().lower() for column in raw.columns]
     _require_columns(raw, path)
     return _normalise(
-        raw.reset_index(drop=True), describe=lambda i: f"row {i + 1} of {path.name}", bin=None, timestamp_hint=_ISO_HINT
+        raw.reset_index(drop=True),
+        describe=lambda i: f"row {i + 1} of {path.name}",
+        bin=None,
+        timestamp_hint=_ISO_HINT,
     )
 
 
@@ -466,7 +498,9 @@ def _normalise(
     movement = _as_id(raw["movement"])
     count_text = raw["count"]
     count = pd.to_numeric(count_text, errors="coerce").astype("float64")
-    count_blank = count_text.isna() | (count_text.astype(str).str.strip().isin(["", "nan", "NaN", "NA"]))
+    count_blank = count_text.isna() | (
+        count_text.astype(str).str.strip().isin(["", "nan", "NaN", "NA"])
+    )
     problems = [
         (timestamp.isna(), "missing or unparseable timestamp", timestamp_hint),
         (intersection.isna(), "missing intersection id", "expected a non-empty id"),
@@ -478,15 +512,21 @@ def _normalise(
     ]
     shown = raw.assign(timestamp=raw_timestamps.to_numpy()) if raw_timestamps is not None else raw
     table = pd.DataFrame(
-        {"timestamp": timestamp.to_numpy(), "intersection": intersection.to_numpy(),
-         "movement": movement.to_numpy(), "count": count.to_numpy()}
+        {
+            "timestamp": timestamp.to_numpy(),
+            "intersection": intersection.to_numpy(),
+            "movement": movement.to_numpy(),
+            "count": count.to_numpy(),
+        }
     )
     keys = ["timestamp", *SERIES_KEYS]
     complete_key = table[keys].notna().all(axis=1).to_numpy()
     repeated = table.duplicated(keys, keep="first").to_numpy() & complete_key
     # A repeat is reported only if no row before it is bad in another way, so the message always
     # names the first offending row.
-    _raise_first_problem(problems, shown, describe, before=int(repeated.argmax()) if repeated.any() else None)
+    _raise_first_problem(
+        problems, shown, describe, before=int(repeated.argmax()) if repeated.any() else None
+    )
     if repeated.any():
         position = int(repeated.argmax())
         key = table.iloc[position]
@@ -502,11 +542,14 @@ def _normalise(
     step = _check_grid(table, bin=bin)
     ceiling = max_plausible_count(step)
     per = f"a {_minutes(step)}-min bin" if step is not None else "a bin of at most a day"
-    implausible = [(
-        count > ceiling, "implausible count",
-        f"expected at most {ceiling:,.0f} vehicles in {per} ({MAX_LANES_PER_MOVEMENT} lanes each passing a vehicle "
-        f"every {MIN_HEADWAY_S:g} s)",
-    )]
+    implausible = [
+        (
+            count > ceiling,
+            "implausible count",
+            f"expected at most {ceiling:,.0f} vehicles in {per} ({MAX_LANES_PER_MOVEMENT} lanes each passing a vehicle "
+            f"every {MIN_HEADWAY_S:g} s)",
+        )
+    ]
     _raise_first_problem(implausible, shown, describe)
     return _sorted(table)
 
@@ -600,7 +643,9 @@ def _as_timedelta(value: str | pd.Timedelta, *, what: str) -> pd.Timedelta:
     try:
         step = pd.Timedelta(value)
     except (ValueError, TypeError) as exc:
-        raise InputError(f"{what}={value!r} is not a duration; expected e.g. '15min' or '1h'") from exc
+        raise InputError(
+            f"{what}={value!r} is not a duration; expected e.g. '15min' or '1h'"
+        ) from exc
     if pd.isna(step) or step <= pd.Timedelta(0):
         raise InputError(f"{what}={value!r} must be a positive duration, e.g. '15min'")
     return step

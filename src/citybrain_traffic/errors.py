@@ -13,7 +13,8 @@ class InputError(CTrafficError):
 
 class NotApplicableError(InputError):
     """A controller that cannot run this network safely, and says why: it is left out while the
-    other controllers run."""
+    other controllers run.
+    """
 
 
 class InfeasibleError(CTrafficError):

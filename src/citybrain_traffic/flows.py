@@ -27,13 +27,20 @@ def route_demand(scenario: Scenario, workdir: Path, *, demand_scale: float = 1.0
     run_sumo_tool(
         [
             sumo_binary("duarouter"),
-            "--net-file", str(scenario.net_file.resolve()),
-            "--route-files", ",".join(str(p.resolve()) for p in scenario.route_files),
-            "--output-file", str(routed),
-            "--begin", f"{scenario.begin:g}",
-            "--end", f"{scenario.end:g}",
-            "--scale", f"{demand_scale:g}",
-            "--seed", "1",
+            "--net-file",
+            str(scenario.net_file.resolve()),
+            "--route-files",
+            ",".join(str(p.resolve()) for p in scenario.route_files),
+            "--output-file",
+            str(routed),
+            "--begin",
+            f"{scenario.begin:g}",
+            "--end",
+            f"{scenario.end:g}",
+            "--scale",
+            f"{demand_scale:g}",
+            "--seed",
+            "1",
             "--ignore-errors",
             "--no-warnings",
             "--no-step-log",
@@ -83,7 +90,14 @@ def flows_from_routes(routed: Path, network: Network, *, begin: float, end: floa
                     _add(edges, vehicle_depart, window, travel_s, movement_of, counts)
             elif elem.tag == "vehicle":
                 if elem.find("route") is None and elem.get("route") in routes:
-                    _add(routes[elem.get("route")], vehicle_depart, window, travel_s, movement_of, counts)
+                    _add(
+                        routes[elem.get("route")],
+                        vehicle_depart,
+                        window,
+                        travel_s,
+                        movement_of,
+                        counts,
+                    )
                 vehicle_depart = None
                 elem.clear()
     hours = (end - begin) / 3600.0
@@ -92,7 +106,12 @@ def flows_from_routes(routed: Path, network: Network, *, begin: float, end: floa
 
 
 def _add(
-    edges: list[str], depart: float, window: tuple[float, float], travel_s: dict, movement_of: dict, counts: dict
+    edges: list[str],
+    depart: float,
+    window: tuple[float, float],
+    travel_s: dict,
+    movement_of: dict,
+    counts: dict,
 ) -> None:
     """Count the vehicle on each signalized movement of its route that it reaches in ``window``."""
     if not depart == depart or depart >= window[1]:  # NaN or after the window: never counted
@@ -115,12 +134,18 @@ def flows_from_counts(counts: pd.DataFrame, *, at: pd.Timestamp, minutes: int = 
     bins counted. A movement without any count in the window has no row.
     Raises ``InputError`` when the counts hold no bin in that window.
     """
-    window = counts[(counts["timestamp"] >= at) & (counts["timestamp"] < at + pd.Timedelta(minutes=minutes))]
+    window = counts[
+        (counts["timestamp"] >= at) & (counts["timestamp"] < at + pd.Timedelta(minutes=minutes))
+    ]
     if window.empty:
         first, last = counts["timestamp"].min(), counts["timestamp"].max()
-        raise InputError(f"no counts between {at} and {minutes} minutes later (the counts cover {first} to {last})")
+        raise InputError(
+            f"no counts between {at} and {minutes} minutes later (the counts cover {first} to {last})"
+        )
     step = _bin_minutes(counts)
-    flows = window.groupby(["intersection", "movement"], as_index=False)["count"].agg(["sum", "size"])
+    flows = window.groupby(["intersection", "movement"], as_index=False)["count"].agg(
+        ["sum", "size"]
+    )
     flows["flow_veh_h"] = flows["sum"] * 60.0 / (flows["size"] * step)
     return flows[FLOW_COLUMNS]
 

@@ -23,13 +23,17 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     file = path / METADATA_FILE
     if not file.is_file():
-        raise InputError(f"{path} is not a forecast model folder (no {METADATA_FILE}); expected a folder written by `train`")
+        raise InputError(
+            f"{path} is not a forecast model folder (no {METADATA_FILE}); expected a folder written by `train`"
+        )
     try:
         metadata = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read {file}: {exc}") from exc
     if not isinstance(metadata, dict) or metadata.get("format") != MODEL_FORMAT:
-        raise InputError(f"{file} is not a citybrain-traffic forecast model (format {MODEL_FORMAT!r} expected)")
+        raise InputError(
+            f"{file} is not a citybrain-traffic forecast model (format {MODEL_FORMAT!r} expected)"
+        )
     if metadata.get("format_version") != MODEL_FORMAT_VERSION:
         raise InputError(
             f"{file} has model format version {metadata.get('format_version')!r}; this version reads "

@@ -40,7 +40,8 @@ class Phase:
     @property
     def kind(self) -> str:
         """``"green"`` (some movement may go, no change interval), else ``"yellow"``, ``"red"``
-        or ``"clearance"`` (pedestrian clearance, vehicles still green)."""
+        or ``"clearance"`` (pedestrian clearance, vehicles still green).
+        """
         return "clearance" if self.clearance else phase_kind(self.state)
 
     @property
@@ -50,7 +51,8 @@ class Phase:
     @property
     def min_green(self) -> float:
         """Shortest allowed green (s): the program's minDur where it sets a range, else
-        ``DEFAULT_MIN_GREEN_S`` (or the phase's own duration if that is shorter)."""
+        ``DEFAULT_MIN_GREEN_S`` (or the phase's own duration if that is shorter).
+        """
         if self.min_dur < self.max_dur:
             return self.min_dur
         return min(DEFAULT_MIN_GREEN_S, self.duration)
@@ -66,7 +68,9 @@ def phase_kind(state: str) -> str:
     return "red"
 
 
-def mark_pedestrian_clearances(phases: tuple[Phase, ...], crossings: frozenset[int]) -> tuple[Phase, ...]:
+def mark_pedestrian_clearances(
+    phases: tuple[Phase, ...], crossings: frozenset[int]
+) -> tuple[Phase, ...]:
     """``phases`` with each pedestrian clearance marked (``Phase.clearance``).
 
     A pedestrian clearance follows a green phase and shows the same greens less some crossings'
@@ -79,7 +83,12 @@ def mark_pedestrian_clearances(phases: tuple[Phase, ...], crossings: frozenset[i
     out = list(phases)
     for i, phase in enumerate(phases):
         before = phases[i - 1]
-        if phase_kind(phase.state) != "green" or phase_kind(before.state) != "green" or i == 0 and len(phases) < 2:
+        if (
+            phase_kind(phase.state) != "green"
+            or phase_kind(before.state) != "green"
+            or i == 0
+            and len(phases) < 2
+        ):
             continue
         now_green, was_green = _green_links(phase.state), _green_links(before.state)
         if now_green < was_green and was_green - now_green <= crossings:
@@ -269,7 +278,9 @@ def _check_xml_root(path: Path, *, expected: str) -> None:
         with opener(path, "rb") as fh:
             for _, elem in ET.iterparse(fh, events=("start",)):
                 if elem.tag != expected:
-                    raise InputError(f"{path} is not a SUMO {expected} file (root element <{elem.tag}>)")
+                    raise InputError(
+                        f"{path} is not a SUMO {expected} file (root element <{elem.tag}>)"
+                    )
                 return
     except ET.ParseError as exc:
         raise InputError(f"{path} is not well-formed XML: {exc}") from exc
@@ -279,10 +290,15 @@ def _check_xml_root(path: Path, *, expected: str) -> None:
 
 def admissible(phase: Phase) -> Phase:
     """A program's phase as the reference it is by definition: a green's minDur/maxDur range
-    widened to include its duration, a change interval at its duration alone."""
+    widened to include its duration, a change interval at its duration alone.
+    """
     if phase_kind(phase.state) != "green":
         return replace(phase, min_dur=phase.duration, max_dur=phase.duration)
-    return replace(phase, min_dur=min(phase.min_dur, phase.duration), max_dur=max(phase.max_dur, phase.duration))
+    return replace(
+        phase,
+        min_dur=min(phase.min_dur, phase.duration),
+        max_dur=max(phase.max_dur, phase.duration),
+    )
 
 
 def _read_phases(program) -> tuple[tuple[Phase, ...], list[str]]:
@@ -301,18 +317,27 @@ def _read_phases(program) -> tuple[tuple[Phase, ...], list[str]]:
         high = float(p.maxDur) if p.maxDur not in (None, -1) else duration
         phase = admissible(Phase(state=p.state, duration=duration, min_dur=low, max_dur=high))
         if phase.is_green and (phase.min_dur, phase.max_dur) != (low, high):
-            widened.append(f"phase {k} {duration:g} s outside its {low:g}-{high:g} s range, read as "
-                           f"{phase.min_dur:g}-{phase.max_dur:g} s")
+            widened.append(
+                f"phase {k} {duration:g} s outside its {low:g}-{high:g} s range, read as "
+                f"{phase.min_dur:g}-{phase.max_dur:g} s"
+            )
         phases.append(phase)
-    notes = [f"the network's program widened to its own durations: {'; '.join(widened)}"] if widened else []
+    notes = (
+        [f"the network's program widened to its own durations: {'; '.join(widened)}"]
+        if widened
+        else []
+    )
     if not any(phase_kind(p.state) == "yellow" for p in phases):
-        notes.append("the program has no yellow: its own change intervals (all-red, or none) are the clearances kept")
+        notes.append(
+            "the program has no yellow: its own change intervals (all-red, or none) are the clearances kept"
+        )
     return tuple(phases), notes
 
 
 def _crossing_links(path: Path) -> dict[str, frozenset[int]]:
     """Per signal, the link indices of its pedestrian crossings (connections from a walking area;
-    sumolib reads them only with every internal lane)."""
+    sumolib reads them only with every internal lane).
+    """
     found: dict[str, set[int]] = {}
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:

@@ -89,7 +89,9 @@ def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
         if bad:
             problems.append(f"{where}: {', '.join(bad)} is not a finite number of seconds")
         elif new.state != ref.state:
-            problems.append(f"{where}: state {new.state!r} differs from the network's {ref.state!r}")
+            problems.append(
+                f"{where}: state {new.state!r} differs from the network's {ref.state!r}"
+            )
         elif not ref.is_green:
             problems += [
                 f"{where}: {ref.kind} interval {'is' if name == 'duration' else name} {value:g} s, "
@@ -101,19 +103,28 @@ def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
             problems += _green_problems(where, new, ref)
     total = sum(p.duration for p in program.phases)
     if not _is_finite(program.cycle_s) or program.cycle_s <= 0:
-        problems.append(f"{program.tls_id}: cycle length is {program.cycle_s!r} s, expected a positive number")
+        problems.append(
+            f"{program.tls_id}: cycle length is {program.cycle_s!r} s, expected a positive number"
+        )
     elif not _is_finite(program.offset):
-        problems.append(f"{program.tls_id}: offset {program.offset!r} is not a finite number of seconds")
+        problems.append(
+            f"{program.tls_id}: offset {program.offset!r} is not a finite number of seconds"
+        )
     elif math.isfinite(total) and abs(total - program.cycle_s) > _TOLERANCE_S:
-        problems.append(f"{program.tls_id}: durations sum to {total:g} s, the cycle is {program.cycle_s:g} s")
+        problems.append(
+            f"{program.tls_id}: durations sum to {total:g} s, the cycle is {program.cycle_s:g} s"
+        )
     elif not 0 <= program.offset < program.cycle_s + _TOLERANCE_S:
-        problems.append(f"{program.tls_id}: offset {program.offset:g} s is outside the cycle 0-{program.cycle_s:g} s")
+        problems.append(
+            f"{program.tls_id}: offset {program.offset:g} s is outside the cycle 0-{program.cycle_s:g} s"
+        )
     return problems
 
 
 def green_ceiling(reference: Phase) -> float:
     """Longest green (s) a plan may give the network's green ``reference``: ``MAX_GREEN_S``, or
-    the network's own duration or maxDur where they are longer."""
+    the network's own duration or maxDur where they are longer.
+    """
     return max(MAX_GREEN_S, reference.duration, reference.max_dur)
 
 
@@ -148,9 +159,13 @@ def _green_problems(where: str, new: Phase, ref: Phase) -> list[str]:
     if new.min_dur < floor - _TOLERANCE_S:
         problems.append(f"{where}: minDur {new.min_dur:g} s is below the minimum green {floor:g} s")
     if new.max_dur > ceiling + _TOLERANCE_S:
-        problems.append(f"{where}: maxDur {new.max_dur:g} s is above the longest green {ceiling:g} s")
+        problems.append(
+            f"{where}: maxDur {new.max_dur:g} s is above the longest green {ceiling:g} s"
+        )
     if not new.min_dur - _TOLERANCE_S <= new.duration <= new.max_dur + _TOLERANCE_S:
-        problems.append(f"{where}: duration {new.duration:g} s outside its range {new.min_dur:g}-{new.max_dur:g} s")
+        problems.append(
+            f"{where}: duration {new.duration:g} s outside its range {new.min_dur:g}-{new.max_dur:g} s"
+        )
     return problems
 
 
@@ -158,7 +173,9 @@ def _field_problems(program: TimingPlan) -> list[str]:
     """What is wrong with the plan's fields other than its phases and cycle."""
     problems = []
     if program.kind not in PLAN_KINDS:
-        problems.append(f"{program.tls_id}: kind {program.kind!r} is not one of {', '.join(PLAN_KINDS)}")
+        problems.append(
+            f"{program.tls_id}: kind {program.kind!r} is not one of {', '.join(PLAN_KINDS)}"
+        )
     if not isinstance(program.program_id, str) or not _PROGRAM_ID.match(program.program_id):
         problems.append(
             f"{program.tls_id}: program id {program.program_id!r} must be 1-200 printable characters, no spaces"
@@ -208,7 +225,9 @@ def with_clearances_of(program: TimingPlan, reference: tuple[Phase, ...]) -> Tim
     if len(program.phases) != len(reference):
         return program
     phases = tuple(
-        new if ref.is_green else replace(new, duration=ref.duration, min_dur=ref.duration, max_dur=ref.duration)
+        new
+        if ref.is_green
+        else replace(new, duration=ref.duration, min_dur=ref.duration, max_dur=ref.duration)
         for new, ref in zip(program.phases, reference)
     )
     return replace(program, phases=phases, cycle_s=sum(p.duration for p in phases))
@@ -217,7 +236,12 @@ def with_clearances_of(program: TimingPlan, reference: tuple[Phase, ...]) -> Tim
 def plans_from_network(network: Network) -> list[TimingPlan]:
     """The network's own programs as timing plans."""
     return [
-        TimingPlan(tls_id=i.tls_id, program_id=i.program_id, phases=i.phases, provenance={"source": str(network.path)})
+        TimingPlan(
+            tls_id=i.tls_id,
+            program_id=i.program_id,
+            phases=i.phases,
+            provenance={"source": str(network.path)},
+        )
         for i in network.intersections.values()
     ]
 
@@ -313,12 +337,17 @@ def write_json(path: Path, plans: list[TimingPlan]) -> Path:
         f"{p.tls_id}: {name} {value!r}"
         for p in plans
         for name, value in [("cycle_s", p.cycle_s), ("offset_s", p.offset)]
-        + [(f"phase {i} {n}", v) for i, ph in enumerate(p.phases)
-           for n, v in (("duration_s", ph.duration), ("min_s", ph.min_dur), ("max_s", ph.max_dur))]
+        + [
+            (f"phase {i} {n}", v)
+            for i, ph in enumerate(p.phases)
+            for n, v in (("duration_s", ph.duration), ("min_s", ph.min_dur), ("max_s", ph.max_dur))
+        ]
         if not _is_finite(value)
     ]
     if bad:
-        raise UnsafePlanError("not written, a plan carries a number that is not finite: " + "; ".join(bad))
+        raise UnsafePlanError(
+            "not written, a plan carries a number that is not finite: " + "; ".join(bad)
+        )
     doc = {
         "format": "citybrain-traffic/plans",
         "version": PLAN_FORMAT_VERSION,
@@ -330,7 +359,8 @@ def write_json(path: Path, plans: list[TimingPlan]) -> Path:
 
 def plan_to_dict(p: TimingPlan) -> dict:
     """One plan as the JSON object ``write_json`` stores (JSON-ready except numpy scalars in
-    the provenance; ``json.dumps(..., default=plans_json_default)`` handles those)."""
+    the provenance; ``json.dumps(..., default=plans_json_default)`` handles those).
+    """
     return {
         "tls_id": p.tls_id,
         "program_id": p.program_id,
@@ -340,7 +370,13 @@ def plan_to_dict(p: TimingPlan) -> dict:
         "valid_from": p.valid_from,
         "valid_until": p.valid_until,
         "phases": [
-            {"state": ph.state, "duration_s": ph.duration, "min_s": ph.min_dur, "max_s": ph.max_dur, "kind": ph.kind}
+            {
+                "state": ph.state,
+                "duration_s": ph.duration,
+                "min_s": ph.min_dur,
+                "max_s": ph.max_dur,
+                "kind": ph.kind,
+            }
             for ph in p.phases
         ],
         "provenance": p.provenance,
@@ -369,13 +405,15 @@ def plan_from_dict(doc: dict) -> TimingPlan:
         if not isinstance(ph.get("state"), str):
             raise InputError(f"{where}: state {ph.get('state')!r} is not a signal state string")
         duration = _json_seconds(ph, "duration_s", where)
-        out.append(Phase(
-            state=ph["state"],
-            duration=duration,
-            min_dur=_json_seconds(ph, "min_s", where, duration),
-            max_dur=_json_seconds(ph, "max_s", where, duration),
-            clearance=ph.get("kind") == "clearance",
-        ))
+        out.append(
+            Phase(
+                state=ph["state"],
+                duration=duration,
+                min_dur=_json_seconds(ph, "min_s", where, duration),
+                max_dur=_json_seconds(ph, "max_s", where, duration),
+                clearance=ph.get("kind") == "clearance",
+            )
+        )
     for name in ("valid_from", "valid_until"):
         if doc.get(name) is not None and not isinstance(doc[name], str):
             raise InputError(f"{tls_id}: {name} {doc[name]!r} is not ISO 8601 text")
@@ -421,13 +459,17 @@ def read_json(path: Path) -> list[TimingPlan]:
             raise
         raise InputError(f"cannot read plans from {path}: {exc}") from exc
     except RecursionError:
-        raise InputError(f"cannot read plans from {path}: nested too deeply to be a plan file") from None
+        raise InputError(
+            f"cannot read plans from {path}: nested too deeply to be a plan file"
+        ) from None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read plans from {path}: {type(exc).__name__}: {exc}") from exc
 
 
 def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a finite number (a plan's numbers must be, and JSON has no {name})")
+    raise ValueError(
+        f"{name} is not a finite number (a plan's numbers must be, and JSON has no {name})"
+    )
 
 
 def read_plans(path: Path) -> list[TimingPlan]:
@@ -457,10 +499,27 @@ def write_utdf(path: Path, plans: list[TimingPlan]) -> Path:
             f"Referenced To,{p.tls_id},Begin of Green",
             f"Reference Phase,{p.tls_id},1",
         ]
-    lines += ["", "[Phases]", "Phase Data", "RECORDNAME,INTID," + ",".join(f"D{k + 1}" for k in range(width))]
+    lines += [
+        "",
+        "[Phases]",
+        "Phase Data",
+        "RECORDNAME,INTID," + ",".join(f"D{k + 1}" for k in range(width)),
+    ]
     records: dict[str, list[str]] = {}
     for p in plans:
-        rows: dict[str, list[str]] = {name: [] for name in ("MinGreen", "MaxGreen", "Green", "Yellow", "AllRed", "Split", "Start", "End")}
+        rows: dict[str, list[str]] = {
+            name: []
+            for name in (
+                "MinGreen",
+                "MaxGreen",
+                "Green",
+                "Yellow",
+                "AllRed",
+                "Split",
+                "Start",
+                "End",
+            )
+        }
         start = 0.0
         starts = {}
         for i, ph in enumerate(p.phases):
@@ -473,14 +532,21 @@ def write_utdf(path: Path, plans: list[TimingPlan]) -> Path:
             yellow = sum(c.duration for c in change if c.kind == "yellow")
             red = sum(c.duration for c in change if c.kind == "red")
             values = {
-                "MinGreen": ph.min_green, "MaxGreen": ph.max_dur, "Green": green, "Yellow": yellow,
-                "AllRed": red, "Split": green + yellow + red, "Start": starts[i],
+                "MinGreen": ph.min_green,
+                "MaxGreen": ph.max_dur,
+                "Green": green,
+                "Yellow": yellow,
+                "AllRed": red,
+                "Split": green + yellow + red,
+                "Start": starts[i],
                 "End": (starts[i] + green + yellow + red) % p.cycle_s,
             }
             for name, value in values.items():
                 rows[name].append(_fmt(value))
         for name, cells in rows.items():
-            records.setdefault(name, []).append(",".join([name, p.tls_id, *cells, *[""] * (width - len(cells))]))
+            records.setdefault(name, []).append(
+                ",".join([name, p.tls_id, *cells, *[""] * (width - len(cells))])
+            )
     for name in records:
         lines += records[name]
     path.write_text("\r\n".join(lines) + "\r\n")

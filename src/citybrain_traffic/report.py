@@ -37,7 +37,8 @@ def write_run_files(result: RunResult, folder: Path) -> None:
     """``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the run
     counted, ``counts.csv`` (per-movement counts) of one run; ``plans.jsonl`` when its controller
     logged the plans it applied; ``safety.txt`` when the signal states SUMO showed left the
-    safety envelope (one line each)."""
+    safety envelope (one line each).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if result.counts is not None:
         result.counts.to_csv(folder / "counts.csv", index=False)
@@ -47,17 +48,27 @@ def write_run_files(result: RunResult, folder: Path) -> None:
 
         # One line per plan a controller applied, for audit (the adaptive controller's log).
         (folder / "plans.jsonl").write_text(
-            "".join(json.dumps(record, default=plans_json_default) + "\n" for record in report["plans"])
+            "".join(
+                json.dumps(record, default=plans_json_default) + "\n" for record in report["plans"]
+            )
         )
     # A mode the run did not have has NaN figures: null in JSON (NaN is not JSON).
-    row = {key: None if isinstance(value, float) and math.isnan(value) else value
-           for key, value in result.summary_row().items()}
+    row = {
+        key: None if isinstance(value, float) and math.isnan(value) else value
+        for key, value in result.summary_row().items()
+    }
     (folder / "kpis.json").write_text(json.dumps(row, indent=2) + "\n")
     if result.safety_violations:
-        (folder / "safety.txt").write_text("".join(line + "\n" for line in result.safety_violations))
+        (folder / "safety.txt").write_text(
+            "".join(line + "\n" for line in result.safety_violations)
+        )
     result.approaches.to_csv(folder / "intersections.csv", index=False, float_format="%.2f")
     result.series.to_csv(folder / "timeseries.csv", index=False, float_format="%.3f")
-    plot_time_series(result.series, folder / "timeseries.png", title=f"{result.scenario}: {result.controller}, seed {result.seed}")
+    plot_time_series(
+        result.series,
+        folder / "timeseries.png",
+        title=f"{result.scenario}: {result.controller}, seed {result.seed}",
+    )
 
 
 def plot_time_series(series: pd.DataFrame, path: Path, *, title: str) -> None:
@@ -85,7 +96,9 @@ def plot_time_series(series: pd.DataFrame, path: Path, *, title: str) -> None:
     plt.close(fig)
 
 
-def format_cell(mean: float, half: float, change: float | None, decimals: int, *, sep: str = " ") -> str:
+def format_cell(
+    mean: float, half: float, change: float | None, decimals: int, *, sep: str = " "
+) -> str:
     """``mean ± half`` then ``(+x.x%)`` after ``sep``; no change for the baseline itself."""
     if not math.isfinite(mean):
         return "n/a"
@@ -100,14 +113,20 @@ def format_cell(mean: float, half: float, change: float | None, decimals: int, *
 def _shown(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
     """The headline KPIs, then those of ``BESIDE`` that some row of ``table`` has, not zero."""
     return HEADLINE + tuple(
-        kpi for kpi in BESIDE
+        kpi
+        for kpi in BESIDE
         if kpi[0] in table and ((table[kpi[0]] != 0) & table[kpi[0]].notna()).any()
     )
 
 
-def _cells(row: pd.Series, baseline: str, sep: str, shown: tuple[tuple[str, str, int], ...]) -> list[str]:
+def _cells(
+    row: pd.Series, baseline: str, sep: str, shown: tuple[tuple[str, str, int], ...]
+) -> list[str]:
     if row["seeds"] == 0:  # nothing measured: the reason stands where the figures would
-        return [f"{'refused' if row.get('refused') else 'failed'}: {row['failure']}", *[""] * (len(shown) - 1)]
+        return [
+            f"{'refused' if row.get('refused') else 'failed'}: {row['failure']}",
+            *[""] * (len(shown) - 1),
+        ]
     cells = []
     for metric, _, decimals in shown:
         change = None if row["controller"] == baseline else row[f"{metric}_change_pct"]
@@ -121,7 +140,11 @@ def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
     head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in shown)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in table.iterrows():
-        seeds = f"{row['seeds']} ({row['failed']} failed)" if row["seeds"] and row["failed"] else str(row["seeds"])
+        seeds = (
+            f"{row['seeds']} ({row['failed']} failed)"
+            if row["seeds"] and row["failed"]
+            else str(row["seeds"])
+        )
         cells = [row["scenario"], row["controller"], seeds, *_cells(row, baseline, " ", shown)]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -138,15 +161,24 @@ def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
     for _, heading, _ in shown:
         out.add_column(heading, justify="right")
     for _, row in table.iterrows():
-        name = f"{row['controller']} ({row['failed']} failed)" if row["seeds"] and row["failed"] else row["controller"]
+        name = (
+            f"{row['controller']} ({row['failed']} failed)"
+            if row["seeds"] and row["failed"]
+            else row["controller"]
+        )
         # Text, not markup: SUMO's and Python's messages may hold [brackets]. A failure's reason is
         # cut to the row (the command prints it whole below the table).
-        cells = [Text(cell, no_wrap=row["seeds"] == 0, overflow="ellipsis") for cell in _cells(row, baseline, "\n", shown)]
+        cells = [
+            Text(cell, no_wrap=row["seeds"] == 0, overflow="ellipsis")
+            for cell in _cells(row, baseline, "\n", shown)
+        ]
         out.add_row(name, *cells, style="red" if row["seeds"] == 0 else None)
     return out
 
 
-def plot_comparison(table: pd.DataFrame, path: Path, *, metrics: tuple[tuple[str, str], ...]) -> None:
+def plot_comparison(
+    table: pd.DataFrame, path: Path, *, metrics: tuple[tuple[str, str], ...]
+) -> None:
     """Grouped bars, one group per scenario and one bar per controller, with 95% CI whiskers."""
     import matplotlib
 
@@ -157,12 +189,21 @@ def plot_comparison(table: pd.DataFrame, path: Path, *, metrics: tuple[tuple[str
     scenarios = list(dict.fromkeys(table["scenario"]))
     controllers = list(dict.fromkeys(table["controller"]))
     width = 0.8 / len(controllers)
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(8, 1.6 * len(scenarios)), 3.2 * len(metrics)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(metrics), 1, figsize=(max(8, 1.6 * len(scenarios)), 3.2 * len(metrics)), squeeze=False
+    )
     for ax, (metric, label) in zip(axes[:, 0], metrics):
         for k, controller in enumerate(controllers):
             rows = table[table["controller"] == controller].set_index("scenario").reindex(scenarios)
             x = np.arange(len(scenarios)) + (k - (len(controllers) - 1) / 2) * width
-            ax.bar(x, rows[metric], width, yerr=rows[f"{metric}_ci95"].fillna(0), capsize=2, label=controller)
+            ax.bar(
+                x,
+                rows[metric],
+                width,
+                yerr=rows[f"{metric}_ci95"].fillna(0),
+                capsize=2,
+                label=controller,
+            )
         ax.set_xticks(np.arange(len(scenarios)), scenarios)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
@@ -179,15 +220,24 @@ def write_failures(failures: Sequence[RunFailure], folder: Path) -> None:
         failure_frame(failures).to_csv(folder / "failures.csv", index=False)
 
 
-def write_benchmark(summary: pd.DataFrame, table: pd.DataFrame, out: Path, *, baseline: str, header: str,
-                    failures: Sequence[RunFailure] = ()) -> None:
+def write_benchmark(
+    summary: pd.DataFrame,
+    table: pd.DataFrame,
+    out: Path,
+    *,
+    baseline: str,
+    header: str,
+    failures: Sequence[RunFailure] = (),
+) -> None:
     """``results.csv`` (one row per measured run), ``results.md`` (the comparison), ``results.png``
-    and, when anything failed, ``failures.csv``."""
+    and, when anything failed, ``failures.csv``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "results.csv", index=False, float_format="%.4f")
     write_failures(failures, out)
     (out / "results.md").write_text(header + "\n\n" + comparison_markdown(table, baseline=baseline))
     plot_comparison(
-        table, out / "results.png",
+        table,
+        out / "results.png",
         metrics=(("mean_delay_s", "mean delay (s/veh)"), ("congestion_index", "congestion index")),
     )

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .network import GREEN_CHARS, TRANSITION_CHARS, Network, Phase, admissible, mark_pedestrian_clearances
+from .network import (
+    GREEN_CHARS,
+    TRANSITION_CHARS,
+    Network,
+    Phase,
+    admissible,
+    mark_pedestrian_clearances,
+)
 from .plans import read_tl_logics
 
 #: Times closer than this (s) count as equal: SUMO's states change on its step grid.
@@ -44,12 +51,16 @@ class Envelope:
 
 def envelope(tls_id: str, phases: tuple[Phase, ...], foes: dict[int, frozenset[int]]) -> Envelope:
     """The envelope of a program (``network.Intersection.phases``) under SUMO's ``foes`` (``link_foes``)."""
-    green_sets = tuple(frozenset(k for k, c in enumerate(p.state) if c in GREEN_CHARS) for p in phases)
+    green_sets = tuple(
+        frozenset(k for k, c in enumerate(p.state) if c in GREEN_CHARS) for p in phases
+    )
     together: dict[int, set[int]] = {}
     for greens in green_sets:
         for k in greens:
             together.setdefault(k, set()).update(greens)
-    conflicts = {k: frozenset(j for j in foes.get(k, ()) if j not in together.get(k, ())) for k in foes}
+    conflicts = {
+        k: frozenset(j for j in foes.get(k, ()) if j not in together.get(k, ())) for k in foes
+    }
     clearance: dict[tuple[int, int], float] = {}
     yellow: dict[int, float] = {}
     n = len(phases)
@@ -77,9 +88,12 @@ def envelope(tls_id: str, phases: tuple[Phase, ...], foes: dict[int, frozenset[i
     return Envelope(tls_id, green_sets, conflicts, clearance, yellow, min_green)
 
 
-def nema_envelope(tls_id: str, phases: list[tuple[str, float, float]], foes: dict[int, frozenset[int]]) -> Envelope:
+def nema_envelope(
+    tls_id: str, phases: list[tuple[str, float, float]], foes: dict[int, frozenset[int]]
+) -> Envelope:
     """The envelope of a NEMA program: ``phases`` as (state, yellow s, red s) from its phase
-    attributes. Each link losing green gets its phase's yellow, then its red before a conflict."""
+    attributes. Each link losing green gets its phase's yellow, then its red before a conflict.
+    """
     yellow: dict[int, float] = {}
     clearance: dict[tuple[int, int], float] = {}
     for state, yellow_s, red_s in phases:
@@ -88,7 +102,15 @@ def nema_envelope(tls_id: str, phases: list[tuple[str, float, float]], foes: dic
                 yellow[k] = min(yellow.get(k, math.inf), yellow_s)
                 for j in foes.get(k, ()):
                     clearance[k, j] = min(clearance.get((k, j), math.inf), yellow_s + red_s)
-    return Envelope(tls_id, (), dict(foes), clearance, {k: v for k, v in yellow.items() if v > 0}, {}, concurrent=True)
+    return Envelope(
+        tls_id,
+        (),
+        dict(foes),
+        clearance,
+        {k: v for k, v in yellow.items() if v > 0},
+        {},
+        concurrent=True,
+    )
 
 
 def _nema_phases(path: Path) -> dict[str, list[tuple[str, float, float]]]:
@@ -99,7 +121,8 @@ def _nema_phases(path: Path) -> dict[str, list[tuple[str, float, float]]]:
             if elem.tag == "tlLogic":
                 if elem.get("type") == "NEMA":
                     found[elem.get("id")] = [
-                        (ph.get("state"), float(ph.get("yellow", 0)), float(ph.get("red", 0))) for ph in elem.iter("phase")
+                        (ph.get("state"), float(ph.get("yellow", 0)), float(ph.get("red", 0)))
+                        for ph in elem.iter("phase")
                     ]
                 elem.clear()
     return found
@@ -115,7 +138,9 @@ def link_foes(net_file: str | Path) -> dict[str, dict[int, frozenset[int]]]:
     """
     path = Path(net_file)
     tls_lanes: dict[str, dict[int, str]] = {}
-    onward: dict[str, str] = {}  # internal lane -> the next one of a turn split at an internal junction
+    onward: dict[
+        str, str
+    ] = {}  # internal lane -> the next one of a turn split at an internal junction
     junctions: dict[str, tuple[list[str], dict[int, str]]] = {}
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -156,7 +181,11 @@ def link_foes(net_file: str | Path) -> dict[str, dict[int, frozenset[int]]]:
         for k, (junction, index) in placed.items():
             row = junctions[junction][1].get(index, "")
             foe_indices = {len(row) - 1 - b for b, bit in enumerate(row) if bit == "1"}
-            foes[k] = frozenset(j for j, (other, jindex) in placed.items() if other == junction and jindex in foe_indices)
+            foes[k] = frozenset(
+                j
+                for j, (other, jindex) in placed.items()
+                if other == junction and jindex in foe_indices
+            )
         out[tls] = foes
     return out
 
@@ -165,7 +194,9 @@ def tls_state_output(path: Path, tls_ids: list[str], dest: Path) -> Path:
     """An additional file asking SUMO to write every signal's state at each switch to ``dest``."""
     root = ET.Element("additional")
     for tls in tls_ids:
-        ET.SubElement(root, "timedEvent", type="SaveTLSSwitchStates", source=tls, dest=str(dest.resolve()))
+        ET.SubElement(
+            root, "timedEvent", type="SaveTLSSwitchStates", source=tls, dest=str(dest.resolve())
+        )
     path.write_text(ET.tostring(root, encoding="unicode"))
     return path
 
@@ -175,7 +206,9 @@ def read_tls_states(path: Path) -> dict[str, list[tuple[float, str]]]:
     trace: dict[str, list[tuple[float, str]]] = {}
     for _, elem in ET.iterparse(path):
         if elem.tag == "tlsState":
-            trace.setdefault(elem.get("id"), []).append((float(elem.get("time")), elem.get("state")))
+            trace.setdefault(elem.get("id"), []).append(
+                (float(elem.get("time")), elem.get("state"))
+            )
         elem.clear()
     return trace
 
@@ -200,44 +233,67 @@ def trace_violations(env: Envelope, trace: list[tuple[float, str]]) -> list[str]
         greens = frozenset(k for k, c in enumerate(state) if c in GREEN_CHARS)
         if env.concurrent:
             priority = {k for k in greens if state[k] == "G"}
-            clash = next(((k, j) for k in priority for j in env.conflicts.get(k, ()) if j in priority), None)
+            clash = next(
+                ((k, j) for k in priority for j in env.conflicts.get(k, ()) if j in priority), None
+            )
             if clash:
-                problems.append(f"{tls} t={t:g} s: state {state} gives conflicting links {clash[0]} and {clash[1]} "
-                                "priority green together")
+                problems.append(
+                    f"{tls} t={t:g} s: state {state} gives conflicting links {clash[0]} and {clash[1]} "
+                    "priority green together"
+                )
         elif not any(greens <= allowed for allowed in env.green_sets):
-            problems.append(f"{tls} t={t:g} s: state {state} greens links no phase of the program greens together")
+            problems.append(
+                f"{tls} t={t:g} s: state {state} greens links no phase of the program greens together"
+            )
         for j in greens:
             for k, since in lost_at.items():
                 need = env.clearance_s.get((k, j))
-                if need is not None and j in env.conflicts.get(k, ()) and t - since < need - _TOLERANCE_S:
-                    problems.append(f"{tls} t={t:g} s: link {j} green {t - since:g} s after conflicting link {k} lost "
-                                    f"its green, the program's change interval is {need:g} s")
+                if (
+                    need is not None
+                    and j in env.conflicts.get(k, ())
+                    and t - since < need - _TOLERANCE_S
+                ):
+                    problems.append(
+                        f"{tls} t={t:g} s: link {j} green {t - since:g} s after conflicting link {k} lost "
+                        f"its green, the program's change interval is {need:g} s"
+                    )
         if previous is not None:
             for k, (a, b) in enumerate(zip(previous, state)):
                 if a in GREEN_CHARS and b not in GREEN_CHARS:
                     lost_at[k] = t
                     if k in env.yellow_s and b not in TRANSITION_CHARS:
-                        problems.append(f"{tls} t={t:g} s: link {k} went from green to {b!r} without yellow")
+                        problems.append(
+                            f"{tls} t={t:g} s: link {k} went from green to {b!r} without yellow"
+                        )
                     if b in TRANSITION_CHARS:
                         yellow_from[k] = t
                 elif a in TRANSITION_CHARS and b not in TRANSITION_CHARS and k in yellow_from:
                     shown = t - yellow_from.pop(k)
-                    if b not in GREEN_CHARS and k in env.yellow_s and shown < env.yellow_s[k] - _TOLERANCE_S:
-                        problems.append(f"{tls} t={t:g} s: link {k} showed yellow {shown:g} s, the program's is "
-                                        f"{env.yellow_s[k]:g} s")
+                    if (
+                        b not in GREEN_CHARS
+                        and k in env.yellow_s
+                        and shown < env.yellow_s[k] - _TOLERANCE_S
+                    ):
+                        problems.append(
+                            f"{tls} t={t:g} s: link {k} showed yellow {shown:g} s, the program's is "
+                            f"{env.yellow_s[k]:g} s"
+                        )
                 if b in GREEN_CHARS:
                     lost_at.pop(k, None)
         if 0 < n < len(trace) - 1 and state in env.min_green_s:
             lasted = trace[n + 1][0] - t
             if lasted < env.min_green_s[state] - _TOLERANCE_S:
-                problems.append(f"{tls} t={t:g} s: green {state} lasted {lasted:g} s, its minimum is "
-                                f"{env.min_green_s[state]:g} s")
+                problems.append(
+                    f"{tls} t={t:g} s: green {state} lasted {lasted:g} s, its minimum is "
+                    f"{env.min_green_s[state]:g} s"
+                )
         previous = state
     return problems
 
 
-def run_violations(states_file: Path, network: Network, program_files: list[Path], *,
-                   net_file: Path | None = None) -> list[str]:
+def run_violations(
+    states_file: Path, network: Network, program_files: list[Path], *, net_file: Path | None = None
+) -> list[str]:
     """Every safety violation in the states a run showed (``tls_state_output``'s file).
 
     Each signal is checked against the envelope of every program SUMO had for it: the network's
@@ -261,8 +317,10 @@ def run_violations(states_file: Path, network: Network, program_files: list[Path
         if tls in nema:
             problems += trace_violations(nema_envelope(tls, nema[tls], foes.get(tls, {})), shown)
             continue
-        envelopes = [envelope(tls, mark_pedestrian_clearances(p, crossings), foes.get(tls, {}))
-                     for p in programs.get(tls, [])]
+        envelopes = [
+            envelope(tls, mark_pedestrian_clearances(p, crossings), foes.get(tls, {}))
+            for p in programs.get(tls, [])
+        ]
         if envelopes:
             problems += trace_violations(_union(envelopes), shown)
     return problems
@@ -291,12 +349,16 @@ def _union(envelopes: list[Envelope]) -> Envelope:
 
 
 @functools.lru_cache(maxsize=16)
-def _file_programs(path: str, mtime: float) -> tuple[tuple[tuple[str, tuple[Phase, ...]], ...], dict]:
+def _file_programs(
+    path: str, mtime: float
+) -> tuple[tuple[tuple[str, tuple[Phase, ...]], ...], dict]:
     """A file's standard programs as (signal, admissible phases), and its NEMA programs
-    (``_nema_phases``); read once per process while the file is unchanged (a network is large)."""
+    (``_nema_phases``); read once per process while the file is unchanged (a network is large).
+    """
     standard = tuple(
         (plan.tls_id, tuple(admissible(p) for p in plan.phases))
-        for plan in read_tl_logics(Path(path)) if plan.kind != "NEMA"
+        for plan in read_tl_logics(Path(path))
+        if plan.kind != "NEMA"
     )
     return standard, _nema_phases(Path(path))
 

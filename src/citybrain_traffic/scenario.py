@@ -35,9 +35,14 @@ class Scenario:
 
     def sumo_args(self, *, net_file: Path | None = None) -> list[str]:
         """SUMO options that load this scenario (without outputs, seed or window), with
-        ``net_file`` instead of the scenario's network when given."""
+        ``net_file`` instead of the scenario's network when given.
+        """
         if self.config_file is not None:
-            return ["-c", str(self.config_file), *(["--net-file", str(net_file.resolve())] if net_file else [])]
+            return [
+                "-c",
+                str(self.config_file),
+                *(["--net-file", str(net_file.resolve())] if net_file else []),
+            ]
         return ["-n", str(net_file or self.net_file), "-r", ",".join(map(str, self.route_files))]
 
     @property
@@ -88,10 +93,14 @@ def load_scenario(
     """
     if net is not None or routes is not None:
         if spec is not None:
-            raise InputError("give either a scenario (name or .sumocfg) or --net/--routes, not both")
+            raise InputError(
+                "give either a scenario (name or .sumocfg) or --net/--routes, not both"
+            )
         if net is None or not routes:
             raise InputError("--net and --routes go together: give both")
-        route_files = tuple(_existing(Path(r.strip()), "route file") for r in routes.split(",") if r.strip())
+        route_files = tuple(
+            _existing(Path(r.strip()), "route file") for r in routes.split(",") if r.strip()
+        )
         net_path = _existing(Path(net), "network file")
         scenario = Scenario(
             name=net_path.name.removesuffix(".gz").removesuffix(".xml").removesuffix(".net"),
@@ -137,8 +146,14 @@ def _from_spec(spec: str) -> Scenario:
 
 #: The short synonyms SUMO accepts for the options read here, as written in config files.
 _OPTION_NAMES = {
-    "n": "net-file", "net": "net-file", "r": "route-files", "routes": "route-files",
-    "a": "additional-files", "additional": "additional-files", "b": "begin", "e": "end",
+    "n": "net-file",
+    "net": "net-file",
+    "r": "route-files",
+    "routes": "route-files",
+    "a": "additional-files",
+    "additional": "additional-files",
+    "b": "begin",
+    "e": "end",
 }
 
 
@@ -160,7 +175,9 @@ def read_sumocfg(path: Path) -> Scenario:
         if "value" in option.attrib:
             values[_OPTION_NAMES.get(option.tag, option.tag)] = option.attrib["value"]
     if not values:
-        raise InputError(f"{path} is not a SUMO config: it sets no option (<root><input><net-file value=.../>...)")
+        raise InputError(
+            f"{path} is not a SUMO config: it sets no option (<root><input><net-file value=.../>...)"
+        )
     base = path.parent
 
     def files(key: str) -> tuple[Path, ...]:
@@ -184,7 +201,8 @@ def read_sumocfg(path: Path) -> Scenario:
         end=_time_value(values.get("end", "3600"), path, "end"),
         config_file=path,
         time_to_teleport=_signed_time(values["time-to-teleport"], path, "time-to-teleport")
-        if "time-to-teleport" in values else None,
+        if "time-to-teleport" in values
+        else None,
     )
 
 
@@ -204,9 +222,13 @@ def _time_value(raw: str, path: Path, key: str) -> float:
         try:
             if len(parts) not in (3, 4):
                 raise ValueError(raw)
-            value = sum(float(part) * unit for part, unit in zip(reversed(parts), (1, 60, 3600, 86400)))
+            value = sum(
+                float(part) * unit for part, unit in zip(reversed(parts), (1, 60, 3600, 86400))
+            )
         except ValueError:
-            raise InputError(f"{path}: {key} value {raw!r} is not a time in seconds or h:m:s") from None
+            raise InputError(
+                f"{path}: {key} value {raw!r} is not a time in seconds or h:m:s"
+            ) from None
     if not math.isfinite(value):
         raise InputError(f"{path}: {key} value {raw!r} is not a finite time")
     if value < 0:
@@ -217,7 +239,8 @@ def _time_value(raw: str, path: Path, key: str) -> float:
 
 def waut_signals(scenario: Scenario) -> dict[str, Path]:
     """The signals a WAUT in the scenario's additional files switches between programs, with
-    the file that does it."""
+    the file that does it.
+    """
     found = {}
     for path in scenario.additional_files:
         for _, elem in ET.iterparse(path):

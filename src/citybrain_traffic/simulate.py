@@ -19,7 +19,8 @@ from .sim.runner import RunResult, RunSpec
 @dataclass(frozen=True)
 class SimulationOutcome:
     """Every measured run's result, the ``summary.csv`` table, the comparison over seeds, and
-    what failed (with ``keep_going``)."""
+    what failed (with ``keep_going``).
+    """
 
     results: list[RunResult]
     summary: pd.DataFrame
@@ -94,13 +95,20 @@ def simulate_cases(
 
     def preparation_failed(failure: RunFailure) -> None:
         failures.append(failure)
-        notes.append(f"{'refused' if failure.refused else 'failed'}: {failure.what}: {failure.reason}")
+        notes.append(
+            f"{'refused' if failure.refused else 'failed'}: {failure.what}: {failure.reason}"
+        )
 
     for scenario, network in cases:
         base = workdir / scenario.name if len(cases) > 1 else workdir
         setups = prepare_setups(
-            scenario, network, controllers, demand_scale=demand_scale, workdir=base / "prepared",
-            options=controller_options, on_preparing=on_preparing,
+            scenario,
+            network,
+            controllers,
+            demand_scale=demand_scale,
+            workdir=base / "prepared",
+            options=controller_options,
+            on_preparing=on_preparing,
             on_failed=preparation_failed if keep_going else None,
         )
         notes += [*network.notes, *(note for setup in setups.values() for note in setup.notes)]
@@ -125,32 +133,49 @@ def simulate_cases(
         ]
     if on_prepared is not None:
         on_prepared(notes, specs)
-    ran = run_matrix(specs, jobs=jobs, on_progress=on_progress, on_done=on_done,
-                     on_failed=(on_failed or (lambda index, failure: None)) if keep_going else None)
+    ran = run_matrix(
+        specs,
+        jobs=jobs,
+        on_progress=on_progress,
+        on_done=on_done,
+        on_failed=(on_failed or (lambda index, failure: None)) if keep_going else None,
+    )
     results = [r for r in ran if isinstance(r, RunResult)]
     failures += [r for r in ran if isinstance(r, RunFailure)]
     summary = summary_frame(results)
-    table = comparison(summary, metrics=list(KPI_COLUMNS), baseline=controllers[0], failures=failures)
+    table = comparison(
+        summary, metrics=list(KPI_COLUMNS), baseline=controllers[0], failures=failures
+    )
     # In the order named, a controller that failed in its place among the others.
-    table = table.set_index(["scenario", "controller"]).loc[
-        [(sc.name, name) for sc, _ in cases for name in controllers]
-    ].reset_index()
+    table = (
+        table.set_index(["scenario", "controller"])
+        .loc[[(sc.name, name) for sc, _ in cases for name in controllers]]
+        .reset_index()
+    )
     if write_files:
         for result in results:
             write_run_files(result, result.workdir.parent)
         summary.to_csv(workdir / "summary.csv", index=False, float_format="%.4f")
         (workdir / "comparison.md").write_text(comparison_markdown(table, baseline=controllers[0]))
         write_failures(failures, workdir)
-    return SimulationOutcome(results=results, summary=summary, comparison=table, failures=tuple(failures))
+    return SimulationOutcome(
+        results=results, summary=summary, comparison=table, failures=tuple(failures)
+    )
 
 
 def teleport_note(scenario: Scenario, time_to_teleport: float) -> str | None:
     """What the runs' time-to-teleport changes from the user's config, or None when it changes
-    nothing (a non-positive value disables teleporting, whichever it is)."""
+    nothing (a non-positive value disables teleporting, whichever it is).
+    """
     own = scenario.time_to_teleport
     if own is None or own == time_to_teleport or (own <= 0 and time_to_teleport <= 0):
         return None
-    used = (f"{time_to_teleport:g} (teleporting off, so that a gridlock shows in the KPIs)" if time_to_teleport <= 0
-            else f"{time_to_teleport:g} s")
-    return (f"{scenario.config_file.name} sets time-to-teleport {own:g}; the runs use {used}: "
-            f"--time-to-teleport {own:g} runs with the config's")
+    used = (
+        f"{time_to_teleport:g} (teleporting off, so that a gridlock shows in the KPIs)"
+        if time_to_teleport <= 0
+        else f"{time_to_teleport:g} s"
+    )
+    return (
+        f"{scenario.config_file.name} sets time-to-teleport {own:g}; the runs use {used}: "
+        f"--time-to-teleport {own:g} runs with the config's"
+    )

@@ -34,7 +34,10 @@ class ActuatedController(Controller):
         for intersection in network.intersections.values():
             phases = tuple(_actuated_phase(p) if p.is_green else p for p in intersection.phases)
             program = TimingPlan(
-                tls_id=intersection.tls_id, program_id="ctraffic-actuated", phases=phases, kind="actuated"
+                tls_id=intersection.tls_id,
+                program_id="ctraffic-actuated",
+                phases=phases,
+                kind="actuated",
             )
             programs.append(validate(program, intersection.phases))
         path = write_tl_logics(workdir / "actuated.add.xml", programs)
@@ -43,15 +46,24 @@ class ActuatedController(Controller):
         blind = phases_without_detector(scenario, path, workdir)
         if blind:
             programs = [
-                replace(program, phases=tuple(
-                    replace(ph, min_dur=ph.duration, max_dur=ph.duration) if i in blind.get(program.tls_id, ()) else ph
-                    for i, ph in enumerate(program.phases)
-                ))
+                replace(
+                    program,
+                    phases=tuple(
+                        replace(ph, min_dur=ph.duration, max_dur=ph.duration)
+                        if i in blind.get(program.tls_id, ())
+                        else ph
+                        for i, ph in enumerate(program.phases)
+                    ),
+                )
                 for program in programs
             ]
             path = write_tl_logics(path, programs)
         n_blind = sum(len(v) for v in blind.values())
-        notes = (f"actuated: {n_blind} green phases without a SUMO detector keep their fixed duration",) if n_blind else ()
+        notes = (
+            (f"actuated: {n_blind} green phases without a SUMO detector keep their fixed duration",)
+            if n_blind
+            else ()
+        )
         return SimSetup(additional_files=(path,), notes=notes)
 
 
@@ -67,16 +79,25 @@ def phases_without_detector(scenario, program_file: Path, workdir: Path) -> dict
     run_sumo_tool(
         [
             sumo_binary("sumo"),
-            "--net-file", str(scenario.net_file.resolve()),
-            "--additional-files", str(program_file.resolve()),
-            "--begin", "0", "--end", "1",
-            "--no-step-log", "--duration-log.disable",
-            "--log", str(log),
+            "--net-file",
+            str(scenario.net_file.resolve()),
+            "--additional-files",
+            str(program_file.resolve()),
+            "--begin",
+            "0",
+            "--end",
+            "1",
+            "--no-step-log",
+            "--duration-log.disable",
+            "--log",
+            str(log),
         ],
         cwd=workdir,
         what="placing the actuated detectors",
     )
-    pattern = re.compile(r"At actuated tlLogic '(.+)', actuated phase (\d+) has no controlling detector")
+    pattern = re.compile(
+        r"At actuated tlLogic '(.+)', actuated phase (\d+) has no controlling detector"
+    )
     blind: dict[str, set[int]] = {}
     for match in pattern.finditer(log.read_text(errors="replace")):
         blind.setdefault(match.group(1), set()).add(int(match.group(2)))
@@ -99,10 +120,13 @@ class RebuiltActuatedController(Controller):
         run_sumo_tool(
             [
                 sumo_binary("netconvert"),
-                "--sumo-net-file", str(scenario.net_file.resolve()),
+                "--sumo-net-file",
+                str(scenario.net_file.resolve()),
                 "--tls.rebuild",
-                "--tls.default-type", "actuated",
-                "--output-file", str(out),
+                "--tls.default-type",
+                "actuated",
+                "--output-file",
+                str(out),
                 "--no-warnings",
             ],
             cwd=workdir,

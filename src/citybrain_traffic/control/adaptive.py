@@ -95,7 +95,8 @@ _READ_DELAY_S = 1.0
 
 def _forecaster_fingerprint() -> str:
     """A short hash of the forecasting code (features, models, count handling): a model trained by
-    other code may not load, or may mean something else."""
+    other code may not load, or may mean something else.
+    """
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for part in ("forecast/features.py", "forecast/models.py", "counts.py", "model_folder.py"):
@@ -105,7 +106,11 @@ def _forecaster_fingerprint() -> str:
 
 def cache_dir() -> Path:
     """Where trained forecasters for scenarios are kept between runs."""
-    base = os.environ.get("CTRAFFIC_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = (
+        os.environ.get("CTRAFFIC_CACHE")
+        or os.environ.get("XDG_CACHE_HOME")
+        or str(Path.home() / ".cache")
+    )
     return Path(base) / "citybrain-traffic" / "adaptive"
 
 
@@ -134,9 +139,16 @@ class AdaptiveController(Controller):
         self.realtime = True
         self.offsets = "auto"
 
-    def configure(self, *, model: str | Path | None = None, interval_min: float | None = None,
-                  history_days: int | None = None, check_in_sumo: bool | None = None,
-                  realtime: bool | None = None, offsets: str | None = None) -> AdaptiveController:
+    def configure(
+        self,
+        *,
+        model: str | Path | None = None,
+        interval_min: float | None = None,
+        history_days: int | None = None,
+        check_in_sumo: bool | None = None,
+        realtime: bool | None = None,
+        offsets: str | None = None,
+    ) -> AdaptiveController:
         if model is not None:
             try:
                 self.model_metadata = read_metadata(model)
@@ -155,18 +167,24 @@ class AdaptiveController(Controller):
             self.realtime = bool(realtime)
         if offsets is not None:
             if offsets not in OFFSET_MODES:
-                raise InputError(f"--offsets {offsets!r}: expected one of {', '.join(OFFSET_MODES)}")
+                raise InputError(
+                    f"--offsets {offsets!r}: expected one of {', '.join(OFFSET_MODES)}"
+                )
             self.offsets = offsets
         self._check_interval()
         return self
 
     def _check_interval(self) -> None:
         """The forecaster must forecast one interval ahead: fail now, not after collecting a history
-        (or, with ``--model``, by falling back to recent means at every re-plan)."""
+        (or, with ``--model``, by falling back to recent means at every re-plan).
+        """
         minutes = self.interval_s / 60.0
         if self.model_dir is not None:
             meta = self.model_metadata
-            horizons, bin_min = meta.get("horizons_min", []), float(meta.get("bin_minutes", minutes))
+            horizons, bin_min = (
+                meta.get("horizons_min", []),
+                float(meta.get("bin_minutes", minutes)),
+            )
             if abs(bin_min - minutes) > 1e-9:
                 raise InputError(
                     f"--model {self.model_dir} was trained on {bin_min:g}-min counts, but the controller counts "
@@ -196,12 +214,22 @@ class AdaptiveController(Controller):
                 f"{scenario.name}: no signalized movement has a junction lane to count on (the network was built "
                 "without internal lanes); adaptive counts movements there"
             )
-        loops = [replace(loop, id=loop.id.replace("ctraffic_mv_", "ctraffic_ad_")) for loop in loops]
+        loops = [
+            replace(loop, id=loop.id.replace("ctraffic_mv_", "ctraffic_ad_")) for loop in loops
+        ]
         detectors = workdir / "adaptive-loops.add.xml"
         root = ET.Element("additional")
         for loop in loops:
-            ET.SubElement(root, "inductionLoop", id=loop.id, lane=loop.lane, pos="0",
-                          period=f"{self.interval_s:g}", begin=f"{scenario.begin:g}", file="/dev/null")
+            ET.SubElement(
+                root,
+                "inductionLoop",
+                id=loop.id,
+                lane=loop.lane,
+                pos="0",
+                period=f"{self.interval_s:g}",
+                begin=f"{scenario.begin:g}",
+                file="/dev/null",
+            )
         ET.indent(root)
         detectors.write_text(ET.tostring(root, encoding="unicode") + "\n")
 
@@ -215,10 +243,18 @@ class AdaptiveController(Controller):
             # a green it has none for would always run to its maximum, so it keeps the plan's length.
             from .actuated import phases_without_detector
 
-            probe = write_tl_logics(workdir / "adaptive-probe.add.xml", [
-                _with_gap_control(TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-probe", phases=i.phases), i.phases)
-                for tls, i in network.intersections.items()
-            ])
+            probe = write_tl_logics(
+                workdir / "adaptive-probe.add.xml",
+                [
+                    _with_gap_control(
+                        TimingPlan(
+                            tls_id=tls, program_id="ctraffic-adaptive-probe", phases=i.phases
+                        ),
+                        i.phases,
+                    )
+                    for tls, i in network.intersections.items()
+                ],
+            )
             blind = phases_without_detector(scenario, probe, workdir)
         state = {
             "blind": {tls: sorted(indices) for tls, indices in blind.items()},
@@ -235,7 +271,9 @@ class AdaptiveController(Controller):
         }
 
         def setup(floor, hold=False, own_program=False):
-            data = json.dumps({**state, "cycle_floor_s": floor, "hold_offsets": hold, "own_program": own_program})
+            data = json.dumps(
+                {**state, "cycle_floor_s": floor, "hold_offsets": hold, "own_program": own_program}
+            )
             return SimSetup(additional_files=(detectors,), data=(("adaptive", data),))
 
         checked = ""
@@ -247,13 +285,21 @@ class AdaptiveController(Controller):
                 # network and its demand (see OFFSET_MODES): simulated, as the cycle floor is below.
                 from .optimized import CHECK_SEEDS, OWN_PROGRAM, check_setups
 
-                delays = check_setups(scenario, network, self.name, {False: setup(None), True: setup(None, True)},
-                                      workdir / "check-offsets", demand_scale=demand_scale)
+                delays = check_setups(
+                    scenario,
+                    network,
+                    self.name,
+                    {False: setup(None), True: setup(None, True)},
+                    workdir / "check-offsets",
+                    demand_scale=demand_scale,
+                )
                 state["hold_offsets"] = delays[True] < delays[False]
                 state["own_program"] = delays[OWN_PROGRAM] < min(delays[False], delays[True])
-                checked = (f"; offsets checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): free "
-                           f"{delays[False]:.1f} s, held {delays[True]:.1f} s, the network's own program "
-                           f"{delays[OWN_PROGRAM]:.1f} s")
+                checked = (
+                    f"; offsets checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): free "
+                    f"{delays[False]:.1f} s, held {delays[True]:.1f} s, the network's own program "
+                    f"{delays[OWN_PROGRAM]:.1f} s"
+                )
         if not self.realtime:
             note += "; plans run as fixed time (coordinated offsets)"
         elif state["hold_offsets"]:
@@ -281,8 +327,12 @@ class AdaptiveController(Controller):
             from .optimized import CHECKED_CYCLE_FLOORS_S, OWN_PROGRAM, check_setups, choose_floor
 
             delays = check_setups(
-                scenario, network, self.name, {floor: setup(floor) for floor in (None, *CHECKED_CYCLE_FLOORS_S)},
-                workdir / "check", demand_scale=demand_scale,
+                scenario,
+                network,
+                self.name,
+                {floor: setup(floor) for floor in (None, *CHECKED_CYCLE_FLOORS_S)},
+                workdir / "check",
+                demand_scale=demand_scale,
             )
             chosen, checked = choose_floor(delays)
             state["own_program"] = chosen == OWN_PROGRAM
@@ -291,34 +341,53 @@ class AdaptiveController(Controller):
         if state.get("own_program"):
             note += "; the network's own program did better on the check seeds than every plan tried: it runs unchanged"
         (workdir / "adaptive.json").write_text(json.dumps(state, indent=1))
-        return replace(setup(state["cycle_floor_s"], state["hold_offsets"], state.get("own_program", False)),
-                       notes=(note,))
+        return replace(
+            setup(state["cycle_floor_s"], state["hold_offsets"], state.get("own_program", False)),
+            notes=(note,),
+        )
 
-    def _model(self, scenario, network, workdir: Path, *, demand_scale: float) -> tuple[Path | None, Path | None, str]:
+    def _model(
+        self, scenario, network, workdir: Path, *, demand_scale: float
+    ) -> tuple[Path | None, Path | None, str]:
         """The forecaster's folder, the simulated history it was trained on (None when not ours) and a note."""
         interval = f"every {self.interval_s / 60:g} min"
         if self.model_dir is not None:
             return self.model_dir, None, f"adaptive: {interval}, forecaster {self.model_dir}"
         if self.history_days <= 0:
-            return None, None, f"adaptive: {interval}, no forecaster: forecasting from the counts seen so far (mean of the last hour)"
+            return (
+                None,
+                None,
+                f"adaptive: {interval}, no forecaster: forecasting from the counts seen so far (mean of the last hour)",
+            )
         key = hashlib.sha256()
         for path in [scenario.net_file, *scenario.route_files, *scenario.additional_files]:
             key.update(Path(path).read_bytes())
-        key.update(f"{scenario.begin}|{scenario.end}|{demand_scale}|{self.history_days}|{HISTORY_SEED}|{self.interval_s}".encode())
+        key.update(
+            f"{scenario.begin}|{scenario.end}|{demand_scale}|{self.history_days}|{HISTORY_SEED}|{self.interval_s}".encode()
+        )
         # The history depends on the scenario only; the model also on the forecasting code, so a
         # changed forecaster retrains on the cached history instead of loading a stale model.
         folder = cache_dir() / f"{scenario.name}-{key.hexdigest()[:16]}"
         history = folder / "history.csv.gz"
         model = folder / f"model-{_forecaster_fingerprint()}"
         if (model / METADATA_FILE).is_file():
-            return model, history, f"adaptive: {interval}, forecaster trained on {self.history_days} simulated days (cached in {model})"
+            return (
+                model,
+                history,
+                f"adaptive: {interval}, forecaster trained on {self.history_days} simulated days (cached in {model})",
+            )
         collected = ""
         if not history.is_file():
             from ..collect import collect_history
 
             counts, _days = collect_history(
-                scenario, network, days=self.history_days, workdir=workdir / "history", seed=HISTORY_SEED,
-                bin_s=self.interval_s, jobs=os.cpu_count() or 1,
+                scenario,
+                network,
+                days=self.history_days,
+                workdir=workdir / "history",
+                seed=HISTORY_SEED,
+                bin_s=self.interval_s,
+                jobs=os.cpu_count() or 1,
             )
             folder.mkdir(parents=True, exist_ok=True)
             partial = folder / "history.partial.csv.gz"
@@ -331,19 +400,38 @@ class AdaptiveController(Controller):
         # unsafe to fork the simulation workers from.
         minutes = int(round(self.interval_s / 60))
         done = subprocess.run(
-            [sys.executable, "-m", "citybrain_traffic.cli", "forecast", "train", str(history), "--out", str(tmp),
-             "--horizons", str(minutes), "--bin", str(minutes)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "citybrain_traffic.cli",
+                "forecast",
+                "train",
+                str(history),
+                "--out",
+                str(tmp),
+                "--horizons",
+                str(minutes),
+                "--bin",
+                str(minutes),
+            ],
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
-            raise InputError(f"training the adaptive controller's forecaster failed: {done.stderr.strip()[-500:]}")
+            raise InputError(
+                f"training the adaptive controller's forecaster failed: {done.stderr.strip()[-500:]}"
+            )
         if model.exists():
             shutil.rmtree(tmp)
         else:
             tmp.replace(model)
-        return model, history, (
-            f"adaptive: {interval}, forecaster trained now on {self.history_days} simulated days under the "
-            f"network's programs{collected}; cached in {model}"
+        return (
+            model,
+            history,
+            (
+                f"adaptive: {interval}, forecaster trained now on {self.history_days} simulated days under the "
+                f"network's programs{collected}; cached in {model}"
+            ),
         )
 
     # -- the run (worker process) ----------------------------------------------------------------
@@ -372,8 +460,10 @@ class AdaptiveController(Controller):
         # distance (a lane fed into several stop-line lanes is split evenly among them).
         self.queue_lanes: dict[str, list[tuple[str, float]]] = {}
         for intersection in self.network.intersections.values():
-            upstream = {link.in_lane: intersection.upstream_lanes.get(link.in_lane, (link.in_lane,))
-                        for link in intersection.links}
+            upstream = {
+                link.in_lane: intersection.upstream_lanes.get(link.in_lane, (link.in_lane,))
+                for link in intersection.links
+            }
             feeds: dict[str, int] = {}
             for ups in upstream.values():
                 for up in ups:
@@ -383,7 +473,9 @@ class AdaptiveController(Controller):
         self.queue_lane_ids = sorted({up for ups in self.queue_lanes.values() for up, _ in ups})
         self.interval_s = float(state["interval_s"])
         self.begin_s = float(state["begin_s"])
-        self.model = None if state["model_dir"] is None else Forecaster.load(Path(state["model_dir"]))
+        self.model = (
+            None if state["model_dir"] is None else Forecaster.load(Path(state["model_dir"]))
+        )
         self.cycle_floor_s = state.get("cycle_floor_s")
         self.realtime = bool(state.get("realtime", True))
         self.hold_offsets = self.realtime and bool(state.get("hold_offsets", False))
@@ -394,14 +486,18 @@ class AdaptiveController(Controller):
         opening = state.get("opening")
         if opening:
             # Until the first counts are in, plan from the history's mean of this interval of the day.
-            counts = pd.DataFrame(opening, columns=["intersection", "movement", "count"]).assign(queued=0.0)
+            counts = pd.DataFrame(opening, columns=["intersection", "movement", "count"]).assign(
+                queued=0.0
+            )
             flows = counts.assign(flow_veh_h=counts["count"] * 3600.0 / self.interval_s)
             self._plan(flows, now, self.begin_s, "historical profile of the first interval")
         elif self.realtime:
             # Until the first counts are in, the network's own program is the plan the layer bounds.
             for tls, intersection in self.network.intersections.items():
                 if tls in signals:
-                    own = TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-own", phases=intersection.phases)
+                    own = TimingPlan(
+                        tls_id=tls, program_id="ctraffic-adaptive-own", phases=intersection.phases
+                    )
                     self.switcher.submit(self._bounded(own), now)
         self.next_plan = self.begin_s + self.interval_s + _READ_DELAY_S
         while self.next_plan <= now:
@@ -427,39 +523,56 @@ class AdaptiveController(Controller):
             count = int(self.api.inductionloop.getLastIntervalVehicleNumber(loop_id))
             last[tls, movement] = last.get((tls, movement), 0) + count
         self.history += [(started, tls, movement, count) for (tls, movement), count in last.items()]
-        counts = pd.DataFrame(self.history, columns=["timestamp", "intersection", "movement", "count"])
+        counts = pd.DataFrame(
+            self.history, columns=["timestamp", "intersection", "movement", "count"]
+        )
         origin = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary)
         forecast, source = self._forecast(counts, origin)
         # Stop-line counts are what the signal served, not what arrived: vehicles still queued at
         # the boundary must be served in the next interval on top of the forecast arrivals. Each
         # lane's halting vehicles are shared among its movements by their counts.
-        halting = {lane: self.api.lane.getLastStepHaltingNumber(lane) for lane in self.queue_lane_ids}
+        halting = {
+            lane: self.api.lane.getLastStepHaltingNumber(lane) for lane in self.queue_lane_ids
+        }
         waiting = []
         for (tls, movement), lanes in self.movement_lanes.items():
             queued = 0.0
             for lane in lanes:
                 served = sum(last.get((t, m), 0) for t, m in self.lane_movements[lane])
-                share = last.get((tls, movement), 0) / served if served else 1.0 / len(self.lane_movements[lane])
+                share = (
+                    last.get((tls, movement), 0) / served
+                    if served
+                    else 1.0 / len(self.lane_movements[lane])
+                )
                 queued += share * sum(w * halting[up] for up, w in self.queue_lanes[lane])
             waiting.append((tls, movement, queued))
         waiting = pd.DataFrame(waiting, columns=["intersection", "movement", "queued"])
-        forecast = forecast.merge(waiting, on=["intersection", "movement"], how="left").fillna({"queued": 0.0})
-        flows = forecast.assign(flow_veh_h=(forecast["count"] + forecast["queued"]) * 3600.0 / self.interval_s)
+        forecast = forecast.merge(waiting, on=["intersection", "movement"], how="left").fillna(
+            {"queued": 0.0}
+        )
+        flows = forecast.assign(
+            flow_veh_h=(forecast["count"] + forecast["queued"]) * 3600.0 / self.interval_s
+        )
         self._plan(flows, now, boundary, source)
 
     def _plan(self, flows: pd.DataFrame, now: float, boundary: float, source: str) -> None:
         """Optimize, bound, validate and submit the plans for ``flows`` (veh/h and queued vehicles
-        per movement) for the interval from ``boundary``, and log them."""
+        per movement) for the interval from ``boundary``, and log them.
+        """
         from ..optimize import optimize_network, to_plans
         from ..plans import plan_to_dict, validate_all
 
         floor = {} if self.cycle_floor_s is None else {"cycle_min_s": float(self.cycle_floor_s)}
         timings = optimize_network(
-            self.network, flows[["intersection", "movement", "flow_veh_h"]], tls_ids=list(self.network.intersections),
+            self.network,
+            flows[["intersection", "movement", "flow_veh_h"]],
+            tls_ids=list(self.network.intersections),
             # One common cycle either way (measured on corridor: 42.6 s delay against 44.8 s with each
             # signal at its own cycle); offsets only for fixed-time plans, actuated ones run free.
-            coordinated=len(self.network.intersections) > 1, offsets=self.hold_offsets or not self.realtime,
-            search_budget=OFFSET_SEARCH_BUDGET, **floor,
+            coordinated=len(self.network.intersections) > 1,
+            offsets=self.hold_offsets or not self.realtime,
+            search_budget=OFFSET_SEARCH_BUDGET,
+            **floor,
         )
         plans = to_plans(timings, self.network, program_id=f"ctraffic-adaptive-{int(boundary)}")
         if self.realtime:
@@ -467,17 +580,32 @@ class AdaptiveController(Controller):
         plans = validate_all(plans, self.network)
         for plan in plans:
             self.switcher.submit(plan, now, hold_offset=self.hold_offsets)
-            self.plans_log.append({
-                "decided_s": now, "offsets": "held" if self.hold_offsets else "free" if self.realtime else "fixed time", "for_interval_s": [boundary, boundary + self.interval_s], "forecast": source,
-                "forecast_veh_h": round(float(flows[flows["intersection"] == plan.tls_id]["flow_veh_h"].sum()), 1),
-                "queued_veh": round(float(flows[flows["intersection"] == plan.tls_id]["queued"].sum()), 1),
-                **plan_to_dict(plan),
-            })
+            self.plans_log.append(
+                {
+                    "decided_s": now,
+                    "offsets": "held"
+                    if self.hold_offsets
+                    else "free"
+                    if self.realtime
+                    else "fixed time",
+                    "for_interval_s": [boundary, boundary + self.interval_s],
+                    "forecast": source,
+                    "forecast_veh_h": round(
+                        float(flows[flows["intersection"] == plan.tls_id]["flow_veh_h"].sum()), 1
+                    ),
+                    "queued_veh": round(
+                        float(flows[flows["intersection"] == plan.tls_id]["queued"].sum()), 1
+                    ),
+                    **plan_to_dict(plan),
+                }
+            )
 
     def _bounded(self, plan: TimingPlan, *, hold: bool = False) -> TimingPlan:
         """``plan`` with the real-time layer's green range, for its signal (``_with_gap_control``)."""
         reference = self.network.intersections[plan.tls_id].phases
-        return _with_gap_control(plan, reference, self.blind.get(plan.tls_id, frozenset()), hold=hold)
+        return _with_gap_control(
+            plan, reference, self.blind.get(plan.tls_id, frozenset()), hold=hold
+        )
 
     def _forecast(self, counts: pd.DataFrame, origin: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Expected count of every movement in the interval starting at ``origin``."""
@@ -486,16 +614,25 @@ class AdaptiveController(Controller):
         if self.model is None:
             return profile, "recent mean"
         try:
-            predicted = self.model.predict(counts, at=origin, horizons=[int(round(self.interval_s / 60))])
+            predicted = self.model.predict(
+                counts, at=origin, horizons=[int(round(self.interval_s / 60))]
+            )
         except Exception as exc:  # a forecast failure must never stop the signals: fall back
             return profile, f"recent mean (forecaster failed: {exc})"
-        predicted = predicted.dropna(subset=["p50"])[["intersection", "movement", "p50"]].rename(columns={"p50": "count"})
-        merged = profile.merge(predicted, on=["intersection", "movement"], how="left", suffixes=("_recent", ""))
+        predicted = predicted.dropna(subset=["p50"])[["intersection", "movement", "p50"]].rename(
+            columns={"p50": "count"}
+        )
+        merged = profile.merge(
+            predicted, on=["intersection", "movement"], how="left", suffixes=("_recent", "")
+        )
         merged["count"] = merged["count"].fillna(merged["count_recent"])
         return merged[["intersection", "movement", "count"]], "lightgbm"
 
     def report(self) -> dict:
-        return {"plans": getattr(self, "plans_log", []), "switches": getattr(getattr(self, "switcher", None), "log", [])}
+        return {
+            "plans": getattr(self, "plans_log", []),
+            "switches": getattr(getattr(self, "switcher", None), "log", []),
+        }
 
 
 def _opening_counts(history: Path, begin_s: float) -> list[list]:
@@ -510,7 +647,9 @@ def _opening_counts(history: Path, begin_s: float) -> list[list]:
     offset = pd.Timedelta(seconds=begin_s % 86_400)
     weekend = SIM_DAY_ZERO.day_of_week >= 5
     stamps = counts["timestamp"]
-    first = counts[(stamps - stamps.dt.normalize() == offset) & ((stamps.dt.day_of_week >= 5) == weekend)]
+    first = counts[
+        (stamps - stamps.dt.normalize() == offset) & ((stamps.dt.day_of_week >= 5) == weekend)
+    ]
     if first.empty:
         return []
     days = first["timestamp"].nunique()
@@ -518,8 +657,9 @@ def _opening_counts(history: Path, begin_s: float) -> list[list]:
     return [[str(i), str(m), float(c) / days] for i, m, c in total.itertuples(index=False)]
 
 
-def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = frozenset(), *,
-                      hold: bool = False) -> TimingPlan:
+def _with_gap_control(
+    plan: TimingPlan, reference, blind: frozenset[int] = frozenset(), *, hold: bool = False
+) -> TimingPlan:
     """``plan`` as a SUMO gap-actuated program bounded by the plan (the real-time layer).
 
     Each green keeps the plan's length as its nominal duration and may end from
@@ -558,6 +698,11 @@ def _with_gap_control(plan: TimingPlan, reference, blind: frozenset[int] = froze
         elif hold:
             phases.append(replace(phase, min_dur=floor(phase, ref), max_dur=phase.duration))
         else:
-            phases.append(replace(phase, min_dur=floor(phase, ref),
-                                  max_dur=max(MAX_GREEN_FACTOR * phase.duration, ref.duration)))
+            phases.append(
+                replace(
+                    phase,
+                    min_dur=floor(phase, ref),
+                    max_dur=max(MAX_GREEN_FACTOR * phase.duration, ref.duration),
+                )
+            )
     return replace(plan, phases=tuple(phases), kind="actuated")

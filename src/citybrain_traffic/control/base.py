@@ -60,10 +60,14 @@ class Controller:
     def configure(self, **options) -> "Controller":
         """Apply command-line options meant for this controller (most take none)."""
         if options:
-            raise InputError(f"controller {self.name!r} takes no options; got {', '.join(sorted(options))}")
+            raise InputError(
+                f"controller {self.name!r} takes no options; got {', '.join(sorted(options))}"
+            )
         return self
 
-    def prepare(self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float) -> SimSetup:
+    def prepare(
+        self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float
+    ) -> SimSetup:
         return SimSetup()
 
     def check_applicable(self, scenario: "Scenario", network: "Network") -> None:
@@ -117,7 +121,9 @@ def make_controller(name: str) -> Controller:
     """A new controller by name; an unknown name is an ``InputError`` listing the known ones."""
     registry = _registry()
     if name not in registry:
-        raise InputError(f"unknown controller {name!r}: expected one of {', '.join(controller_names())}")
+        raise InputError(
+            f"unknown controller {name!r}: expected one of {', '.join(controller_names())}"
+        )
     return registry[name]()
 
 
@@ -131,7 +137,13 @@ def _registry() -> dict[str, type[Controller]]:
     from .webster import WebsterController
 
     classes = [
-        FixedController, ActuatedController, RebuiltActuatedController, WebsterController, MaxPressureController,
-        OptimizedController, AdaptiveController, DischargeRecorder,
+        FixedController,
+        ActuatedController,
+        RebuiltActuatedController,
+        WebsterController,
+        MaxPressureController,
+        OptimizedController,
+        AdaptiveController,
+        DischargeRecorder,
     ]
     return {cls.name: cls for cls in classes}

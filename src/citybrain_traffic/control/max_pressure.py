@@ -23,7 +23,9 @@ class MaxPressureController(Controller):
 
     replaces_programs = True
     name = "max-pressure"
-    description = "max-pressure (Varaiya 2013) over the program's green phases, every 5 s after min green"
+    description = (
+        "max-pressure (Varaiya 2013) over the program's green phases, every 5 s after min green"
+    )
     needs_signals = True
 
     def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
@@ -45,7 +47,9 @@ class MaxPressureController(Controller):
                     for link in intersection.links:
                         if phase.state[link.index] in "Gg":
                             upstream = intersection.upstream_lanes[link.in_lane]
-                            terms.append((upstream, link.out_lane, 1.0 / links_per_lane[link.in_lane]))
+                            terms.append(
+                                (upstream, link.out_lane, 1.0 / links_per_lane[link.in_lane])
+                            )
                             lanes.update(dict.fromkeys(upstream))
                             lanes[link.out_lane] = None
                 per_phase.append(terms)

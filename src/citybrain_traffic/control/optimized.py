@@ -58,15 +58,27 @@ class OptimizedController(ScheduledPlansController):
         for floor in CHECKED_CYCLE_FLOORS_S:
             candidates[floor] = _plans(network, periods, floor)
         delays = check_setups(
-            scenario, network, self.name, {k: SimSetup(schedule=tuple(v[0])) for k, v in candidates.items()},
-            workdir / "check", demand_scale=demand_scale,
+            scenario,
+            network,
+            self.name,
+            {k: SimSetup(schedule=tuple(v[0])) for k, v in candidates.items()},
+            workdir / "check",
+            demand_scale=demand_scale,
         )
         chosen, checked = choose_floor(delays)
-        schedule, statuses = candidates[chosen] if chosen != OWN_PROGRAM else ([], {"own program kept": 1})
+        schedule, statuses = (
+            candidates[chosen] if chosen != OWN_PROGRAM else ([], {"own program kept": 1})
+        )
         records = [plan for _, plan in schedule] or plans_from_network(network)
         write_json(workdir / "plans.json", records)
         (workdir / "schedule.json").write_text(
-            json.dumps([{"from_s": t, "tls_id": p.tls_id, "program_id": p.program_id} for t, p in schedule], indent=1)
+            json.dumps(
+                [
+                    {"from_s": t, "tls_id": p.tls_id, "program_id": p.program_id}
+                    for t, p in schedule
+                ],
+                indent=1,
+            )
         )
         (workdir / "check.json").write_text(
             json.dumps(
@@ -92,7 +104,11 @@ def _plans(network, periods, cycle_floor_s):
     """The schedule of validated plans for every period, with the cycle at least ``cycle_floor_s``."""
     from ..optimize import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S, optimize_network, to_plans
 
-    floor = DEFAULT_CYCLE_MIN_S if cycle_floor_s is None else min(max(cycle_floor_s, DEFAULT_CYCLE_MIN_S), DEFAULT_CYCLE_MAX_S)
+    floor = (
+        DEFAULT_CYCLE_MIN_S
+        if cycle_floor_s is None
+        else min(max(cycle_floor_s, DEFAULT_CYCLE_MIN_S), DEFAULT_CYCLE_MAX_S)
+    )
     tag = "" if cycle_floor_s is None else f"-c{int(floor)}"
     schedule, statuses = [], {}
     for start, flows in periods:
@@ -103,7 +119,9 @@ def _plans(network, periods, cycle_floor_s):
             coordinated=len(network.intersections) > 1,
             cycle_min_s=floor,
         )
-        plans = validate_all(to_plans(timings, network, program_id=f"ctraffic-opt-{int(start)}{tag}"), network)
+        plans = validate_all(
+            to_plans(timings, network, program_id=f"ctraffic-opt-{int(start)}{tag}"), network
+        )
         schedule += [(start, plan) for plan in plans]
         for timing in timings.values():
             statuses[timing.status] = statuses.get(timing.status, 0) + 1
@@ -117,11 +135,17 @@ OWN_PROGRAM = "own"
 
 def choose_floor(delays: dict) -> tuple[float | str | None, str]:
     """The candidate with the least checked delay (ties to ours, then to the lower floor), and a
-    note on the check that lists every figure, the network's own program's among them."""
-    chosen = min(delays, key=lambda k: (delays[k], k == OWN_PROGRAM, 0.0 if k in (None, OWN_PROGRAM) else k))
+    note on the check that lists every figure, the network's own program's among them.
+    """
+    chosen = min(
+        delays, key=lambda k: (delays[k], k == OWN_PROGRAM, 0.0 if k in (None, OWN_PROGRAM) else k)
+    )
     tried = ", ".join(f"{_candidate_name(k)} {v:.1f} s" for k, v in delays.items())
     kept = "the model's" if chosen is None else _candidate_name(chosen)
-    return chosen, f"cycles checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): {tried}; kept {kept}"
+    return (
+        chosen,
+        f"cycles checked in SUMO ({len(CHECK_SEEDS)} seeds of their own, mean delay): {tried}; kept {kept}",
+    )
 
 
 def _candidate_name(key) -> str:
@@ -130,9 +154,12 @@ def _candidate_name(key) -> str:
     return "model" if key is None else f">={key:g} s"
 
 
-def check_setups(scenario, network, controller: str, setups: dict, workdir: Path, *, demand_scale: float) -> dict:
+def check_setups(
+    scenario, network, controller: str, setups: dict, workdir: Path, *, demand_scale: float
+) -> dict:
     """Mean delay (s) of ``controller`` with every candidate ``SimSetup`` over runs with
-    ``CHECK_SEEDS``, and of the network's own program (key ``OWN_PROGRAM``) on the same seeds."""
+    ``CHECK_SEEDS``, and of the network's own program (key ``OWN_PROGRAM``) on the same seeds.
+    """
     from ..bench import one_line, run_matrix
     from ..sim.runner import RunSpec
 

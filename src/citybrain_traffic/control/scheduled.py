@@ -27,7 +27,11 @@ class ScheduledPlansController(Controller):
         while self.queue and self.queue[0][0] <= now + 1e-9:
             _, plan = self.queue.pop(0)
             self.switcher.submit(plan, now)
-        wakes = [t for t in (self.switcher.step(now), self.queue[0][0] if self.queue else None) if t is not None]
+        wakes = [
+            t
+            for t in (self.switcher.step(now), self.queue[0][0] if self.queue else None)
+            if t is not None
+        ]
         return min(wakes) if wakes else None
 
     def report(self) -> list[dict]:

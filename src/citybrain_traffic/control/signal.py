@@ -30,7 +30,13 @@ class TrafficSignal:
         conflicting link gaining it.
     """
 
-    def __init__(self, api, intersection: Intersection, phases: tuple[Phase, ...], envelope: Envelope | None = None):
+    def __init__(
+        self,
+        api,
+        intersection: Intersection,
+        phases: tuple[Phase, ...],
+        envelope: Envelope | None = None,
+    ):
         self.api = api
         self.envelope = envelope
         self.intersection = intersection
@@ -68,7 +74,12 @@ class TrafficSignal:
         if dst == self.next_green(src):
             return [(p.state, p.duration) for p in own]
         intervals = own or [
-            Phase(state="y" * len(self.phases[src].state), duration=self._any_yellow_s(), min_dur=0, max_dur=0)
+            Phase(
+                state="y" * len(self.phases[src].state),
+                duration=self._any_yellow_s(),
+                min_dur=0,
+                max_dur=0,
+            )
         ]
         before, after = self.phases[src].state, self.phases[dst].state
         stopped: set[int] = set()  # links that lost their green and have shown red since
@@ -93,16 +104,30 @@ class TrafficSignal:
             result.append(("".join(chars), phase.duration))
         extra = self._missing_clearance(result, before, after)
         if extra > 0:
-            result.append(("".join(a if a in GREEN_CHARS and b in GREEN_CHARS else "r" for a, b in zip(before, after)),
-                           extra))
+            result.append(
+                (
+                    "".join(
+                        a if a in GREEN_CHARS and b in GREEN_CHARS else "r"
+                        for a, b in zip(before, after)
+                    ),
+                    extra,
+                )
+            )
         return result
 
-    def _missing_clearance(self, intervals: list[tuple[str, float]], before: str, after: str) -> float:
+    def _missing_clearance(
+        self, intervals: list[tuple[str, float]], before: str, after: str
+    ) -> float:
         """How much all-red (s) ``intervals`` lack for the envelope's clearance between each link
-        losing green and each conflicting link gaining it."""
+        losing green and each conflicting link gaining it.
+        """
         if self.envelope is None:
             return 0.0
-        gaining = {j for j, (a, b) in enumerate(zip(before, after)) if b in GREEN_CHARS and a not in GREEN_CHARS}
+        gaining = {
+            j
+            for j, (a, b) in enumerate(zip(before, after))
+            if b in GREEN_CHARS and a not in GREEN_CHARS
+        }
         missing = 0.0
         for k, (a, b) in enumerate(zip(before, after)):
             if a not in GREEN_CHARS or b in GREEN_CHARS:

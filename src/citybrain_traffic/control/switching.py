@@ -44,7 +44,8 @@ class _Held:
 
 def coordinated_phase(plan: TimingPlan) -> int:
     """Index of the green a coordinated-actuated plan holds to its offset: its longest (the first
-    of equals), which carries the heaviest critical flow, as the arterial's through phase does."""
+    of equals), which carries the heaviest critical flow, as the arterial's through phase does.
+    """
     greens = [(-phase.duration, i) for i, phase in enumerate(plan.phases) if phase.is_green]
     return min(greens)[1]
 
@@ -130,7 +131,9 @@ class PlanSwitcher:
     def _install(self, plan: TimingPlan, now: float, hold_offset: bool = False) -> None:
         tl = self.api.trafficlight
         logic = tl.Logic(
-            plan.program_id, _LOGIC_TYPES[plan.kind], 0,
+            plan.program_id,
+            _LOGIC_TYPES[plan.kind],
+            0,
             [tl.Phase(p.duration, p.state, p.min_dur, p.max_dur) for p in plan.phases],
         )
         tl.setProgramLogic(plan.tls_id, logic)
@@ -139,15 +142,25 @@ class PlanSwitcher:
         self.running[plan.tls_id] = plan
         if hold_offset:
             k = coordinated_phase(plan)
-            self.held[plan.tls_id] = _Held(k, plan.offset + sum(p.duration for p in plan.phases[:k]),
-                                           tuple(p.min_dur for p in plan.phases))
+            self.held[plan.tls_id] = _Held(
+                k,
+                plan.offset + sum(p.duration for p in plan.phases[:k]),
+                tuple(p.min_dur for p in plan.phases),
+            )
             self._hold_wake[plan.tls_id] = now
         else:
             self.held.pop(plan.tls_id, None)
             self._hold_wake.pop(plan.tls_id, None)
-        self.log.append({"time_s": now, "tls_id": plan.tls_id, "program_id": plan.program_id,
-                         "cycle_s": plan.cycle_s, "offset_s": plan.offset,
-                         **({"held_phase": self.held[plan.tls_id].phase} if hold_offset else {})})
+        self.log.append(
+            {
+                "time_s": now,
+                "tls_id": plan.tls_id,
+                "program_id": plan.program_id,
+                "cycle_s": plan.cycle_s,
+                "offset_s": plan.offset,
+                **({"held_phase": self.held[plan.tls_id].phase} if hold_offset else {}),
+            }
+        )
 
     def _hold(self, tls: str, now: float) -> None:
         """At the start of a held plan's coordinated phase, time it to end at its planned point."""
@@ -167,7 +180,12 @@ class PlanSwitcher:
             end = max(now - spent + held.min_durs[index], now)
         # SUMO switches phases on its steps: a wake between two steps would run on to the later one
         # and could miss the start by a step (measured on grid, seed 1: 77 starts missed).
-        wake = math.floor(_start_of(target=k, after=index, ends=end, durations=held.min_durs) / step + 1e-9) * step
+        wake = (
+            math.floor(
+                _start_of(target=k, after=index, ends=end, durations=held.min_durs) / step + 1e-9
+            )
+            * step
+        )
         self._hold_wake[tls] = max(wake, now + step)
 
     def _align(self, tls: str, now: float) -> None:
@@ -214,7 +232,9 @@ class PlanSwitcher:
             t = tl.getNextSwitch(tls)
         else:
             t = now + max(0.0, durations[index] - tl.getSpentDuration(tls))
-        return max(_start_of(target=0, after=index, ends=t, durations=durations), now + self._step_length())
+        return max(
+            _start_of(target=0, after=index, ends=t, durations=durations), now + self._step_length()
+        )
 
     def _step_length(self) -> float:
         return self.api.simulation.getDeltaT()
@@ -222,7 +242,8 @@ class PlanSwitcher:
 
 def _start_of(*, target: int, after: int, ends: float, durations) -> float:
     """When phase ``target`` starts if phase ``after`` ends at ``ends`` (s) and the phases between
-    last ``durations`` (indexed as the program's phases, which run in a loop)."""
+    last ``durations`` (indexed as the program's phases, which run in a loop).
+    """
     j = (after + 1) % len(durations)
     while j != target:
         ends += durations[j]

@@ -47,7 +47,9 @@ class WebsterController(Controller):
             tool_programs = self._tool_programs(scenario, network, routed, workdir)
         except SimulationError as exc:
             tool_programs = {}
-            notes.append(f"webster: SUMO's tool failed ({_tail(exc)}); every signal timed by our Webster")
+            notes.append(
+                f"webster: SUMO's tool failed ({_tail(exc)}); every signal timed by our Webster"
+            )
         programs, refused = {}, []
         for tls, program in tool_programs.items():
             problems = violations(program, network.intersections[tls].phases)
@@ -60,18 +62,29 @@ class WebsterController(Controller):
         ours = [tls for tls in network.intersections if tls not in programs and tls in served]
         for tls in ours:
             intersection = network.intersections[tls]
-            demand = intersection_demand(intersection, network.lanes, flows_by_signal(flows).get(tls, {}))
-            programs[tls] = webster_timing(intersection, demand).plan(intersection, program_id="ctraffic-webster")
+            demand = intersection_demand(
+                intersection, network.lanes, flows_by_signal(flows).get(tls, {})
+            )
+            programs[tls] = webster_timing(intersection, demand).plan(
+                intersection, program_id="ctraffic-webster"
+            )
         if not programs:
-            raise SimulationError("no Webster plan: no routed vehicle crosses a signal in the window")
+            raise SimulationError(
+                "no Webster plan: no routed vehicle crosses a signal in the window"
+            )
         path = write_tl_logics(workdir / "webster.add.xml", list(programs.values()))
         cycles = sorted(round(p.cycle_s) for p in programs.values())
         notes.append(f"webster: cycles {cycles[0]}-{cycles[-1]} s over {len(programs)} signals")
         if refused:
-            notes.append(f"webster: SUMO's tool plan refused for {len(refused)} signal(s): " + "; ".join(refused[:3]))
+            notes.append(
+                f"webster: SUMO's tool plan refused for {len(refused)} signal(s): "
+                + "; ".join(refused[:3])
+            )
         if ours and tool_programs:
-            notes.append(f"webster: {len(ours)} signal(s) timed by our Webster instead of SUMO's tool: "
-                         + ", ".join(ours[:8]))
+            notes.append(
+                f"webster: {len(ours)} signal(s) timed by our Webster instead of SUMO's tool: "
+                + ", ".join(ours[:8])
+            )
         kept = len(network.intersections) - len(programs)
         if kept:
             notes.append(f"webster: {kept} signals without demand keep the network's program")
@@ -82,18 +95,32 @@ class WebsterController(Controller):
         """SUMO's tlsCycleAdaptation.py plans, with the network's change intervals, per signal."""
         # The tool takes one yellow and one lost time per phase for all signals; give it the
         # network's typical ones (lost time per phase ~ its change interval, as in the HCM).
-        yellows = [p.duration for i in network.intersections.values() for p in i.phases if p.kind == "yellow"]
-        clearances = [c for i in network.intersections.values() for c in clearance_times(i.phases) if c > 0]
+        yellows = [
+            p.duration
+            for i in network.intersections.values()
+            for p in i.phases
+            if p.kind == "yellow"
+        ]
+        clearances = [
+            c for i in network.intersections.values() for c in clearance_times(i.phases) if c > 0
+        ]
         out = workdir / "webster-tool.add.xml"
         args = [
             str(sumo_tool("tlsCycleAdaptation.py")),
-            "--net-file", str(scenario.net_file.resolve()),
-            "--route-files", str(routed),
-            "--output-file", str(out),
-            "--program", "ctraffic-webster",
-            "--yellow-time", str(round(statistics.median(yellows))) if yellows else "4",
-            "--lost-time", str(round(statistics.median(clearances))) if clearances else "4",
-            "--min-green", "5",
+            "--net-file",
+            str(scenario.net_file.resolve()),
+            "--route-files",
+            str(routed),
+            "--output-file",
+            str(out),
+            "--program",
+            "ctraffic-webster",
+            "--yellow-time",
+            str(round(statistics.median(yellows))) if yellows else "4",
+            "--lost-time",
+            str(round(statistics.median(clearances))) if clearances else "4",
+            "--min-green",
+            "5",
         ]
         if scenario.duration_s <= _WEBSTER_PERIOD_S:
             args += ["--begin", f"{scenario.begin:g}"]
@@ -101,7 +128,9 @@ class WebsterController(Controller):
         if not out.is_file():
             return {}
         return {
-            program.tls_id: with_clearances_of(program, network.intersections[program.tls_id].phases)
+            program.tls_id: with_clearances_of(
+                program, network.intersections[program.tls_id].phases
+            )
             for program in read_tl_logics(out)
             if program.tls_id in network.intersections
         }
@@ -109,7 +138,8 @@ class WebsterController(Controller):
 
 def _peak_hour_flows(routed: Path, network, scenario) -> pd.DataFrame:
     """Hourly movement flows of the window's busiest hour (the whole window when it is shorter),
-    hours starting every 15 minutes."""
+    hours starting every 15 minutes.
+    """
     end = min(scenario.end, scenario.begin + _WEBSTER_PERIOD_S)
     best = flows_from_routes(routed, network, begin=scenario.begin, end=end)
     start = scenario.begin + _STEP_S

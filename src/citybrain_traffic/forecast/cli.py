@@ -32,7 +32,9 @@ def _parse_horizons(ctx: click.Context, param: click.Parameter, value: str) -> t
     try:
         horizons = tuple(int(part) for part in value.split(",") if part.strip())
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole minutes, e.g. 15,30,60") from None
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list of whole minutes, e.g. 15,30,60"
+        ) from None
     if not horizons or min(horizons) <= 0:
         raise click.BadParameter(f"{value!r}: expected positive whole minutes, e.g. 15,30,60")
     return horizons
@@ -76,7 +78,9 @@ _bin_option = click.option(
 )
 
 
-def _read(counts: Path, format_: str, bin_min: int | None) -> tuple[pd.DataFrame, pd.Timedelta | None]:
+def _read(
+    counts: Path, format_: str, bin_min: int | None
+) -> tuple[pd.DataFrame, pd.Timedelta | None]:
     """The count table and the bin given (None: inferred), after printing a line about them.
 
     Counts off the given bin's grid fail before that line (which would describe them wrongly).
@@ -107,8 +111,14 @@ def _read(counts: Path, format_: str, bin_min: int | None) -> tuple[pd.DataFrame
     help="New or empty folder to write metrics.csv and forecast_vs_actual.png into (nothing is overwritten).",
 )
 @_bin_option
-def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, format_: str, out: Path | None,
-                     bin_min: int | None) -> None:
+def evaluate_command(
+    counts: Path,
+    horizons: tuple[int, ...],
+    test_days: float,
+    format_: str,
+    out: Path | None,
+    bin_min: int | None,
+) -> None:
     """Compare persistence, historical average and LightGBM on the last days of COUNTS.
 
     Every bin of the test period is a forecast origin, and each forecast uses only the counts
@@ -127,7 +137,9 @@ def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, 
         with staged as folder:
             result.metrics.to_csv(folder / "metrics.csv", index=False)
             plot_forecasts(result, folder / "forecast_vs_actual.png")
-        click.echo(f"wrote {staged.final / 'metrics.csv'} and {staged.final / 'forecast_vs_actual.png'}")
+        click.echo(
+            f"wrote {staged.final / 'metrics.csv'} and {staged.final / 'forecast_vs_actual.png'}"
+        )
 
 
 @forecast.command(name="train")
@@ -150,8 +162,14 @@ def evaluate_command(counts: Path, horizons: tuple[int, ...], test_days: float, 
 )
 @_format_option
 @_bin_option
-def train_command(counts: Path, model_dir: Path, horizons: tuple[int, ...], kind: str, format_: str,
-                  bin_min: int | None) -> None:
+def train_command(
+    counts: Path,
+    model_dir: Path,
+    horizons: tuple[int, ...],
+    kind: str,
+    format_: str,
+    bin_min: int | None,
+) -> None:
     """Train a forecaster on all of COUNTS and save it to a model folder."""
     table, step = _read(counts, format_, bin_min)
     model = _MODELS[kind](horizons=horizons).fit(table, bin=step)
@@ -186,7 +204,9 @@ def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, fo
     try:
         origin = pd.Timestamp(at)
     except ValueError as exc:
-        raise InputError(f"--at {at!r} is not a timestamp; expected e.g. '2025-11-22 08:00'") from exc
+        raise InputError(
+            f"--at {at!r} is not a timestamp; expected e.g. '2025-11-22 08:00'"
+        ) from exc
     forecasts = model.predict(table, at=origin)[_PREDICT_COLUMNS]
     if target is None:
         click.echo(forecasts.to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-"))

@@ -122,12 +122,16 @@ def evaluate(
         model.fit(train, bin=step)
         forecasts.append(model.predict(counts, at=origins, horizons=horizons).assign(model=name))
     actual = counts.rename(columns={"count": "actual"})
-    scored = pd.concat(forecasts, ignore_index=True).merge(actual, on=[*SERIES_KEYS, "timestamp"], how="inner")
+    scored = pd.concat(forecasts, ignore_index=True).merge(
+        actual, on=[*SERIES_KEYS, "timestamp"], how="inner"
+    )
     target = [*SERIES_KEYS, "origin", "horizon_min"]
     complete = scored.groupby(target)["p50"].transform("count") == len(models)
     scored = scored[complete].reset_index(drop=True)
     scored = scored[["model", *FORECAST_COLUMNS, "actual"]]
-    metrics = scored.groupby(["model", "horizon_min"], sort=False)[["p10", "p50", "p90", "actual"]].apply(_scores)
+    metrics = scored.groupby(["model", "horizon_min"], sort=False)[
+        ["p10", "p50", "p90", "actual"]
+    ].apply(_scores)
     metrics = metrics.reset_index()
     # Rows in the order the models and horizons were given, not in the order targets were scored.
     order = np.lexsort(
@@ -188,11 +192,15 @@ def plot_forecasts(
     path = Path(path)
     forecasts = evaluation.forecasts
     if forecasts.empty:
-        raise InputError("no scored forecasts to plot; the test period has no counts that every model forecast")
+        raise InputError(
+            "no scored forecasts to plot; the test period has no counts that every model forecast"
+        )
     horizon = int(forecasts["horizon_min"].min()) if horizon_min is None else int(horizon_min)
     shown = forecasts[forecasts["horizon_min"] == horizon]
     if shown.empty:
-        raise InputError(f"no forecasts at horizon {horizon} min; expected one of {sorted(forecasts['horizon_min'].unique())}")
+        raise InputError(
+            f"no forecasts at horizon {horizon} min; expected one of {sorted(forecasts['horizon_min'].unique())}"
+        )
     series = _pick_series(shown, n_series)
     from matplotlib.figure import Figure  # only when plotting: it costs ~0.6 s to import
 
@@ -207,7 +215,11 @@ def plot_forecasts(
             line = ax.plot(rows["timestamp"], rows["p50"], linewidth=0.9, label=f"{model} P50")[0]
             if rows["p10"].notna().all():
                 ax.fill_between(
-                    rows["timestamp"], rows["p10"], rows["p90"], color=line.get_color(), alpha=0.2,
+                    rows["timestamp"],
+                    rows["p10"],
+                    rows["p90"],
+                    color=line.get_color(),
+                    alpha=0.2,
                     label=f"{model} P10–P90",
                 )
         ax.set_title(f"intersection {intersection}, {movement}: {horizon}-min-ahead forecast")
@@ -221,5 +233,7 @@ def plot_forecasts(
 def _pick_series(forecasts: pd.DataFrame, n_series: int) -> list[tuple[str, str]]:
     stats = forecasts.groupby(SERIES_KEYS)["actual"].agg(["size", "mean"])
     best_covered = stats[stats["size"] == stats["size"].max()].sort_values("mean", ascending=False)
-    picks = np.unique(np.linspace(0, len(best_covered) - 1, min(n_series, len(best_covered))).round().astype(int))
+    picks = np.unique(
+        np.linspace(0, len(best_covered) - 1, min(n_series, len(best_covered))).round().astype(int)
+    )
     return [tuple(key) for key in best_covered.index[picks]]

@@ -98,14 +98,18 @@ def build_panel(
     """
     grouped = counts.groupby(SERIES_KEYS, sort=True, observed=True)
     codes = grouped.ngroup().to_numpy(dtype=np.int64)
-    keys = grouped.size().index.to_frame(index=False)[SERIES_KEYS] if len(counts) else pd.DataFrame(
-        {"intersection": pd.Series(dtype=str), "movement": pd.Series(dtype=str)}
+    keys = (
+        grouped.size().index.to_frame(index=False)[SERIES_KEYS]
+        if len(counts)
+        else pd.DataFrame({"intersection": pd.Series(dtype=str), "movement": pd.Series(dtype=str)})
     )
     n_bins = max(int((end - start) // bin), 0)
     panel = Panel(keys=keys, start=start, bin=bin, values=np.full((len(keys), n_bins), np.nan))
     columns = panel.columns_of(counts["timestamp"].to_numpy())
     inside = (columns >= 0) & (columns < n_bins)
-    panel.values[codes[inside], columns[inside]] = counts["count"].to_numpy(dtype=np.float64)[inside]
+    panel.values[codes[inside], columns[inside]] = counts["count"].to_numpy(dtype=np.float64)[
+        inside
+    ]
     return panel
 
 
@@ -154,7 +158,9 @@ def _blend(averages: Averages, shrinkage: float) -> np.ndarray:
     """The ``best`` average of :class:`Averages` for a given shrinkage."""
     week, scaled, typed = averages.week, averages.scaled, averages.day_type
     both = (1.0 - shrinkage) * week + shrinkage * scaled
-    chain = np.where(np.isnan(typed), np.where(np.isnan(averages.day), averages.overall, averages.day), typed)
+    chain = np.where(
+        np.isnan(typed), np.where(np.isnan(averages.day), averages.overall, averages.day), typed
+    )
     return np.where(np.isnan(week), chain, np.where(np.isnan(scaled), week, both))
 
 
@@ -225,8 +231,14 @@ class Profile:
         """Sums and counts per (series, day type, time-of-day slot); day type 1 = weekend."""
         total, number = self._by_day
         return (
-            np.stack([total[:, :_WEEKEND_START].sum(axis=1), total[:, _WEEKEND_START:].sum(axis=1)], axis=1),
-            np.stack([number[:, :_WEEKEND_START].sum(axis=1), number[:, _WEEKEND_START:].sum(axis=1)], axis=1),
+            np.stack(
+                [total[:, :_WEEKEND_START].sum(axis=1), total[:, _WEEKEND_START:].sum(axis=1)],
+                axis=1,
+            ),
+            np.stack(
+                [number[:, :_WEEKEND_START].sum(axis=1), number[:, _WEEKEND_START:].sum(axis=1)],
+                axis=1,
+            ),
         )
 
     @cached_property
@@ -355,7 +367,13 @@ class Profile:
                 out.append(np.where(weight > 0.5, total / weight, np.nan)[:, position])
         return out
 
-    def tune(self, panel: Panel, *, max_minutes: float = 60.0, level_minutes: Sequence[float] = (60, 120, 240)) -> Profile:
+    def tune(
+        self,
+        panel: Panel,
+        *,
+        max_minutes: float = 60.0,
+        level_minutes: Sequence[float] = (60, 120, 240),
+    ) -> Profile:
         """Copy of this profile with the smoothing, level window and shrinkage that best predict
         the training bins.
 
@@ -371,7 +389,8 @@ class Profile:
         columns = np.arange(panel.n_bins)
         observed = panel.values
         kernels = {
-            half: self._kernel_means(rows, panel, columns, True, half) for half in sorted({*range(largest + 1), *windows})
+            half: self._kernel_means(rows, panel, columns, True, half)
+            for half in sorted({*range(largest + 1), *windows})
         }
         scores = {}
         for half in range(largest + 1):
@@ -380,13 +399,17 @@ class Profile:
                     best = self._averages(kernels[half], kernels[wide], float(shrinkage)).best
                     usable = ~np.isnan(observed) & ~np.isnan(best)
                     if usable.any():
-                        scores[half, wide, round(float(shrinkage), 1)] = np.abs(best - observed)[usable].mean()
+                        scores[half, wide, round(float(shrinkage), 1)] = np.abs(best - observed)[
+                            usable
+                        ].mean()
         if not scores:
             return self
         half, wide, shrinkage = min(scores, key=scores.get)
         return replace(self, smoothing=half, shrinkage=shrinkage, level_window=wide)
 
-    def _slot_means(self, row: np.ndarray, times: np.ndarray, observed: np.ndarray | None) -> list[np.ndarray]:
+    def _slot_means(
+        self, row: np.ndarray, times: np.ndarray, observed: np.ndarray | None
+    ) -> list[np.ndarray]:
         """Means by time of week, day type, time of day and overall, leaving ``observed`` out."""
         weekday, slot = calendar(times, self.bin)
         seen = row < len(self.keys)
@@ -403,7 +426,11 @@ class Profile:
         own = np.zeros((1, 1), dtype=bool)
         value = np.zeros((1, 1))
         if observed is not None:
-            own = (times >= self.train_start.value) & (times < self.train_end.value) & ~np.isnan(observed)
+            own = (
+                (times >= self.train_start.value)
+                & (times < self.train_end.value)
+                & ~np.isnan(observed)
+            )
             value = np.where(own, observed, 0.0)
         means = []
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -432,7 +459,10 @@ class Profile:
         """Read a profile written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             keys = pd.DataFrame(
-                {"intersection": data["intersection"].astype(str), "movement": data["movement"].astype(str)}
+                {
+                    "intersection": data["intersection"].astype(str),
+                    "movement": data["movement"].astype(str),
+                }
             ).astype({"intersection": "str", "movement": "str"})
             return cls(
                 keys=keys,
@@ -522,7 +552,9 @@ class FeatureSpec:
     def history_offsets(self, horizon_bins: Sequence[int]) -> np.ndarray:
         """Bin offsets from the origin (``-1`` = the last bin before it) the features read."""
         recent = -np.arange(1, self.recent_bins + 1)
-        seasonal = [k - 1 - days * self.per_day for k in horizon_bins for days in (1, DAYS_PER_WEEK)]
+        seasonal = [
+            k - 1 - days * self.per_day for k in horizon_bins for days in (1, DAYS_PER_WEEK)
+        ]
         return np.unique(np.r_[recent, [s for s in seasonal if s < 0]])
 
 
@@ -661,7 +693,8 @@ def _recent_features(
     ratios to the profile.
 
     Returns the features, and the count-to-usual ratios (series, intersection, network per window)
-    that :func:`make_features` also multiplies with the target's usual value."""
+    that :func:`make_features` also multiplies with the target's usual value.
+    """
     first = int(origins.min()) - spec.recent_bins
     block_columns = np.arange(first, int(origins.max()))
     values = panel.take(block_columns)
@@ -700,7 +733,11 @@ def _recent_features(
         seen = seen_sum[:, end] - seen_sum[:, end - width]
         expected = usual_sum[:, end] - usual_sum[:, end - width]
         for groups in (None, intersection, everything):
-            top, bottom = (seen, expected) if groups is None else (_group_sum(seen, groups), _group_sum(expected, groups))
+            top, bottom = (
+                (seen, expected)
+                if groups is None
+                else (_group_sum(seen, groups), _group_sum(expected, groups))
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratios.append(np.where(bottom > 0, top / bottom, np.nan))
     return features, ratios

@@ -27,7 +27,12 @@ import pandas as pd
 from citybrain_traffic import __version__
 from citybrain_traffic.counts import SERIES_KEYS, infer_bin, validate_counts
 from citybrain_traffic.errors import InputError
-from citybrain_traffic.model_folder import METADATA_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_metadata
+from citybrain_traffic.model_folder import (
+    METADATA_FILE,
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    read_metadata,
+)
 from citybrain_traffic.forecast.features import (
     FeatureSpec,
     Panel,
@@ -40,7 +45,16 @@ from citybrain_traffic.forecast.features import (
 
 DEFAULT_HORIZONS = (15, 30, 60)
 QUANTILES = (0.1, 0.5, 0.9)
-FORECAST_COLUMNS = ["intersection", "movement", "origin", "horizon_min", "timestamp", "p10", "p50", "p90"]
+FORECAST_COLUMNS = [
+    "intersection",
+    "movement",
+    "origin",
+    "horizon_min",
+    "timestamp",
+    "p10",
+    "p50",
+    "p90",
+]
 _PROFILE_FILE = "profile.npz"
 
 
@@ -140,8 +154,14 @@ class Forecaster:
         if history.empty:
             return pd.DataFrame({column: [] for column in FORECAST_COLUMNS})
         first = self._first_offset(steps)
-        start = origins.min() + first * self.bin_ if first is not None else self._snap(history["timestamp"].min())
-        panel = build_panel(history, bin=self.bin_, start=min(start, origins.min()), end=origins.max())
+        start = (
+            origins.min() + first * self.bin_
+            if first is not None
+            else self._snap(history["timestamp"].min())
+        )
+        panel = build_panel(
+            history, bin=self.bin_, start=min(start, origins.min()), end=origins.max()
+        )
         columns = panel.columns_of(origins)
         quantiles = self._forecast(panel, columns, steps)
         return _forecast_table(panel, origins, wanted, steps, quantiles)
@@ -172,7 +192,9 @@ class Forecaster:
                 "files": files,
                 **state,
             }
-            (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+            (staging / METADATA_FILE).write_text(
+                json.dumps(metadata, indent=2) + "\n", encoding="utf-8"
+            )
             for name in files:
                 os.replace(staging / name, path / name)
             for name in set(previous) - set(files):
@@ -191,7 +213,9 @@ class Forecaster:
         metadata = read_metadata(path)
         kind = metadata["kind"]
         if kind not in Forecaster._registry:
-            raise InputError(f"{path} holds an unknown model kind {kind!r}; expected one of {sorted(Forecaster._registry)}")
+            raise InputError(
+                f"{path} holds an unknown model kind {kind!r}; expected one of {sorted(Forecaster._registry)}"
+            )
         model_class = Forecaster._registry[kind]
         if not issubclass(model_class, cls):
             raise InputError(f"{path} holds a {kind!r} model, not a {cls.kind!r} model")
@@ -221,19 +245,27 @@ class Forecaster:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "bin_"):
-            raise InputError(f"this {type(self).__name__} is not fitted yet; call fit(counts) or load a saved model")
+            raise InputError(
+                f"this {type(self).__name__} is not fitted yet; call fit(counts) or load a saved model"
+            )
 
     def _origins(self, history: pd.DataFrame, at: Any) -> pd.DatetimeIndex:
         if at is None:
             if history.empty:
-                raise InputError("history is empty; pass at least one count or an explicit origin `at`")
+                raise InputError(
+                    "history is empty; pass at least one count or an explicit origin `at`"
+                )
             return pd.DatetimeIndex([history["timestamp"].max() + self.bin_])
         try:
             origins = pd.DatetimeIndex(pd.to_datetime([at] if np.ndim(at) == 0 else list(at)))
         except (ValueError, TypeError) as exc:
-            raise InputError(f"forecast origin at={at!r} is not a timestamp; expected e.g. '2025-11-22 08:00'") from exc
+            raise InputError(
+                f"forecast origin at={at!r} is not a timestamp; expected e.g. '2025-11-22 08:00'"
+            ) from exc
         if origins.empty or origins.hasnans:
-            raise InputError(f"forecast origin at={at!r} is empty or missing; expected one or more timestamps")
+            raise InputError(
+                f"forecast origin at={at!r} is empty or missing; expected one or more timestamps"
+            )
         origins = origins.tz_localize(None) if origins.tz is not None else origins
         off_grid = (origins - self.grid_start_) % self.bin_ != pd.Timedelta(0)
         if off_grid.any():
@@ -316,7 +348,9 @@ class HistoricalAverage(Forecaster):
         rows = self.profile_.rows_for(panel.keys)
         out = np.full((len(steps), len(panel.keys), len(origins), len(QUANTILES)), np.nan)
         for i, k in enumerate(steps):
-            out[i, :, :, 1] = self.profile_.expected(rows, panel, origins + k - 1, leave_out=False).best
+            out[i, :, :, 1] = self.profile_.expected(
+                rows, panel, origins + k - 1, leave_out=False
+            ).best
         return out
 
     def _save_state(self, folder: Path) -> tuple[list[str], dict[str, Any]]:
@@ -457,7 +491,8 @@ class LightGBMForecaster(Forecaster):
             per_day=bins_per_day(panel.bin),
         )
         self.categories_ = {
-            column: sorted(panel.keys[column].astype(str).unique().tolist()) for column in SERIES_KEYS
+            column: sorted(panel.keys[column].astype(str).unique().tolist())
+            for column in SERIES_KEYS
         }
         tail_start = panel.n_bins - round(panel.n_bins * self.calibration_fraction)
         rng = np.random.default_rng(self.random_state)
@@ -470,20 +505,35 @@ class LightGBMForecaster(Forecaster):
         for k, horizon in by_length:
             origins = np.arange(0, max(panel.n_bins - k + 1, 0))
             (features,) = make_features(
-                panel, self.profile_, spec=self.spec_, origins=origins, horizon_bins=[k], categories=self.categories_
+                panel,
+                self.profile_,
+                spec=self.spec_,
+                origins=origins,
+                horizon_bins=[k],
+                categories=self.categories_,
             )
             target = (features.actual - features.base) / features.scale
             rows = np.flatnonzero(~np.isnan(target))
             if rows.size == 0:
-                raise InputError(f"no training rows for the {horizon}-min horizon; the count table is too short")
+                raise InputError(
+                    f"no training rows for the {horizon}-min horizon; the count table is too short"
+                )
             if self.max_train_rows is not None and rows.size > self.max_train_rows:
                 rows = np.sort(rng.choice(rows, self.max_train_rows, replace=False))
             target_column = np.tile(features.target_columns, len(panel.keys))[rows]
             pool.append(
-                (features.matrix[rows], target[rows], features.scale[rows], target_column, np.full(rows.size, k))
+                (
+                    features.matrix[rows],
+                    target[rows],
+                    features.scale[rows],
+                    target_column,
+                    np.full(rows.size, k),
+                )
             )
             del features
-            matrix, label, weight, target_column, length = (np.concatenate(part) for part in zip(*pool))
+            matrix, label, weight, target_column, length = (
+                np.concatenate(part) for part in zip(*pool)
+            )
             if self.max_train_rows is not None and label.size > self.max_train_rows:
                 keep = np.sort(rng.choice(label.size, self.max_train_rows, replace=False))
                 matrix, label, weight, target_column, length = (
@@ -507,28 +557,40 @@ class LightGBMForecaster(Forecaster):
             # coverage), so they learn from fewer rows and rounds than the P50 model.
             interval_rows = np.flatnonzero(~in_tail) if calibrate else np.arange(label.size)
             if interval_rows.size > self.max_interval_rows:
-                interval_rows = np.sort(rng.choice(interval_rows, self.max_interval_rows, replace=False))
+                interval_rows = np.sort(
+                    rng.choice(interval_rows, self.max_interval_rows, replace=False)
+                )
             interval_data = dataset.subset(interval_rows.tolist())
             for q in QUANTILES:
                 self.boosters_[(horizon, q)] = lgb.train(
                     self._lgb_params(q),
                     dataset if q == 0.5 else interval_data,
-                    num_boost_round=self.n_estimators if q == 0.5 else max(1, self.n_estimators // 2),
+                    num_boost_round=self.n_estimators
+                    if q == 0.5
+                    else max(1, self.n_estimators // 2),
                 )
             if calibrate:
-                self.calibration_[horizon] = self._conformal_shifts(matrix[own_tail], label[own_tail], horizon)
+                self.calibration_[horizon] = self._conformal_shifts(
+                    matrix[own_tail], label[own_tail], horizon
+                )
             else:
                 self.calibration_[horizon] = {"p10": 0.0, "p90": 0.0, "rows": 0}
 
-    def _conformal_shifts(self, matrix: np.ndarray, target: np.ndarray, horizon: int) -> dict[str, float]:
+    def _conformal_shifts(
+        self, matrix: np.ndarray, target: np.ndarray, horizon: int
+    ) -> dict[str, float]:
         """Shifts (in series-level units) that put 10 % of held-out targets below P10 and above P90.
 
         The finite-sample quantile levels (``floor((n+1)α)/n`` and ``ceil((n+1)(1-α))/n``) make
         the shifted bounds conservative rather than optimistic.
         """
         n = len(target)
-        low = target - self.boosters_[(horizon, QUANTILES[0])].predict(matrix, num_threads=self.n_jobs)
-        high = target - self.boosters_[(horizon, QUANTILES[-1])].predict(matrix, num_threads=self.n_jobs)
+        low = target - self.boosters_[(horizon, QUANTILES[0])].predict(
+            matrix, num_threads=self.n_jobs
+        )
+        high = target - self.boosters_[(horizon, QUANTILES[-1])].predict(
+            matrix, num_threads=self.n_jobs
+        )
         low_level = max(np.floor((n + 1) * QUANTILES[0]) / n, 0.0)
         high_level = min(np.ceil((n + 1) * QUANTILES[-1]) / n, 1.0)
         return {
@@ -574,10 +636,17 @@ class LightGBMForecaster(Forecaster):
             out[:, :, ~in_sample] = self._forecast_panel(panel, origins[~in_sample], steps)
         return out
 
-    def _forecast_panel(self, panel: Panel, origins: np.ndarray, steps: Sequence[int]) -> np.ndarray:
+    def _forecast_panel(
+        self, panel: Panel, origins: np.ndarray, steps: Sequence[int]
+    ) -> np.ndarray:
         by_step = dict(zip(self._horizon_bins(self.horizons, self.bin_), self.horizons))
         features = make_features(
-            panel, self.profile_, spec=self.spec_, origins=origins, horizon_bins=steps, categories=self.categories_
+            panel,
+            self.profile_,
+            spec=self.spec_,
+            origins=origins,
+            horizon_bins=steps,
+            categories=self.categories_,
         )
         out = np.empty((len(steps), len(panel.keys), len(origins), len(QUANTILES)))
         for i, (k, feature) in enumerate(zip(steps, features)):
@@ -592,7 +661,9 @@ class LightGBMForecaster(Forecaster):
             )
             # Quantile models are fitted separately and may cross; sorting restores P10 <= P50 <= P90.
             counts = feature.base[:, None] + feature.scale[:, None] * np.sort(normalised, axis=1)
-            out[i] = np.clip(counts, 0.0, None).reshape(len(panel.keys), len(origins), len(QUANTILES))
+            out[i] = np.clip(counts, 0.0, None).reshape(
+                len(panel.keys), len(origins), len(QUANTILES)
+            )
         return out
 
     def _save_state(self, folder: Path) -> tuple[list[str], dict[str, Any]]:
@@ -614,7 +685,9 @@ class LightGBMForecaster(Forecaster):
     def _load_state(self, folder: Path, metadata: dict[str, Any]) -> None:
         self.profile_ = Profile.load(folder / _PROFILE_FILE)
         self.spec_ = FeatureSpec(
-            lags=self.lags, window_bins=tuple(metadata["window_bins"]), per_day=bins_per_day(self.bin_)
+            lags=self.lags,
+            window_bins=tuple(metadata["window_bins"]),
+            per_day=bins_per_day(self.bin_),
         )
         if self.spec_.names != metadata["feature_names"]:
             raise InputError(
@@ -624,7 +697,9 @@ class LightGBMForecaster(Forecaster):
         self.categories_ = metadata["categories"]
         self.calibration_ = {int(h): shifts for h, shifts in metadata["calibration"].items()}
         self.boosters_ = {
-            (h, q): lgb.Booster(model_file=str(folder / _booster_file(h, q))) for h in self.horizons for q in QUANTILES
+            (h, q): lgb.Booster(model_file=str(folder / _booster_file(h, q)))
+            for h in self.horizons
+            for q in QUANTILES
         }
 
 
@@ -646,12 +721,15 @@ def _forecast_table(
     offsets = np.asarray(steps, dtype=np.int64) - 1
     table = pd.DataFrame(
         {
-            "intersection": np.repeat(panel.keys["intersection"].to_numpy(), n_origins * n_horizons),
+            "intersection": np.repeat(
+                panel.keys["intersection"].to_numpy(), n_origins * n_horizons
+            ),
             "movement": np.repeat(panel.keys["movement"].to_numpy(), n_origins * n_horizons),
             "origin": np.tile(np.repeat(origin_values, n_horizons), n_series),
             "horizon_min": np.tile(np.asarray(horizons, dtype=np.int64), n_series * n_origins),
             "timestamp": np.tile(
-                (origin_values[:, None] + offsets[None, :] * panel.bin.to_timedelta64()).ravel(), n_series
+                (origin_values[:, None] + offsets[None, :] * panel.bin.to_timedelta64()).ravel(),
+                n_series,
             ),
             "p10": ordered[:, 0],
             "p50": ordered[:, 1],
@@ -666,7 +744,9 @@ def _existing_model_files(path: Path) -> list[str]:
     if not path.exists():
         return []
     if not path.is_dir():
-        raise InputError(f"model path {path} exists and is not a folder; expected a new or model folder")
+        raise InputError(
+            f"model path {path} exists and is not a folder; expected a new or model folder"
+        )
     if not any(path.iterdir()):
         return []
     try:
@@ -678,4 +758,8 @@ def _existing_model_files(path: Path) -> list[str]:
         ) from exc
     files = metadata.get("files", [])
     # Only plain names in the folder are ours to replace; never follow paths out of it.
-    return [name for name in files if isinstance(name, str) and Path(name).name == name and name != METADATA_FILE]
+    return [
+        name
+        for name in files
+        if isinstance(name, str) and Path(name).name == name and name != METADATA_FILE
+    ]

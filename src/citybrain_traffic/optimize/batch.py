@@ -10,7 +10,12 @@ from ..errors import InputError
 from ..network import Network
 from .coordination import DEFAULT_MAX_LINK_LENGTH_M, DEFAULT_OFFSET_SEARCH_BUDGET, coordinate
 from .delay import DEFAULT_ANALYSIS_PERIOD_H
-from .demand import DEFAULT_SATURATION_VEH_H_LANE, IntersectionDemand, flows_by_signal, intersection_demand
+from .demand import (
+    DEFAULT_SATURATION_VEH_H_LANE,
+    IntersectionDemand,
+    flows_by_signal,
+    intersection_demand,
+)
 from .frame import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S
 from .result import SignalTiming
 from .splits import DEFAULT_MAX_SATURATION, optimize_splits
@@ -74,7 +79,11 @@ def optimize_network(
     >>> timings = optimize_network(network, flows, coordinated=True)          # doctest: +SKIP
     >>> plans = to_plans(timings, network)                                    # doctest: +SKIP
     """
-    by_signal = flows_by_signal(flows) if isinstance(flows, pd.DataFrame) else {k: dict(v) for k, v in flows.items()}
+    by_signal = (
+        flows_by_signal(flows)
+        if isinstance(flows, pd.DataFrame)
+        else {k: dict(v) for k, v in flows.items()}
+    )
     unknown = [tls for tls in [*by_signal, *(tls_ids or [])] if tls not in network.intersections]
     if unknown:
         raise InputError(
@@ -103,8 +112,14 @@ def optimize_network(
     )
     if coordinated:
         return coordinate(
-            network, demands, max_link_length_m=max_link_length_m, search_budget=search_budget, offsets=offsets,
-            **options
+            network,
+            demands,
+            max_link_length_m=max_link_length_m,
+            search_budget=search_budget,
+            offsets=offsets,
+            **options,
         ).timings
-    return {tls: optimize_splits(network.intersections[tls], demand, **options) for tls, demand in demands.items()}
-
+    return {
+        tls: optimize_splits(network.intersections[tls], demand, **options)
+        for tls, demand in demands.items()
+    }

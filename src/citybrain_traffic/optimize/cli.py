@@ -48,30 +48,87 @@ delay.
 
 @click.command("optimize", help=_HELP)
 @click.argument("scenario", required=False)
-@click.option("--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO.")
-@click.option("--routes", metavar="FILES", help="Route/trip files, comma-separated (with --net, for --from-routes).")
-@click.option("--counts", "counts_file", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Count file: long CSV/Parquet (timestamp,intersection,movement,count) or UTDF CSV.")
-@click.option("--at", metavar="TIME",
-              help="With --counts: start of the count window, a bin start ('2026-01-05 08:00' or 08:00).")
-@click.option("--window", "window_min", metavar="MIN", type=int,
-              help="With --counts: length of the count window, minutes; a multiple of the bin length [default: 15].")
-@click.option("--from-routes", is_flag=True, help="Flows from the scenario's routed demand (the default source).")
-@click.option("--begin", metavar="S", type=FINITE_FLOAT,
-              help="With --from-routes: start of the window, s of simulation time [default: the scenario's].")
-@click.option("--end", metavar="S", type=FINITE_FLOAT,
-              help="With --from-routes: end of the window, s of simulation time [default: the scenario's].")
+@click.option(
+    "--net", type=click.Path(dir_okay=False), help="SUMO network (.net.xml), instead of SCENARIO."
+)
+@click.option(
+    "--routes",
+    metavar="FILES",
+    help="Route/trip files, comma-separated (with --net, for --from-routes).",
+)
+@click.option(
+    "--counts",
+    "counts_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Count file: long CSV/Parquet (timestamp,intersection,movement,count) or UTDF CSV.",
+)
+@click.option(
+    "--at",
+    metavar="TIME",
+    help="With --counts: start of the count window, a bin start ('2026-01-05 08:00' or 08:00).",
+)
+@click.option(
+    "--window",
+    "window_min",
+    metavar="MIN",
+    type=int,
+    help="With --counts: length of the count window, minutes; a multiple of the bin length [default: 15].",
+)
+@click.option(
+    "--from-routes",
+    is_flag=True,
+    help="Flows from the scenario's routed demand (the default source).",
+)
+@click.option(
+    "--begin",
+    metavar="S",
+    type=FINITE_FLOAT,
+    help="With --from-routes: start of the window, s of simulation time [default: the scenario's].",
+)
+@click.option(
+    "--end",
+    metavar="S",
+    type=FINITE_FLOAT,
+    help="With --from-routes: end of the window, s of simulation time [default: the scenario's].",
+)
 @demand_scale_option("Multiply the demand (routed vehicles, or counted flows) by this factor.")
-@click.option("--saturation-flow", metavar="VEH_H_LANE", type=float, default=DEFAULT_SATURATION_VEH_H_LANE,
-              show_default=True,
-              help="Saturation flow, veh/h of green per lane (`ctraffic calibrate` measures it).")
-@click.option("--coordinated/--isolated", default=None,
-              help="One common cycle with offsets for all signals, or each signal on its own, offset 0 "
-              "[default: coordinated when there is more than one signal].")
-@click.option("--out", metavar="DIR", required=True, type=click.Path(file_okay=False),
-              help="New or empty folder for the plans and the timing sheet.")
-def optimize_command(scenario, net, routes, counts_file, at, window_min, from_routes, begin, end, demand_scale,
-                     saturation_flow, coordinated, out):
+@click.option(
+    "--saturation-flow",
+    metavar="VEH_H_LANE",
+    type=float,
+    default=DEFAULT_SATURATION_VEH_H_LANE,
+    show_default=True,
+    help="Saturation flow, veh/h of green per lane (`ctraffic calibrate` measures it).",
+)
+@click.option(
+    "--coordinated/--isolated",
+    default=None,
+    help="One common cycle with offsets for all signals, or each signal on its own, offset 0 "
+    "[default: coordinated when there is more than one signal].",
+)
+@click.option(
+    "--out",
+    metavar="DIR",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="New or empty folder for the plans and the timing sheet.",
+)
+def optimize_command(
+    scenario,
+    net,
+    routes,
+    counts_file,
+    at,
+    window_min,
+    from_routes,
+    begin,
+    end,
+    demand_scale,
+    saturation_flow,
+    coordinated,
+    out,
+):
     from ..cli import _console, _StagedOutDir
     from . import STATUS_NO_DEMAND, STATUS_OPTIMAL, optimize_network, to_plans
     from .sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
@@ -83,7 +140,9 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
     sc, network = _scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
     name = network.path.name if sc is None else sc.name
     if from_counts:
-        flows, tls_ids, source, valid = _flows_from_counts(Path(counts_file), network, at, window_min or 15, console)
+        flows, tls_ids, source, valid = _flows_from_counts(
+            Path(counts_file), network, at, window_min or 15, console
+        )
         flows["flow_veh_h"] *= demand_scale
     else:
         flows, source = _flows_from_routes(sc, network, demand_scale, explicit=from_routes)
@@ -94,16 +153,32 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
         f"saturation flow {saturation_flow:,.0f} veh/h/lane, {'coordinated' if coordinated else 'isolated'}"
     )
     timings = optimize_network(
-        network, flows, tls_ids=tls_ids, coordinated=coordinated, saturation_veh_h_lane=saturation_flow
+        network,
+        flows,
+        tls_ids=tls_ids,
+        coordinated=coordinated,
+        saturation_veh_h_lane=saturation_flow,
     )
-    demand = {"source": source, "demand_scale": demand_scale, "saturation_veh_h_lane": saturation_flow}
+    demand = {
+        "source": source,
+        "demand_scale": demand_scale,
+        "saturation_veh_h_lane": saturation_flow,
+    }
     plans = [
-        replace(p, valid_from=valid[0], valid_until=valid[1], provenance={**p.provenance, "demand": demand})
+        replace(
+            p,
+            valid_from=valid[0],
+            valid_until=valid[1],
+            provenance={**p.provenance, "demand": demand},
+        )
         for p in to_plans(timings, network, program_id="ctraffic-optimize")
     ]
     sheet, summary = timing_sheet(plans, timings, network), timing_summary(plans, timings)
     with staged as out_dir:
-        written = [staged.final / path.name for path in write_outputs(out_dir, plans, network, sheet, summary)]
+        written = [
+            staged.final / path.name
+            for path in write_outputs(out_dir, plans, network, sheet, summary)
+        ]
     console.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
     for row in summary.itertuples(index=False):
         if row.max_v_c > 1:
@@ -113,7 +188,9 @@ def optimize_command(scenario, net, routes, counts_file, at, window_min, from_ro
             )
         elif row.status not in (STATUS_OPTIMAL, STATUS_NO_DEMAND):
             console.print(f"[yellow]note[/]: {row.intersection}: {row.status}: {row.notes}")
-    console.print(f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:")
+    console.print(
+        f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
+    )
     for path in written:
         console.print(f"  {path}")
 
@@ -123,11 +200,15 @@ def _check_options(from_counts, from_routes, at, window_min, begin, end, saturat
     if from_counts and from_routes:
         raise InputError("give either --counts FILE --at TIME or --from-routes, not both")
     if from_counts and at is None:
-        raise InputError("--counts needs --at TIME: the start of the count window, e.g. '2026-01-05 08:00'")
+        raise InputError(
+            "--counts needs --at TIME: the start of the count window, e.g. '2026-01-05 08:00'"
+        )
     if not from_counts and (at is not None or window_min is not None):
         raise InputError("--at and --window select counts: give them with --counts FILE")
     if from_counts and (begin is not None or end is not None):
-        raise InputError("--begin/--end are the --from-routes window (s); with --counts use --at and --window (min)")
+        raise InputError(
+            "--begin/--end are the --from-routes window (s); with --counts use --at and --window (min)"
+        )
     if window_min is not None and window_min <= 0:
         raise InputError(f"--window must be a positive number of minutes, got {window_min}")
     if not (math.isfinite(saturation_flow) and saturation_flow > 0):
@@ -189,14 +270,23 @@ def _flows_from_counts(path: Path, network, at: str, window_min: int, console):
     tls_ids = [tls for tls in network.intersections if tls in set(flows["intersection"])]
     missing = [tls for tls in network.intersections if tls not in tls_ids]
     if missing:
-        console.print(f"[yellow]note[/]: no counts for {', '.join(missing[:8])}: not timed (they keep their programs)")
+        console.print(
+            f"[yellow]note[/]: no counts for {', '.join(missing[:8])}: not timed (they keep their programs)"
+        )
     _report_gaps(counts, network, tls_ids, start, window, step, console)
     source = f"from {path.name}, {window_min} min from {start}"
     return flows, tls_ids, source, (start.isoformat(), (start + window).isoformat())
 
 
-def _report_gaps(counts: pd.DataFrame, network, tls_ids: list[str], start: pd.Timestamp, window: pd.Timedelta,
-                 step: pd.Timedelta, console) -> None:
+def _report_gaps(
+    counts: pd.DataFrame,
+    network,
+    tls_ids: list[str],
+    start: pd.Timestamp,
+    window: pd.Timedelta,
+    step: pd.Timedelta,
+    console,
+) -> None:
     """Warn of every movement of a timed signal that lacks bins of the window.
 
     A movement without a count is a gap in the data, not one without traffic: it is timed as
@@ -213,12 +303,16 @@ def _report_gaps(counts: pd.DataFrame, network, tls_ids: list[str], start: pd.Ti
     gaps = find_gaps(timed, bin=step, start=start, end=start + window, series=expected)
     missing = gaps.groupby(["intersection", "movement"], sort=False)["missing_bins"].sum()
     bins = window // step
-    for absent, what in ((missing[missing == bins], "no count in the window: timed as carrying no traffic"),
-                         (missing[missing < bins], "gaps in the window: flow is the mean of the bins counted")):
+    for absent, what in (
+        (missing[missing == bins], "no count in the window: timed as carrying no traffic"),
+        (missing[missing < bins], "gaps in the window: flow is the mean of the bins counted"),
+    ):
         if len(absent):
             names = [f"{tls} {movement}" for tls, movement in absent.index]
             more = f" and {len(names) - 6} more" if len(names) > 6 else ""
-            console.print(f"[yellow]warning[/]: {len(names)} movement(s) with {what}: {', '.join(names[:6])}{more}")
+            console.print(
+                f"[yellow]warning[/]: {len(names)} movement(s) with {what}: {', '.join(names[:6])}{more}"
+            )
 
 
 def _window_start(at: str, counts: pd.DataFrame) -> pd.Timestamp:
@@ -235,4 +329,6 @@ def _window_start(at: str, counts: pd.DataFrame) -> pd.Timestamp:
     try:
         return pd.Timestamp(text)
     except ValueError:
-        raise InputError(f"--at {at!r} is not a time (expected e.g. '2026-01-05 08:00' or 08:00)") from None
+        raise InputError(
+            f"--at {at!r} is not a time (expected e.g. '2026-01-05 08:00' or 08:00)"
+        ) from None

@@ -188,16 +188,27 @@ def coordinate(
     timings = {tls: problem.at_cycle(cycle, cap=caps[tls]) for tls, problem in problems.items()}
     if not offsets:
         return Coordination(
-            cycle_s=cycle, timings=timings, links=(), status="offsets not solved",
-            red_arrival_delay_veh_s_h=math.nan, uncoordinated_red_arrival_delay_veh_s_h=math.nan, notes=tuple(notes),
+            cycle_s=cycle,
+            timings=timings,
+            links=(),
+            status="offsets not solved",
+            red_arrival_delay_veh_s_h=math.nan,
+            uncoordinated_red_arrival_delay_veh_s_h=math.nan,
+            notes=tuple(notes),
         )
     links = signal_links(network, list(demands), max_length_m=max_link_length_m)
     pairs = _pair_costs(network, demands, timings, links, cycle)
     offsets, status = _solve_offsets(list(demands), pairs, int(round(cycle)), search_budget)
-    red = sum(float(cost[(offsets[b] - offsets[a]) % len(cost)]) for (a, b), (cost, _) in pairs.items())
+    red = sum(
+        float(cost[(offsets[b] - offsets[a]) % len(cost)]) for (a, b), (cost, _) in pairs.items()
+    )
     still = sum(float(cost[0]) for cost, _ in pairs.values())
     timings = {
-        tls: replace(timing, offset_s=float(offsets[tls]), notes=(*timing.notes, f"offset {offsets[tls]} s ({status})"))
+        tls: replace(
+            timing,
+            offset_s=float(offsets[tls]),
+            notes=(*timing.notes, f"offset {offsets[tls]} s ({status})"),
+        )
         for tls, timing in timings.items()
     }
     return Coordination(
@@ -217,7 +228,9 @@ def _common_cycle(
     """The common cycle of least summed delay (branch and bound), with each signal's v/c cap there."""
     common = set.intersection(*(set(np.round(p.cycles_s, 6)) for p in problems.values()))
     if not common:
-        ranges = ", ".join(f"{tls} {p.cycles_s[0]:g}-{p.cycles_s[-1]:g} s" for tls, p in problems.items())
+        ranges = ", ".join(
+            f"{tls} {p.cycles_s[0]:g}-{p.cycles_s[-1]:g} s" for tls, p in problems.items()
+        )
         raise InfeasibleError(f"the signals have no whole-second cycle in common: {ranges}")
     cycles = np.array(sorted(common))
     if cycle_s is not None:
@@ -241,7 +254,9 @@ def _common_cycle(
     for k in np.lexsort((cycles, bounds)):
         if bounds[k] >= best * (1 - _RELATIVE_TOLERANCE):
             break
-        total = sum(p.solve_at(int(rows[tls][k]), float(caps[tls][k]))[0] for tls, p in problems.items())
+        total = sum(
+            p.solve_at(int(rows[tls][k]), float(caps[tls][k]))[0] for tls, p in problems.items()
+        )
         if total < best * (1 - _RELATIVE_TOLERANCE):
             best, best_k = total, int(k)
     chosen = float(cycles[best_k])
@@ -258,11 +273,17 @@ def _summed_bounds(problems, rows, caps) -> np.ndarray:
     return sum(problem.lower_bounds(caps[tls], rows=rows[tls]) for tls, problem in problems.items())
 
 
-def _green_masks(intersection: Intersection, timing: SignalTiming, cycle: int) -> dict[str, np.ndarray]:
+def _green_masks(
+    intersection: Intersection, timing: SignalTiming, cycle: int
+) -> dict[str, np.ndarray]:
     """For each movement, which whole seconds of the cycle (from phase 0's start) show it green."""
-    durations = [timing.greens_s.get(i, phase.duration) for i, phase in enumerate(intersection.phases)]
+    durations = [
+        timing.greens_s.get(i, phase.duration) for i, phase in enumerate(intersection.phases)
+    ]
     ends = np.cumsum(durations)
-    phase_at = np.minimum(np.searchsorted(ends, np.arange(cycle) + 0.5, side="right"), len(durations) - 1)
+    phase_at = np.minimum(
+        np.searchsorted(ends, np.arange(cycle) + 0.5, side="right"), len(durations) - 1
+    )
     green = np.array([[c in GREEN_CHARS for c in phase.state] for phase in intersection.phases])
     masks: dict[str, np.ndarray] = {}
     for link in intersection.links:
@@ -312,7 +333,10 @@ def _pair_costs(
     cycle = int(round(cycle_s))
     masks = {tls: _green_masks(network.intersections[tls], timings[tls], cycle) for tls in timings}
     ends = {
-        tls: {link.movement: (link.in_edge, link.out_edge) for link in network.intersections[tls].links}
+        tls: {
+            link.movement: (link.in_edge, link.out_edge)
+            for link in network.intersections[tls].links
+        }
         for tls in timings
     }
     waits: dict[tuple[str, str], np.ndarray] = {}
@@ -322,11 +346,13 @@ def _pair_costs(
     for link in links:
         up, down = link.upstream, link.downstream
         leaving = {
-            m: f for m, f in demands[up].flows_veh_h.items()
+            m: f
+            for m, f in demands[up].flows_veh_h.items()
             if ends[up][m][1] == link.edges[0] and f > 0 and masks[up][m].any()
         }
         arriving = {
-            m: f for m, f in demands[down].flows_veh_h.items()
+            m: f
+            for m, f in demands[down].flows_veh_h.items()
             if ends[down][m][0] == link.edges[-1] and f > 0 and masks[down][m].any()
         }
         if not leaving or not arriving:
@@ -352,7 +378,11 @@ def _pair_costs(
             key, cost_by_delta, late_by_delta = (up, down), cost, late
         else:
             # This link's δ is o_up − o_down, the pair's is its negative.
-            key, cost_by_delta, late_by_delta = (down, up), cost[(-shift) % cycle], late[(-shift) % cycle]
+            key, cost_by_delta, late_by_delta = (
+                (down, up),
+                cost[(-shift) % cycle],
+                late[(-shift) % cycle],
+            )
         old_cost, old_late = pairs.get(key, (np.zeros(cycle), np.zeros(cycle, dtype=int)))
         pairs[key] = (old_cost + cost_by_delta, old_late + late_by_delta)
     return pairs
@@ -372,7 +402,9 @@ def _solve_offsets(
     for root in _component_roots(signals, pairs):
         model.Add(offset[root] == 0)
     starts = (_greedy_offsets(signals, pairs, cycle), dict.fromkeys(signals, 0))
-    start = min((_descend(signals, pairs, cycle, s) for s in starts), key=lambda o: _total(pairs, cycle, o))
+    start = min(
+        (_descend(signals, pairs, cycle, s) for s in starts), key=lambda o: _total(pairs, cycle, o)
+    )
     terms = []
     for (a, b), combined in _combined(pairs, cycle).items():
         delta = model.NewIntVar(0, cycle - 1, f"delta_{a}_{b}")
@@ -404,12 +436,20 @@ def _solve_offsets(
 
 
 def _total(pairs, cycle: int, offsets: Mapping[str, int]) -> int:
-    return int(sum(table[(offsets[b] - offsets[a]) % cycle] for (a, b), table in _combined(pairs, cycle).items()))
+    return int(
+        sum(
+            table[(offsets[b] - offsets[a]) % cycle]
+            for (a, b), table in _combined(pairs, cycle).items()
+        )
+    )
 
 
-def _descend(signals: Sequence[str], pairs, cycle: int, offsets: Mapping[str, int]) -> dict[str, int]:
+def _descend(
+    signals: Sequence[str], pairs, cycle: int, offsets: Mapping[str, int]
+) -> dict[str, int]:
     """Coordinate descent: move one signal at a time to its best offset given the others, until
-    no move helps (a local optimum, found in milliseconds, that CP-SAT then improves on)."""
+    no move helps (a local optimum, found in milliseconds, that CP-SAT then improves on).
+    """
     offsets = dict(offsets)
     combined = _combined(pairs, cycle)
     roots = set(_component_roots(signals, pairs))
@@ -436,7 +476,9 @@ def _descend(signals: Sequence[str], pairs, cycle: int, offsets: Mapping[str, in
 def _combined(pairs, cycle: int) -> dict[tuple[str, str], np.ndarray]:
     """Pair costs as CP-SAT sees them: whole veh·s/h of wait, scaled above all lateness together."""
     scale = 2 * cycle * len(pairs) + 1
-    return {key: np.rint(cost).astype(np.int64) * scale + late for key, (cost, late) in pairs.items()}
+    return {
+        key: np.rint(cost).astype(np.int64) * scale + late for key, (cost, late) in pairs.items()
+    }
 
 
 def _component_roots(signals: Sequence[str], pairs) -> list[str]:
@@ -455,7 +497,8 @@ def _component_roots(signals: Sequence[str], pairs) -> list[str]:
 
 def _greedy_offsets(signals: Sequence[str], pairs, cycle: int) -> dict[str, int]:
     """A warm start: walk outward from each component's first signal, each new signal taking the
-    offset that best fits the links to the signals already placed."""
+    offset that best fits the links to the signals already placed.
+    """
     combined = _combined(pairs, cycle)
     placed: dict[str, int] = {}
     for root in _component_roots(signals, pairs):

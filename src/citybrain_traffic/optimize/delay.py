@@ -59,8 +59,19 @@ def phase_delay(
     x = y / ratio
     with np.errstate(divide="ignore", invalid="ignore"):
         # min(1, x) λ is min(λ, y): the same uniform delay without a second division.
-        d1 = np.where(ratio < 1.0, 0.5 * cycle * (1.0 - ratio) ** 2 / (1.0 - np.minimum(ratio, y)), 0.0)
-        capacity = np.asarray(saturation_veh_h_lane, dtype=float) * np.asarray(lanes, dtype=float) * ratio
+        d1 = np.where(
+            ratio < 1.0, 0.5 * cycle * (1.0 - ratio) ** 2 / (1.0 - np.minimum(ratio, y)), 0.0
+        )
+        capacity = (
+            np.asarray(saturation_veh_h_lane, dtype=float) * np.asarray(lanes, dtype=float) * ratio
+        )
         t = analysis_period_h
-        d2 = 900.0 * t * ((x - 1.0) + np.sqrt((x - 1.0) ** 2 + 8.0 * _K_PRETIMED * _I_ISOLATED * x / (capacity * t)))
+        d2 = (
+            900.0
+            * t
+            * (
+                (x - 1.0)
+                + np.sqrt((x - 1.0) ** 2 + 8.0 * _K_PRETIMED * _I_ISOLATED * x / (capacity * t))
+            )
+        )
     return x, d1 + d2

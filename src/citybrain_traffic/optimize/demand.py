@@ -38,12 +38,16 @@ def permitted_share(opposing_veh_h: float, saturation_veh_h_lane: float) -> floa
     the same phase (the network model has no conflict matrix, so every such stream counts as
     opposing: a conservative estimate).
     """
-    if opposing_veh_h * PERMITTED_FOLLOW_UP_HEADWAY_S / 3600.0 < 1e-9:  # no opposing flow to speak of
+    if (
+        opposing_veh_h * PERMITTED_FOLLOW_UP_HEADWAY_S / 3600.0 < 1e-9
+    ):  # no opposing flow to speak of
         through_gaps = 3600.0 / PERMITTED_FOLLOW_UP_HEADWAY_S
     else:
         rate = opposing_veh_h / 3600.0
-        through_gaps = opposing_veh_h * math.exp(-rate * PERMITTED_CRITICAL_HEADWAY_S) / -math.expm1(
-            -rate * PERMITTED_FOLLOW_UP_HEADWAY_S
+        through_gaps = (
+            opposing_veh_h
+            * math.exp(-rate * PERMITTED_CRITICAL_HEADWAY_S)
+            / -math.expm1(-rate * PERMITTED_FOLLOW_UP_HEADWAY_S)
         )
     return min(1.0, max(PERMITTED_MIN_SHARE, through_gaps / saturation_veh_h_lane))
 
@@ -83,7 +87,8 @@ class LaneGroup:
 
     def needs(self, saturation_veh_h_lane: float) -> list[tuple[tuple[int, ...], float]]:
         """What the phase ratios must cover: (phases, flow ratio) for the whole group, and for each
-        movement with flow that only some of the group's phases serve."""
+        movement with flow that only some of the group's phases serve.
+        """
         out = [(self.phases, self.flow_ratio)]
         capacity = saturation_veh_h_lane * len(self.lanes)
         for _, flow, phases in self.movement_flows:
@@ -190,7 +195,9 @@ def intersection_demand(
     saturation = _positive(saturation_veh_h_lane, f"signal {tls}: saturation flow", "veh/h/lane")
     greens = [i for i, phase in enumerate(intersection.phases) if phase.is_green]
     if not greens:
-        raise InfeasibleError(f"signal {tls}: its program has no green phase, so there is nothing to time")
+        raise InfeasibleError(
+            f"signal {tls}: its program has no green phase, so there is nothing to time"
+        )
     missing = [lane for lane in intersection.in_lanes if lane not in lanes]
     if missing:
         raise InputError(
@@ -257,7 +264,9 @@ def _positive(value, what: str, unit: str) -> float:
     return number
 
 
-def _checked_flows(intersection: Intersection, flows_veh_h: Mapping[str, float]) -> dict[str, float]:
+def _checked_flows(
+    intersection: Intersection, flows_veh_h: Mapping[str, float]
+) -> dict[str, float]:
     tls = intersection.tls_id
     known = dict.fromkeys(link.movement for link in intersection.links)
     unknown = [m for m in flows_veh_h if m not in known]
@@ -272,9 +281,13 @@ def _checked_flows(intersection: Intersection, flows_veh_h: Mapping[str, float])
         try:
             flow = float(value)
         except (TypeError, ValueError):
-            raise InputError(f"signal {tls}: flow of {movement!r} is {value!r}, expected a number of veh/h") from None
+            raise InputError(
+                f"signal {tls}: flow of {movement!r} is {value!r}, expected a number of veh/h"
+            ) from None
         if not math.isfinite(flow) or flow < 0:
-            raise InputError(f"signal {tls}: flow of {movement!r} is {flow!r} veh/h, expected a finite value >= 0")
+            raise InputError(
+                f"signal {tls}: flow of {movement!r} is {flow!r} veh/h, expected a finite value >= 0"
+            )
         flows[movement] = flow
     return flows
 
@@ -339,17 +352,24 @@ def _lane_groups(
     members: dict[tuple, list[str]] = {}
     priority_flow = defaultdict(float)  # (phase, edge) -> flow of lanes with priority green
     for lane, links in links_of.items():
-        protected = tuple(i for i, s in zip(greens, states) if any(s[link.index] == "G" for link in links))
+        protected = tuple(
+            i for i, s in zip(greens, states) if any(s[link.index] == "G" for link in links)
+        )
         permitted = tuple(
-            i for i, s in zip(greens, states) if i not in protected and any(s[link.index] == "g" for link in links)
+            i
+            for i, s in zip(greens, states)
+            if i not in protected and any(s[link.index] == "g" for link in links)
         )
         movements = tuple(sorted({link.movement for link in links}))
         key = (links[0].in_edge, movements, protected, permitted)
         members.setdefault(key, []).append(lane)
         for i in protected:
             priority_flow[i, links[0].in_edge] += lane_flow[lane]
+
     def serving(links) -> tuple[int, ...]:
-        return tuple(i for i, s in zip(greens, states) if any(s[link.index] in "Gg" for link in links))
+        return tuple(
+            i for i, s in zip(greens, states) if any(s[link.index] in "Gg" for link in links)
+        )
 
     groups = []
     for (edge, movements, protected, permitted), group_lanes in members.items():
@@ -358,14 +378,23 @@ def _lane_groups(
             (
                 movement,
                 float(sum(lane_shares[movement].get(lane, 0.0) for lane in group_lanes)),
-                serving([link for lane in group_lanes for link in links_of[lane] if link.movement == movement]),
+                serving(
+                    [
+                        link
+                        for lane in group_lanes
+                        for link in links_of[lane]
+                        if link.movement == movement
+                    ]
+                ),
             )
             for movement in movements
         )
         # A yielding lane waits for the priority streams of the other approaches green with it.
         shares = {i: 1.0 for i in protected}
         for i in permitted:
-            opposing = sum(v for (phase, other), v in priority_flow.items() if phase == i and other != edge)
+            opposing = sum(
+                v for (phase, other), v in priority_flow.items() if phase == i and other != edge
+            )
             shares[i] = permitted_share(opposing, saturation)
         phases = tuple(sorted(shares))
         groups.append(
@@ -383,9 +412,12 @@ def _lane_groups(
     return groups
 
 
-def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup], saturation: float) -> dict[int, float]:
+def _phase_ratios(
+    tls: str, greens: list[int], groups: list[LaneGroup], saturation: float
+) -> dict[int, float]:
     """Least ratios per green phase such that the phases of every lane group cover its ratio, and
-    the phases of each movement in it cover the movement's ratio."""
+    the phases of each movement in it cover the movement's ratio.
+    """
     needs = [(g, phases, ratio) for g in groups for phases, ratio in g.needs(saturation)]
     floor = dict.fromkeys(greens, 0.0)
     for group, phases, ratio in needs:
@@ -393,7 +425,8 @@ def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup], saturati
             p = phases[0]
             floor[p] = max(floor[p], ratio / group.share(p))
     uncovered = [
-        (g, phases, ratio) for g, phases, ratio in needs
+        (g, phases, ratio)
+        for g, phases, ratio in needs
         if sum(floor[p] * g.share(p) for p in phases) < ratio * (1 - 1e-12)
     ]
     if not uncovered:
@@ -411,7 +444,9 @@ def _phase_ratios(tls: str, greens: list[int], groups: list[LaneGroup], saturati
         method="highs",
     )
     if not result.success:  # the LP always has a solution; this guards against a solver failure
-        raise InfeasibleError(f"signal {tls}: critical flow ratios could not be computed: {result.message}")
+        raise InfeasibleError(
+            f"signal {tls}: critical flow ratios could not be computed: {result.message}"
+        )
     # HiGHS may return -0.0 or a hair below a bound; a ratio is never negative.
     return {p: max(floor[p], float(result.x[column[p]])) for p in greens}
 

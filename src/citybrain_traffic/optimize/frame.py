@@ -63,15 +63,21 @@ def timing_frame(
         program has no green phase.
     """
     tls = intersection.tls_id
-    if not (math.isfinite(cycle_min_s) and math.isfinite(cycle_max_s) and 0 < cycle_min_s <= cycle_max_s):
+    if not (
+        math.isfinite(cycle_min_s) and math.isfinite(cycle_max_s) and 0 < cycle_min_s <= cycle_max_s
+    ):
         raise InputError(
             f"signal {tls}: cycle bounds {cycle_min_s!r}-{cycle_max_s!r} s, expected 0 < minimum <= maximum"
         )
     greens = tuple(i for i, phase in enumerate(intersection.phases) if phase.is_green)
     if not greens:
-        raise InfeasibleError(f"signal {tls}: its program has no green phase, so there is nothing to time")
+        raise InfeasibleError(
+            f"signal {tls}: its program has no green phase, so there is nothing to time"
+        )
     # A green shorter than a second is no green: SUMO would skip it.
-    min_greens = tuple(max(1, math.ceil(intersection.phases[i].min_green - _WHOLE_S)) for i in greens)
+    min_greens = tuple(
+        max(1, math.ceil(intersection.phases[i].min_green - _WHOLE_S)) for i in greens
+    )
     fixed = sum(phase.duration for phase in intersection.phases if not phase.is_green)
     need = sum(min_greens) + fixed
     if need > cycle_max_s + _WHOLE_S:

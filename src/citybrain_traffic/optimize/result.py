@@ -114,7 +114,9 @@ class SignalTiming:
         """
         greens = self.greens_s
         phases = tuple(
-            replace(phase, duration=greens[i], min_dur=greens[i], max_dur=greens[i]) if i in greens else phase
+            replace(phase, duration=greens[i], min_dur=greens[i], max_dur=greens[i])
+            if i in greens
+            else phase
             for i, phase in enumerate(intersection.phases)
         )
         program = TimingPlan(
@@ -150,7 +152,9 @@ def timing_from_greens(
     """
     greens_phases = [i for i, phase in enumerate(intersection.phases) if phase.is_green]
     if demand.tls_id != intersection.tls_id or [p.index for p in demand.phases] != greens_phases:
-        raise InputError(f"demand for signal {demand.tls_id} does not match signal {intersection.tls_id}")
+        raise InputError(
+            f"demand for signal {demand.tls_id} does not match signal {intersection.tls_id}"
+        )
     if len(greens_s) != len(greens_phases):
         raise InputError(
             f"signal {intersection.tls_id}: {len(greens_s)} greens given, "
@@ -228,4 +232,7 @@ def to_plans(
     timings: Mapping[str, SignalTiming], network: Network, *, program_id: str | None = None
 ) -> list[TimingPlan]:
     """Every timing as a static SUMO program validated against its signal (``SignalTiming.plan``)."""
-    return [timing.plan(network.intersections[tls], program_id=program_id) for tls, timing in timings.items()]
+    return [
+        timing.plan(network.intersections[tls], program_id=program_id)
+        for tls, timing in timings.items()
+    ]

@@ -15,22 +15,52 @@ from .result import SignalTiming
 
 #: Columns of the phase-by-phase timing sheet (s, veh/h, s/veh; v/c is a ratio).
 SHEET_COLUMNS = [
-    "intersection", "cycle_s", "offset_s", "phase", "state", "kind", "start_s", "duration_s", "min_s",
-    "max_s", "change_s", "split_s", "flow_veh_h", "v_c", "delay_s_veh", "los",
+    "intersection",
+    "cycle_s",
+    "offset_s",
+    "phase",
+    "state",
+    "kind",
+    "start_s",
+    "duration_s",
+    "min_s",
+    "max_s",
+    "change_s",
+    "split_s",
+    "flow_veh_h",
+    "v_c",
+    "delay_s_veh",
+    "los",
 ]
 #: Columns of the per-intersection summary.
 SUMMARY_COLUMNS = [
-    "intersection", "cycle_s", "offset_s", "green_phases", "flow_veh_h", "max_v_c", "delay_s_veh", "los",
-    "status", "notes",
+    "intersection",
+    "cycle_s",
+    "offset_s",
+    "green_phases",
+    "flow_veh_h",
+    "max_v_c",
+    "delay_s_veh",
+    "los",
+    "status",
+    "notes",
 ]
 
 _CSV_DECIMALS = {"flow_veh_h": 1, "v_c": 3, "max_v_c": 3, "delay_s_veh": 2}
 
 #: Files ``write_outputs`` writes, in the order it reports them.
-OUTPUT_FILES = ("plans.add.xml", "plans.json", "plans_utdf.csv", "timing_sheet.csv", "timing_summary.csv")
+OUTPUT_FILES = (
+    "plans.add.xml",
+    "plans.json",
+    "plans_utdf.csv",
+    "timing_sheet.csv",
+    "timing_summary.csv",
+)
 
 
-def timing_sheet(plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming], network: Network) -> pd.DataFrame:
+def timing_sheet(
+    plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming], network: Network
+) -> pd.DataFrame:
     """One row per phase of every plan: its timing, and for a green its modelled performance.
 
     Parameters
@@ -62,36 +92,69 @@ def timing_sheet(plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming
         start = 0.0
         for i, phase in enumerate(plan.phases):
             row = {
-                "intersection": plan.tls_id, "cycle_s": plan.cycle_s, "offset_s": plan.offset, "phase": i,
-                "state": phase.state, "kind": phase.kind, "start_s": start, "duration_s": phase.duration,
-                "min_s": phase.duration, "max_s": phase.duration, "change_s": math.nan, "split_s": math.nan,
-                "flow_veh_h": math.nan, "v_c": math.nan, "delay_s_veh": math.nan, "los": "",
+                "intersection": plan.tls_id,
+                "cycle_s": plan.cycle_s,
+                "offset_s": plan.offset,
+                "phase": i,
+                "state": phase.state,
+                "kind": phase.kind,
+                "start_s": start,
+                "duration_s": phase.duration,
+                "min_s": phase.duration,
+                "max_s": phase.duration,
+                "change_s": math.nan,
+                "split_s": math.nan,
+                "flow_veh_h": math.nan,
+                "v_c": math.nan,
+                "delay_s_veh": math.nan,
+                "los": "",
             }
             if phase.is_green:
-                change = sum(p.duration for p in phases_between(plan.phases, i, next_green(plan.phases, i)))
-                row.update(min_s=reference[i].min_green, max_s=phase.max_dur, change_s=change,
-                           split_s=phase.duration + change)
+                change = sum(
+                    p.duration for p in phases_between(plan.phases, i, next_green(plan.phases, i))
+                )
+                row.update(
+                    min_s=reference[i].min_green,
+                    max_s=phase.max_dur,
+                    change_s=change,
+                    split_s=phase.duration + change,
+                )
                 if i in served:
                     p = served[i]
-                    row.update(flow_veh_h=p.flow_veh_h, v_c=p.degree_of_saturation, delay_s_veh=p.delay_s,
-                               los=level_of_service(p.delay_s))
+                    row.update(
+                        flow_veh_h=p.flow_veh_h,
+                        v_c=p.degree_of_saturation,
+                        delay_s_veh=p.delay_s,
+                        los=level_of_service(p.delay_s),
+                    )
             rows.append(row)
             start += phase.duration
     return pd.DataFrame(rows, columns=SHEET_COLUMNS)
 
 
-def timing_summary(plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming]) -> pd.DataFrame:
+def timing_summary(
+    plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming]
+) -> pd.DataFrame:
     """One row per signal: cycle, offset (s), flow served (veh/h), highest v/c, flow-weighted
-    modelled delay (s/veh) with its HCM level of service, and the optimizer's status and notes."""
+    modelled delay (s/veh) with its HCM level of service, and the optimizer's status and notes.
+    """
     rows = []
     for plan in plans:
         timing = timings[plan.tls_id]
-        rows.append({
-            "intersection": plan.tls_id, "cycle_s": plan.cycle_s, "offset_s": plan.offset,
-            "green_phases": len(timing.phases), "flow_veh_h": sum(p.flow_veh_h for p in timing.phases),
-            "max_v_c": timing.max_degree_of_saturation, "delay_s_veh": timing.delay_s,
-            "los": level_of_service(timing.delay_s), "status": timing.status, "notes": "; ".join(timing.notes),
-        })
+        rows.append(
+            {
+                "intersection": plan.tls_id,
+                "cycle_s": plan.cycle_s,
+                "offset_s": plan.offset,
+                "green_phases": len(timing.phases),
+                "flow_veh_h": sum(p.flow_veh_h for p in timing.phases),
+                "max_v_c": timing.max_degree_of_saturation,
+                "delay_s_veh": timing.delay_s,
+                "los": level_of_service(timing.delay_s),
+                "status": timing.status,
+                "notes": "; ".join(timing.notes),
+            }
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -120,21 +183,52 @@ def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str):
     from rich.table import Table
 
     out = Table(title=title, title_justify="left", caption=_CAPTION, caption_justify="left")
-    for heading in ("Signal", "Cycle", "Offset", "Phase", "Green", "Y+AR", "Split", "Flow", "v/c", "Delay", "LOS"):
+    for heading in (
+        "Signal",
+        "Cycle",
+        "Offset",
+        "Phase",
+        "Green",
+        "Y+AR",
+        "Split",
+        "Flow",
+        "v/c",
+        "Delay",
+        "LOS",
+    ):
         out.add_column(heading, justify="left" if heading in ("Signal", "LOS") else "right")
     greens = sheet[sheet["kind"] == "green"]
     for signal in summary.itertuples(index=False):
         first = True
         for p in greens[greens["intersection"] == signal.intersection].itertuples(index=False):
             out.add_row(
-                signal.intersection if first else "", _num(signal.cycle_s) if first else "",
-                _num(signal.offset_s) if first else "", str(p.phase), _num(p.duration_s), _num(p.change_s),
-                _num(p.split_s), _num(p.flow_veh_h), _ratio(p.v_c), _num(p.delay_s_veh, 1), p.los,
+                signal.intersection if first else "",
+                _num(signal.cycle_s) if first else "",
+                _num(signal.offset_s) if first else "",
+                str(p.phase),
+                _num(p.duration_s),
+                _num(p.change_s),
+                _num(p.split_s),
+                _num(p.flow_veh_h),
+                _ratio(p.v_c),
+                _num(p.delay_s_veh, 1),
+                p.los,
             )
             first = False
         out.add_row(
-            "", "", "", "all", "", "", "", _num(signal.flow_veh_h), _ratio(signal.max_v_c),
-            _num(signal.delay_s_veh, 1), signal.los, style="bold", end_section=True,
+            "",
+            "",
+            "",
+            "all",
+            "",
+            "",
+            "",
+            _num(signal.flow_veh_h),
+            _ratio(signal.max_v_c),
+            _num(signal.delay_s_veh, 1),
+            signal.los,
+            style="bold",
+            end_section=True,
         )
     return out
 

@@ -77,7 +77,10 @@ class SplitProblem:
         analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
     ):
         tls = intersection.tls_id
-        for name, value in (("max_saturation", max_saturation), ("analysis_period_h", analysis_period_h)):
+        for name, value in (
+            ("max_saturation", max_saturation),
+            ("analysis_period_h", analysis_period_h),
+        ):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InputError(f"signal {tls}: {name} is {value!r}, expected a positive number")
         self.intersection = intersection
@@ -109,7 +112,11 @@ class SplitProblem:
         """The least-delay plan over every cycle in the bounds (see the class docstring)."""
         if self.demand.flow_veh_h <= 0:
             greens = proportional_greens(np.zeros(len(self._mins)), self._mins, int(self.totals[0]))
-            return self._timing(greens, STATUS_NO_DEMAND, "no flow on the green phases: shortest cycle, equal greens")
+            return self._timing(
+                greens,
+                STATUS_NO_DEMAND,
+                "no flow on the green phases: shortest cycle, equal greens",
+            )
         return self._timing(self._search(np.full(len(self.totals), self.cap)), *self._status())
 
     def at_cycle(self, cycle_s: float, *, cap: float | None = None) -> SignalTiming:
@@ -161,13 +168,17 @@ class SplitProblem:
         caps, rows = caps[feasible], rows[feasible]
         _, spare, table = self._band(caps, rows)
         usable = np.arange(table.shape[2] - 1)[None, None, :] < spare[:, None, None]
-        savings = np.where(usable, table[:, :, :-1] - np.where(usable, table[:, :, 1:], 0.0), -np.inf)
+        savings = np.where(
+            usable, table[:, :, :-1] - np.where(usable, table[:, :, 1:], 0.0), -np.inf
+        )
         savings = savings.reshape(len(rows), -1)
         savings = -np.sort(-savings, axis=1)
         gained = np.cumsum(np.where(np.isfinite(savings), savings, 0.0), axis=1)
         base = table[:, :, 0].sum(axis=1)
         if gained.shape[1]:
-            base = base - np.where(spare > 0, gained[np.arange(len(rows)), np.maximum(spare - 1, 0)], 0.0)
+            base = base - np.where(
+                spare > 0, gained[np.arange(len(rows)), np.maximum(spare - 1, 0)], 0.0
+            )
         bounds[feasible] = base
         return bounds
 
@@ -188,7 +199,9 @@ class SplitProblem:
         value = table[0, steps]
         choices = []
         for p in range(1, len(low)):
-            options = np.where(back >= 0, value[np.maximum(back, 0)] + table[p, steps][None, :], np.inf)
+            options = np.where(
+                back >= 0, value[np.maximum(back, 0)] + table[p, steps][None, :], np.inf
+            )
             choice = options.argmin(axis=1)
             value = options[steps, choice]
             choices.append(choice)
@@ -217,7 +230,8 @@ class SplitProblem:
         self, caps: np.ndarray, rows: Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Lowest green per phase, spare seconds and feasibility at the cycles ``rows`` (all by
-        default) under a v/c cap per row."""
+        default) under a v/c cap per row.
+        """
         rows = slice(None) if rows is None else rows
         cycles = self.cycles_s[rows]
         caps = np.asarray(caps, dtype=float)
@@ -226,14 +240,18 @@ class SplitProblem:
         spare = self.totals[rows] - low.sum(axis=1)
         return low, spare, spare >= 0
 
-    def _band(self, caps: np.ndarray, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _band(
+        self, caps: np.ndarray, rows: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Delay (veh·s/h) of each phase at its lowest green plus 0, 1, ... spare seconds.
 
         Only the feasible part is evaluated: table[row, phase, k] is infinite for k > spare.
         """
         low, spare, _ = self._ranges(caps, rows=rows)
         extra = np.arange(int(spare.max()) + 1)
-        valid = np.broadcast_to((extra[None, :] <= spare[:, None])[:, None, :], (len(spare), len(low[0]), len(extra)))
+        valid = np.broadcast_to(
+            (extra[None, :] <= spare[:, None])[:, None, :], (len(spare), len(low[0]), len(extra))
+        )
         shape = valid.shape
         _, delay = phase_delay(
             np.broadcast_to(self.cycles_s[rows][:, None, None], shape)[valid],
@@ -255,7 +273,9 @@ class SplitProblem:
         rows = np.arange(len(self.totals)) if rows is None else np.asarray(rows)
         cycles = self.cycles_s[rows]
         # At this cap every phase's v/c bound is at most its minimum green, which always fits.
-        high = np.maximum((self._ratios[None, :] * cycles[:, None] / self._mins[None, :]).max(axis=1), 1e-12)
+        high = np.maximum(
+            (self._ratios[None, :] * cycles[:, None] / self._mins[None, :]).max(axis=1), 1e-12
+        )
         low = np.zeros_like(high)
         for _ in range(_BISECTION_STEPS):
             middle = 0.5 * (low + high)
@@ -285,7 +305,10 @@ class SplitProblem:
             status=status,
             notes=(note,),
             inputs=timing_inputs(
-                self.demand, self.frame, analysis_period_h=self.analysis_period_h, max_saturation=self.max_saturation
+                self.demand,
+                self.frame,
+                analysis_period_h=self.analysis_period_h,
+                max_saturation=self.max_saturation,
             ),
             analysis_period_h=self.analysis_period_h,
         )

@@ -12,7 +12,13 @@ from ..network import Intersection
 from .delay import DEFAULT_ANALYSIS_PERIOD_H
 from .demand import IntersectionDemand
 from .frame import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S, TimingFrame, timing_frame
-from .result import STATUS_CLIPPED, STATUS_OVERSATURATED, STATUS_WEBSTER, SignalTiming, timing_from_greens
+from .result import (
+    STATUS_CLIPPED,
+    STATUS_OVERSATURATED,
+    STATUS_WEBSTER,
+    SignalTiming,
+    timing_from_greens,
+)
 
 
 def webster_timing(
@@ -55,7 +61,9 @@ def webster_timing(
         When ``demand`` belongs to another signal or program, or ``startup_lost_s`` is negative.
     """
     if not (math.isfinite(startup_lost_s) and startup_lost_s >= 0):
-        raise InputError(f"signal {intersection.tls_id}: start-up lost time {startup_lost_s!r} s, expected >= 0")
+        raise InputError(
+            f"signal {intersection.tls_id}: start-up lost time {startup_lost_s!r} s, expected >= 0"
+        )
     frame = timing_frame(intersection, cycle_min_s=cycle_min_s, cycle_max_s=cycle_max_s)
     check_demand(frame, demand)
     ratios = [p.critical_ratio for p in demand.phases]
@@ -65,7 +73,9 @@ def webster_timing(
     longest = frame.fixed_s + frame.green_total_max_s
     if total_ratio >= 1.0:
         cycle, status = longest, STATUS_OVERSATURATED
-        note = f"Y = {total_ratio:.3f} >= 1: no cycle serves the demand; longest cycle {longest:g} s"
+        note = (
+            f"Y = {total_ratio:.3f} >= 1: no cycle serves the demand; longest cycle {longest:g} s"
+        )
     else:
         webster = (1.5 * lost + 5.0) / (1.0 - total_ratio)
         cycle = min(max(webster, shortest), longest)
@@ -73,7 +83,10 @@ def webster_timing(
         note = f"Y = {total_ratio:.3f}, L = {lost:g} s, C0 = {webster:.1f} s"
         if status == STATUS_CLIPPED:
             note += f", clipped to {shortest:g}-{longest:g} s"
-    total = min(max(math.floor(cycle - frame.fixed_s + 0.5), frame.green_total_min_s), frame.green_total_max_s)
+    total = min(
+        max(math.floor(cycle - frame.fixed_s + 0.5), frame.green_total_min_s),
+        frame.green_total_max_s,
+    )
     return timing_from_greens(
         intersection,
         demand,
@@ -81,12 +94,16 @@ def webster_timing(
         method="webster",
         status=status,
         notes=(note,),
-        inputs=timing_inputs(demand, frame, analysis_period_h=analysis_period_h, startup_lost_s=startup_lost_s),
+        inputs=timing_inputs(
+            demand, frame, analysis_period_h=analysis_period_h, startup_lost_s=startup_lost_s
+        ),
         analysis_period_h=analysis_period_h,
     )
 
 
-def proportional_greens(ratios: Sequence[float], min_greens_s: Sequence[int], total_s: int) -> list[int]:
+def proportional_greens(
+    ratios: Sequence[float], min_greens_s: Sequence[int], total_s: int
+) -> list[int]:
     """Whole-second greens adding up to ``total_s``, in proportion to ``ratios``, each >= its minimum.
 
     Phases whose share falls below their minimum get the minimum and the rest is shared again;

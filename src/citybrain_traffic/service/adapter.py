@@ -46,7 +46,14 @@ class ServiceAdapter(Controller):
     listed = False
     needs_signals = True
 
-    def __init__(self, server: str, token: str | None, *, poll_s: float = DEFAULT_POLL_S, day: pd.Timestamp = SIM_DAY_ZERO):
+    def __init__(
+        self,
+        server: str,
+        token: str | None,
+        *,
+        poll_s: float = DEFAULT_POLL_S,
+        day: pd.Timestamp = SIM_DAY_ZERO,
+    ):
         if not poll_s > 0:
             raise ValueError(f"poll_s must be positive, got {poll_s}")
         self.server, self.token, self.poll_s, self.day = server, token, poll_s, day
@@ -58,7 +65,14 @@ class ServiceAdapter(Controller):
         self.switcher = PlanSwitcher.for_signals(signals)
         self.references = {tls: signal.intersection.phases for tls, signal in signals.items()}
         self.etags: dict[str, str | None] = dict.fromkeys(signals)
-        self.stats = {"pulls": 0, "new": 0, "not_modified": 0, "no_plan": 0, "refused": 0, "failed": 0}
+        self.stats = {
+            "pulls": 0,
+            "new": 0,
+            "not_modified": 0,
+            "no_plan": 0,
+            "refused": 0,
+            "failed": 0,
+        }
         self.events: list[dict] = []
         self.next_poll = now
         return self.step(now)
@@ -81,7 +95,9 @@ class ServiceAdapter(Controller):
                 self.stats["failed"] += 1
                 self._event(now, tls, "failed", str(exc))
                 continue
-            except InputError as exc:  # a plan with a field that is no finite number never gets near SUMO
+            except (
+                InputError
+            ) as exc:  # a plan with a field that is no finite number never gets near SUMO
                 self.stats["refused"] += 1
                 self._event(now, tls, "refused", str(exc))
                 continue
@@ -94,7 +110,11 @@ class ServiceAdapter(Controller):
                 self._take(now, tls, fetched.plan, fetched.etag, fetched.version)
 
     def _take(self, now: float, tls: str, plan: TimingPlan, etag: str | None, version: int) -> None:
-        problems = violations(plan, self.references[tls]) if plan.tls_id == tls else [f"plan is for {plan.tls_id}"]
+        problems = (
+            violations(plan, self.references[tls])
+            if plan.tls_id == tls
+            else [f"plan is for {plan.tls_id}"]
+        )
         if problems:
             self.stats["refused"] += 1
             self._event(now, tls, "refused", f"version {version}: " + "; ".join(problems))
@@ -102,7 +122,12 @@ class ServiceAdapter(Controller):
         self.stats["new"] += 1
         self.etags[tls] = etag
         self.switcher.submit(plan, now)
-        self._event(now, tls, "new", f"version {version} (cycle {plan.cycle_s:g} s, offset {plan.offset:g} s)")
+        self._event(
+            now,
+            tls,
+            "new",
+            f"version {version} (cycle {plan.cycle_s:g} s, offset {plan.offset:g} s)",
+        )
 
     def _event(self, now: float, tls: str, kind: str, detail: str) -> None:
         self.events.append({"time_s": now, "tls_id": tls, "event": kind, "detail": detail})
@@ -126,9 +151,13 @@ class DirectPlans(ScheduledPlansController):
         return {"installed": super().report()}
 
 
-def schedule_from(plans: list[TimingPlan], *, begin: float, end: float, day: pd.Timestamp = SIM_DAY_ZERO):
+def schedule_from(
+    plans: list[TimingPlan], *, begin: float, end: float, day: pd.Timestamp = SIM_DAY_ZERO
+):
     """When each plan starts in a run of ``begin``-``end`` s: its ``valid_from`` (simulation time
-    from ``day`` midnight) or ``begin``; plans valid only outside the window are left out."""
+    from ``day`` midnight) or ``begin``; plans valid only outside the window are left out.
+    """
+
     def sim_time(text: str) -> float:
         return (pd.Timestamp(validity_time(text)) - day).total_seconds()
 

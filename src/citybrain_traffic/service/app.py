@@ -27,7 +27,15 @@ from ..network import Network
 from ..plans import violations, write_tl_logics, write_utdf
 from .auth import Tokens
 from .models import (
-    Health, History, IntersectionOut, PlanBatch, PlanIn, PlanOut, Problem, PublishResult, plan_out,
+    Health,
+    History,
+    IntersectionOut,
+    PlanBatch,
+    PlanIn,
+    PlanOut,
+    Problem,
+    PublishResult,
+    plan_out,
 )
 from .store import KeyReusedError, PlanStore, time_key
 
@@ -54,17 +62,27 @@ _UNAVAILABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLI
 
 PlanBody = Annotated[
     Annotated[PlanIn, Tag("plan")] | Annotated[PlanBatch, Tag("batch")],
-    Discriminator(lambda value: "batch" if isinstance(value, dict) and "plans" in value else "plan"),
+    Discriminator(
+        lambda value: "batch" if isinstance(value, dict) and "plans" in value else "plan"
+    ),
 ]
-_bearer = HTTPBearer(auto_error=False, description="A read token (GET) or write token (POST, and GET).")
-IntersectionId = Annotated[str, Path(min_length=1, max_length=200, description="Signal (tlLogic) id.")]
+_bearer = HTTPBearer(
+    auto_error=False, description="A read token (GET) or write token (POST, and GET)."
+)
+IntersectionId = Annotated[
+    str, Path(min_length=1, max_length=200, description="Signal (tlLogic) id.")
+]
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
-        400: "Malformed JSON or body", 401: "No bearer token", 403: "The token does not grant this access",
-        404: "Unknown intersection, or no plan in force", 413: "Body too large",
-        415: "Body is not JSON", 422: "Invalid request or unsafe plan, with the reasons",
+        400: "Malformed JSON or body",
+        401: "No bearer token",
+        403: "The token does not grant this access",
+        404: "Unknown intersection, or no plan in force",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Invalid request or unsafe plan, with the reasons",
         503: "Too many publishes at once, or the plan database cannot store now (full disk)",
     }
     return {code: {"model": Problem, "description": text[code]} for code in codes}
@@ -127,9 +145,12 @@ def create_app(
         # The gate has checked the write token of a request with a body already; this check
         # covers every route and puts the scheme in the OpenAPI document.
         async def check(
-            request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+            request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         ) -> None:
-            refusal = _authorize(tokens, credentials and credentials.credentials, role, _where(request.scope))
+            refusal = _authorize(
+                tokens, credentials and credentials.credentials, role, _where(request.scope)
+            )
             if refusal is not None:
                 raise HTTPException(*refusal)
 
@@ -140,7 +161,9 @@ def create_app(
     def known(tls_id: str) -> str:
         if tls_id not in signal_network:
             sample = ", ".join(list(signal_network)[:10])
-            raise HTTPException(404, f"unknown intersection {tls_id!r}: the served signals are {sample}")
+            raise HTTPException(
+                404, f"unknown intersection {tls_id!r}: the served signals are {sample}"
+            )
         return signal_network[tls_id]
 
     @app.exception_handler(StarletteHTTPException)
@@ -153,18 +176,26 @@ def create_app(
 
     @app.exception_handler(sqlite3.Error)
     async def storage_failed(request: Request, exc: sqlite3.Error) -> JSONResponse:
-        code = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_ERROR) & 0xFF  # the primary of an extended code
+        code = (
+            getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_ERROR) & 0xFF
+        )  # the primary of an extended code
         status = 503 if code in _UNAVAILABLE else 500
         log.error("%d %s: plan database %s: %s", status, _where(request.scope), store.path, exc)
         what = "cannot store this now" if status == 503 else "failed"
-        return problem(status, f"the plan database {what}: {exc}",
-                        [f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"])
+        return problem(
+            status,
+            f"the plan database {what}: {exc}",
+            [f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"],
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette still raises the exception after this answer, so the server logs its traceback.
-        return problem(500, f"internal error ({type(exc).__name__}); the server log has the details",
-                        [f"{type(exc).__name__}: {exc}"[:500]])
+        return problem(
+            500,
+            f"internal error ({type(exc).__name__}); the server log has the details",
+            [f"{type(exc).__name__}: {exc}"[:500]],
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -174,7 +205,7 @@ def create_app(
                 reason = error.get("ctx", {}).get("error", "not JSON")
                 return problem(400, f"malformed JSON at character {error['loc'][-1]}: {reason}")
             if error["type"] == "missing" and tuple(error["loc"]) == ("body",):
-                return problem(400, "empty body: expected a plan or {\"plans\": [...]} as JSON")
+                return problem(400, 'empty body: expected a plan or {"plans": [...]} as JSON')
         if isinstance(exc.body, (bytes, bytearray)):
             return problem(415, "the body is not JSON: send it with Content-Type: application/json")
         reasons = [f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in errors]
@@ -184,12 +215,16 @@ def create_app(
     async def health() -> dict:
         """Liveness: the newest version and the served networks (no token needed)."""
         return {
-            "status": "ok", "latest_version": store.latest_version(),
+            "status": "ok",
+            "latest_version": store.latest_version(),
             "networks": {name: len(n.intersections) for name, n in served.items()},
         }
 
     @app.get(
-        "/v1/intersections", response_model=list[IntersectionOut], dependencies=[reader], tags=["plans"],
+        "/v1/intersections",
+        response_model=list[IntersectionOut],
+        dependencies=[reader],
+        tags=["plans"],
         responses=_problems(401, 403),
     )
     async def intersections() -> list[dict]:
@@ -199,11 +234,17 @@ def create_app(
         for tls_id, network in signal_network.items():
             version = store.in_force(tls_id, now)
             stored = store.get(version) if version is not None else None
-            rows.append({
-                "id": tls_id, "network": network, "version": version, "latest_version": latest.get(tls_id),
-                "valid_from": stored and stored.valid_from, "valid_until": stored and stored.valid_until,
-                "published_at": stored and stored.published_at,
-            })
+            rows.append(
+                {
+                    "id": tls_id,
+                    "network": network,
+                    "version": version,
+                    "latest_version": latest.get(tls_id),
+                    "valid_from": stored and stored.valid_from,
+                    "valid_until": stored and stored.valid_until,
+                    "published_at": stored and stored.published_at,
+                }
+            )
         return rows
 
     @app.get(
@@ -214,19 +255,40 @@ def create_app(
         responses={
             200: {
                 "description": "The plan in force: JSON, SUMO tlLogic XML, or UTDF-style CSV (?format=)",
-                "content": {"application/xml": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}},
-                "headers": {"ETag": {"description": "The version (and format)", "schema": {"type": "string"}}},
+                "content": {
+                    "application/xml": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+                "headers": {
+                    "ETag": {
+                        "description": "The version (and format)",
+                        "schema": {"type": "string"},
+                    }
+                },
             },
-            304: {"description": "Not modified: the plan in force still has the If-None-Match ETag"},
+            304: {
+                "description": "Not modified: the plan in force still has the If-None-Match ETag"
+            },
             **_problems(401, 403, 404, 422),
         },
     )
     async def plan(
         id: IntersectionId,
-        at: Annotated[datetime | None, Query(description="In force at this time (ISO 8601) instead of now.")] = None,
-        format: Annotated[Literal["json", "sumo", "utdf"], Query(description="Representation.")] = "json",
-        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Long poll: with If-None-Match, hold the "
-                                     "request up to this many s until the plan in force changes.")] = 0.0,
+        at: Annotated[
+            datetime | None, Query(description="In force at this time (ISO 8601) instead of now.")
+        ] = None,
+        format: Annotated[
+            Literal["json", "sumo", "utdf"], Query(description="Representation.")
+        ] = "json",
+        wait: Annotated[
+            float,
+            Query(
+                ge=0,
+                le=MAX_WAIT_S,
+                description="Long poll: with If-None-Match, hold the "
+                "request up to this many s until the plan in force changes.",
+            ),
+        ] = 0.0,
         if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
     ):
         """The plan in force for the intersection, with an ETag per version."""
@@ -236,7 +298,10 @@ def create_app(
         def current() -> tuple[int, str]:
             version = store.in_force(id, _at_key(at))
             if version is None:
-                raise HTTPException(404, f"no plan for {id!r} is in force at {at.isoformat() if at else 'this time'}")
+                raise HTTPException(
+                    404,
+                    f"no plan for {id!r} is in force at {at.isoformat() if at else 'this time'}",
+                )
             return version, f'"{version}{suffix}"'
 
         version, etag = current()
@@ -252,34 +317,52 @@ def create_app(
         return Response(renders.body(version, format), media_type=_MEDIA[format], headers=headers)
 
     @app.get(
-        "/v1/intersections/{id}/plans", response_model=History, dependencies=[reader], tags=["plans"],
+        "/v1/intersections/{id}/plans",
+        response_model=History,
+        dependencies=[reader],
+        tags=["plans"],
         responses=_problems(401, 403, 404, 422),
     )
     async def plans(
         id: IntersectionId,
         limit: Annotated[int, Query(ge=1, le=500, description="Versions per page.")] = 50,
-        before: Annotated[int | None, Query(ge=1, le=2**62, description="Only versions older than this.")] = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=2**62, description="Only versions older than this.")
+        ] = None,
     ) -> dict:
         """Every version published for the intersection, newest first, a page at a time."""
         known(id)
         page = store.history(id, before=before, limit=limit + 1)
         more = len(page) > limit
         page = page[:limit]
-        return {"id": id, "plans": [plan_out(p) for p in page], "next_before": page[-1].version if more else None}
+        return {
+            "id": id,
+            "plans": [plan_out(p) for p in page],
+            "next_before": page[-1].version if more else None,
+        }
 
     @app.post(
-        "/v1/plans", status_code=201, response_model=PublishResult, dependencies=[writer], tags=["plans"],
+        "/v1/plans",
+        status_code=201,
+        response_model=PublishResult,
+        dependencies=[writer],
+        tags=["plans"],
         responses=_problems(400, 401, 403, 413, 415, 422, 503),
     )
     async def publish(
         request: Request,
         response: Response,
         body: Annotated[PlanBody, Body()],
-        idempotency_key: Annotated[str | None, Header(
-            min_length=1, max_length=200, pattern=r"^[!-~]+$",
-            description="The publisher's id of this batch (e.g. a UUID). Sent again with the same body, the first "
-            "answer is returned and nothing is stored again (header Idempotent-Replayed); with another body, 422.",
-        )] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                min_length=1,
+                max_length=200,
+                pattern=r"^[!-~]+$",
+                description="The publisher's id of this batch (e.g. a UUID). Sent again with the same body, the first "
+                "answer is returned and nothing is stored again (header Idempotent-Replayed); with another body, 422.",
+            ),
+        ] = None,
     ):
         """Publish one plan or a batch, atomically; every plan is validated against its network first."""
         items = body.plans if isinstance(body, PlanBatch) else [body]
@@ -289,7 +372,8 @@ def create_app(
             if network not in served:
                 reasons.append(
                     f"{item.tls_id}: network {item.network!r} is not served (served: {', '.join(served)})"
-                    if item.network else f"{item.tls_id}: no such signal in the served network(s) {', '.join(served)}"
+                    if item.network
+                    else f"{item.tls_id}: no such signal in the served network(s) {', '.join(served)}"
                 )
                 continue
             intersection = served[network].intersections.get(item.tls_id)
@@ -301,40 +385,75 @@ def create_app(
             checked.append((plan, network))
         if reasons:
             log.info("refused a batch of %d plan(s): %d problem(s)", len(items), len(reasons))
-            return problem(422, f"unsafe or invalid plan(s), nothing published: {reasons[0]}", reasons)
+            return problem(
+                422, f"unsafe or invalid plan(s), nothing published: {reasons[0]}", reasons
+            )
         # The raw bytes identify the request: a publisher retrying sends exactly the same ones.
-        digest = hashlib.sha256(await request.body()).hexdigest() if idempotency_key is not None else None
+        digest = (
+            hashlib.sha256(await request.body()).hexdigest()
+            if idempotency_key is not None
+            else None
+        )
         done = await run_in_threadpool(store.publish, checked, key=idempotency_key, digest=digest)
         if done.replayed:
             response.headers["Idempotent-Replayed"] = "true"
             log.info("batch %d answered again for its Idempotency-Key", done.batch)
         else:
             changes.notify(done.versions[-1][1])
-            log.info("published batch %d: %d plan(s), versions %d-%d", done.batch, len(checked),
-                     done.versions[0][1], done.versions[-1][1])
+            log.info(
+                "published batch %d: %d plan(s), versions %d-%d",
+                done.batch,
+                len(checked),
+                done.versions[0][1],
+                done.versions[-1][1],
+            )
         return {
-            "batch": done.batch, "published_at": done.published_at,
+            "batch": done.batch,
+            "published_at": done.published_at,
             "plans": [{"tls_id": tls_id, "version": version} for tls_id, version in done.versions],
         }
 
-    readers_of_bodies = [route for route in app.routes if isinstance(route, APIRoute) and route.body_field is not None]
-    app.add_middleware(_Gate, routes=readers_of_bodies, tokens=tokens, limit=max_body_bytes,
-                       max_requests=max_body_requests)
+    readers_of_bodies = [
+        route
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.body_field is not None
+    ]
+    app.add_middleware(
+        _Gate,
+        routes=readers_of_bodies,
+        tokens=tokens,
+        limit=max_body_bytes,
+        max_requests=max_body_requests,
+    )
     return app
 
 
-def problem(status: int, detail: str, reasons: list[str] | None = None, *,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    reasons: list[str] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """An error answer as every one of the service's: ``{"detail": ..., "reasons": [...]}``."""
-    return JSONResponse({"detail": detail, "reasons": reasons or []}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"detail": detail, "reasons": reasons or []}, status_code=status, headers=headers
+    )
 
 
-def _authorize(tokens: Tokens, token: str | None, role: str, where: str) -> tuple[int, str, dict[str, str]] | None:
+def _authorize(
+    tokens: Tokens, token: str | None, role: str, where: str
+) -> tuple[int, str, dict[str, str]] | None:
     """None when ``token`` grants ``role``; else the refusal (status, detail, headers), logged
-    without the token."""
+    without the token.
+    """
     if not token:
         log.warning("401 %s: no bearer token", where)
-        return 401, "missing token: send 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"}
+        return (
+            401,
+            "missing token: send 'Authorization: Bearer TOKEN'",
+            {"WWW-Authenticate": "Bearer"},
+        )
     if not tokens.allows(token, role):
         log.warning("403 %s: the token is not a %s token", where, role)
         return 403, f"the token does not grant {role} access", {}
@@ -440,7 +559,9 @@ class _Gate:
     are not waited for.
     """
 
-    def __init__(self, app, *, routes: Sequence[BaseRoute], tokens: Tokens, limit: int, max_requests: int):
+    def __init__(
+        self, app, *, routes: Sequence[BaseRoute], tokens: Tokens, limit: int, max_requests: int
+    ):
         self.app = app
         self.routes = routes
         self.tokens = tokens
@@ -450,18 +571,30 @@ class _Gate:
 
     async def __call__(self, scope, receive, send):
         # Methods without a body first: they are the adapters' polls, the bulk of the traffic.
-        if (scope["type"] != "http" or scope["method"] in _BODILESS
-                or not any(route.matches(scope)[0] is Match.FULL for route in self.routes)):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in _BODILESS
+            or not any(route.matches(scope)[0] is Match.FULL for route in self.routes)
+        ):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        refusal = _authorize(self.tokens, _bearer_token(headers.get(b"authorization")), "write", _where(scope))
+        refusal = _authorize(
+            self.tokens, _bearer_token(headers.get(b"authorization")), "write", _where(scope)
+        )
         declared = headers.get(b"content-length")
-        if refusal is None and declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if (
+            refusal is None
+            and declared is not None
+            and (not declared.isdigit() or int(declared) > self.limit)
+        ):
             refusal = self._too_large()
         if refusal is None and self.busy >= self.max_requests:
             log.warning("503 %s: %d publishes are being handled", _where(scope), self.busy)
-            refusal = (503, f"the server is handling {self.busy} publishes already: retry in a few seconds",
-                       {"Retry-After": "2"})
+            refusal = (
+                503,
+                f"the server is handling {self.busy} publishes already: retry in a few seconds",
+                {"Retry-After": "2"},
+            )
         if refusal is not None:
             return await self._refuse(refusal, scope, receive, send)
         self.busy += 1
@@ -496,4 +629,6 @@ class _Gate:
     @staticmethod
     async def _refuse(refusal: tuple[int, str, dict[str, str]], scope, receive, send) -> None:
         status, detail, headers = refusal
-        await problem(status, detail, headers={**headers, "Connection": "close"})(scope, receive, send)
+        await problem(status, detail, headers={**headers, "Connection": "close"})(
+            scope, receive, send
+        )

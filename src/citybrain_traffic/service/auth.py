@@ -51,7 +51,9 @@ class Tokens:
         return found
 
 
-def load_tokens(path: str | Path | None = None, *, environ: Mapping[str, str] = os.environ) -> Tokens:
+def load_tokens(
+    path: str | Path | None = None, *, environ: Mapping[str, str] = os.environ
+) -> Tokens:
     """Tokens from a TOML file, else from ``CTRAFFIC_READ_TOKEN`` / ``CTRAFFIC_WRITE_TOKEN``.
 
     The file holds lists of tokens (one per adapter or publisher, so each can be revoked alone)::
@@ -80,7 +82,9 @@ def load_tokens(path: str | Path | None = None, *, environ: Mapping[str, str] = 
             raise InputError(f"tokens file {path} is not valid TOML: {exc}") from exc
         unknown = sorted(set(doc) - {"read", "write"})
         if unknown:
-            raise InputError(f"tokens file {path}: unknown key(s) {unknown}; expected 'read' and 'write'")
+            raise InputError(
+                f"tokens file {path}: unknown key(s) {unknown}; expected 'read' and 'write'"
+            )
         if mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise InputError(
                 f"tokens file {path} is writable by group or others, who could add a write token of their own: "
@@ -88,7 +92,9 @@ def load_tokens(path: str | Path | None = None, *, environ: Mapping[str, str] = 
             )
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             log.warning("tokens file %s is readable by other users (chmod 600 it)", path)
-        read, write = (_token_list(doc.get(key, []), f"{path} '{key}'") for key in ("read", "write"))
+        read, write = (
+            _token_list(doc.get(key, []), f"{path} '{key}'") for key in ("read", "write")
+        )
         source = str(path)
     else:
         read = _token_list(environ.get(READ_ENV, []), READ_ENV)
@@ -108,8 +114,12 @@ def _token_list(value, where: str) -> list[str]:
         raise InputError(f"{where}: expected a token or a list of tokens (strings)")
     values = [v for v in values if v]
     for k, token in enumerate(values):
-        if (len(token) < MIN_TOKEN_CHARS or len(set(token)) < MIN_DISTINCT_CHARS or token != token.strip()
-                or not token.isprintable()):
+        if (
+            len(token) < MIN_TOKEN_CHARS
+            or len(set(token)) < MIN_DISTINCT_CHARS
+            or token != token.strip()
+            or not token.isprintable()
+        ):
             raise InputError(
                 f"{where}: token #{k + 1} ({len(token)} characters, {len(set(token))} different) is refused: "
                 f"a token needs {TOKEN_RULE}"

@@ -44,39 +44,93 @@ GET /v1/intersections/{{id}}/plans (?limit, ?before), POST /v1/plans (one plan o
 
 
 @click.command("serve", help=_SERVE_HELP)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file of the plan versions.")
+@click.option(
+    "--db", required=True, type=click.Path(dir_okay=False), help="SQLite file of the plan versions."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False), help="TOML file of read and write tokens.")
-@click.option("--net", "nets", multiple=True, required=True, metavar="NET",
-              help="Network served: .net.xml, bundled scenario name or .sumocfg (repeatable).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-@click.option("--max-body-mb", default=8.0, show_default=True, type=click.FloatRange(0.001, 1024),
-              help="Largest request body, MiB (413 beyond).")
-@click.option("--max-connections", default=DEFAULT_MAX_CONNECTIONS, show_default=True, type=click.IntRange(1),
-              help="Most open connections per server process; one more is answered 503 and closed.")
-@click.option("--accept-lost-versions", is_flag=True,
-              help="Serve a database that lacks versions committed before (a lost or damaged write-ahead log); "
-              "new versions are numbered after the lost ones.")
-@click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
-def serve(db, host, port, tokens_file, nets, workers, max_body_mb, max_connections, accept_lost_versions, access_log):
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(dir_okay=False),
+    help="TOML file of read and write tokens.",
+)
+@click.option(
+    "--net",
+    "nets",
+    multiple=True,
+    required=True,
+    metavar="NET",
+    help="Network served: .net.xml, bundled scenario name or .sumocfg (repeatable).",
+)
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes."
+)
+@click.option(
+    "--max-body-mb",
+    default=8.0,
+    show_default=True,
+    type=click.FloatRange(0.001, 1024),
+    help="Largest request body, MiB (413 beyond).",
+)
+@click.option(
+    "--max-connections",
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Most open connections per server process; one more is answered 503 and closed.",
+)
+@click.option(
+    "--accept-lost-versions",
+    is_flag=True,
+    help="Serve a database that lacks versions committed before (a lost or damaged write-ahead log); "
+    "new versions are numbered after the lost ones.",
+)
+@click.option(
+    "--access-log/--no-access-log", default=False, show_default=True, help="Log every request."
+)
+def serve(
+    db,
+    host,
+    port,
+    tokens_file,
+    nets,
+    workers,
+    max_body_mb,
+    max_connections,
+    accept_lost_versions,
+    access_log,
+):
     import uvicorn
 
     from .server import uvicorn_options
 
     config = {
-        "db": str(Path(db).resolve()), "nets": [str(_net_file(n)) for n in nets],
-        "tokens": str(Path(tokens_file).resolve()) if tokens_file else None, "max_body_bytes": int(max_body_mb * 2**20),
+        "db": str(Path(db).resolve()),
+        "nets": [str(_net_file(n)) for n in nets],
+        "tokens": str(Path(tokens_file).resolve()) if tokens_file else None,
+        "max_body_bytes": int(max_body_mb * 2**20),
         "accept_lost_versions": accept_lost_versions,
     }
-    app = _app(config)  # also when workers start their own: bad input fails here, once, with a clear line
+    app = _app(
+        config
+    )  # also when workers start their own: bad input fails here, once, with a clear line
     served = ", ".join(Path(n).name for n in config["nets"])
     click.echo(
         f"plan service: signals of {served}; plans in {config['db']}; http://{host}:{port}/docs "
-        f"({workers} worker{'s' if workers > 1 else ''})", err=True,
+        f"({workers} worker{'s' if workers > 1 else ''})",
+        err=True,
     )
-    options = dict(host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=5,
-                   **uvicorn_options(max_connections=max_connections))
+    options = dict(
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+        **uvicorn_options(max_connections=max_connections),
+    )
     if workers == 1:
         uvicorn.run(app, **options)
     else:
@@ -114,7 +168,9 @@ def _net_file(spec: str) -> Path:
 
 @click.command("publish")
 @click.argument("plan_dir", type=click.Path())
-@click.option("--server", required=True, metavar="URL", help="The plan service, e.g. http://127.0.0.1:8080.")
+@click.option(
+    "--server", required=True, metavar="URL", help="The plan service, e.g. http://127.0.0.1:8080."
+)
 def publish(plan_dir, server):
     """Publish the plans in PLAN_DIR to the plan service, as one batch (all or none).
 
@@ -128,7 +184,9 @@ def publish(plan_dir, server):
 
     token = os.environ.get(WRITE_ENV)
     if not token:
-        raise InputError(f"set {WRITE_ENV} to a write token of the service (tokens never go on the command line)")
+        raise InputError(
+            f"set {WRITE_ENV} to a write token of the service (tokens never go on the command line)"
+        )
     path = _plan_file(Path(plan_dir))
     plans = read_plans(path)
     if not plans:
@@ -145,7 +203,9 @@ def _plan_file(path: Path) -> Path:
         for name in ("plans.json", "plans.add.xml"):
             if (path / name).is_file():
                 return path / name
-        raise InputError(f"{path} holds neither plans.json nor plans.add.xml (the files `ctraffic optimize --out` writes)")
+        raise InputError(
+            f"{path} holds neither plans.json nor plans.add.xml (the files `ctraffic optimize --out` writes)"
+        )
     if not path.is_file():
         raise InputError(f"plan folder or file not found: {path}")
     return path
@@ -158,19 +218,49 @@ def adapter() -> None:
 
 @adapter.command("sumo")
 @click.argument("scenario", required=False)
-@click.option("--server", metavar="URL", help="The plan service to pull plans from (read token: CTRAFFIC_READ_TOKEN).")
-@click.option("--plans", "plans_file", type=click.Path(), metavar="FILE",
-              help="Instead of --server: run the plans of FILE (or an optimize folder) directly, each from its "
-              "valid_from or the start; the reference an adapter run is compared with.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulation.")
-@click.option("--begin", type=float, help="Start of the window, s of simulation time [default: the scenario's].")
-@click.option("--end", type=float, help="End of the window, s of simulation time [default: the scenario's].")
-@click.option("--poll", "poll_s", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="Pull every signal's plan this often, s of simulation time.")
-@click.option("--day", default="2026-01-05", show_default=True,
-              help="Date whose midnight is simulation time 0 (plans valid at times of day).")
-@click.option("--out", type=click.Path(file_okay=False),
-              help="New or empty folder: kpis.json, intersections.csv, timeseries.csv/png, adapter.json.")
+@click.option(
+    "--server",
+    metavar="URL",
+    help="The plan service to pull plans from (read token: CTRAFFIC_READ_TOKEN).",
+)
+@click.option(
+    "--plans",
+    "plans_file",
+    type=click.Path(),
+    metavar="FILE",
+    help="Instead of --server: run the plans of FILE (or an optimize folder) directly, each from its "
+    "valid_from or the start; the reference an adapter run is compared with.",
+)
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed of the simulation."
+)
+@click.option(
+    "--begin",
+    type=float,
+    help="Start of the window, s of simulation time [default: the scenario's].",
+)
+@click.option(
+    "--end", type=float, help="End of the window, s of simulation time [default: the scenario's]."
+)
+@click.option(
+    "--poll",
+    "poll_s",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Pull every signal's plan this often, s of simulation time.",
+)
+@click.option(
+    "--day",
+    default="2026-01-05",
+    show_default=True,
+    help="Date whose midnight is simulation time 0 (plans valid at times of day).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="New or empty folder: kpis.json, intersections.csv, timeseries.csv/png, adapter.json.",
+)
 def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, out):
     """Run SCENARIO in SUMO with every signal driven by the plans the service serves.
 
@@ -194,7 +284,9 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     from .client import PlanClient
 
     if (server is None) == (plans_file is None):
-        raise InputError("give either --server URL (pull plans from the service) or --plans FILE (run them directly)")
+        raise InputError(
+            "give either --server URL (pull plans from the service) or --plans FILE (run them directly)"
+        )
     try:
         origin = pd.Timestamp(day)
     except ValueError:
@@ -206,7 +298,9 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     if server is not None:
         token = os.environ.get(READ_ENV) or os.environ.get(WRITE_ENV)
         if not token:
-            raise InputError(f"set {READ_ENV} to a read token of the service (tokens never go on the command line)")
+            raise InputError(
+                f"set {READ_ENV} to a read token of the service (tokens never go on the command line)"
+            )
         probe = PlanClient(server, token)
         probe.health()
         probe.close()
@@ -217,15 +311,27 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
         setup = SimSetup(schedule=schedule_from(plans, begin=sc.begin, end=sc.end, day=origin))
         controller = DirectPlans()
         source = f"{len(setup.schedule)} plan(s) from {plans_file}, run directly"
-    click.echo(f"{sc.name}: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, seed {seed}, {source}")
+    click.echo(
+        f"{sc.name}: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, seed {seed}, {source}"
+    )
     with staged or tempfile.TemporaryDirectory(prefix="ctraffic-") as workdir:
-        spec = RunSpec(scenario=sc, network=network, controller=controller, seed=seed,
-                       workdir=Path(workdir) / "sumo", setup=setup)
+        spec = RunSpec(
+            scenario=sc,
+            network=network,
+            controller=controller,
+            seed=seed,
+            workdir=Path(workdir) / "sumo",
+            setup=setup,
+        )
         (result,) = run_matrix([spec])
         report = result.controller_report or {}
         for key in KPI_COLUMNS:
             value = result.kpis[key]
-            click.echo(f"  {key:<22} {value:,.3f}" if isinstance(value, float) else f"  {key:<22} {value:,}")
+            click.echo(
+                f"  {key:<22} {value:,.3f}"
+                if isinstance(value, float)
+                else f"  {key:<22} {value:,}"
+            )
         if "stats" in report:
             stats = report["stats"]
             click.echo(

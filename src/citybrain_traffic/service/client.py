@@ -44,7 +44,9 @@ class PlanClient:
     def __init__(self, server: str, token: str | None, *, timeout: float = 10.0):
         parts = urlsplit(server if "://" in server else f"http://{server}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ServiceError(f"--server {server!r} is not an http(s) URL such as http://127.0.0.1:8080")
+            raise ServiceError(
+                f"--server {server!r} is not an http(s) URL such as http://127.0.0.1:8080"
+            )
         self.server = f"{parts.scheme}://{parts.netloc}"
         self.prefix = parts.path.rstrip("/")
         self.token = token
@@ -75,14 +77,19 @@ class PlanClient:
             try:
                 encoded.append(json.dumps(plan_to_dict(plan), allow_nan=False))
             except ValueError:  # json's refusal of NaN and infinity
-                raise InputError(f"nothing published: the plan of {plan.tls_id} holds NaN or infinity, which JSON "
-                                 "cannot carry; plans hold finite numbers only") from None
+                raise InputError(
+                    f"nothing published: the plan of {plan.tls_id} holds NaN or infinity, which JSON "
+                    "cannot carry; plans hold finite numbers only"
+                ) from None
             except TypeError as exc:
-                raise InputError(f"nothing published: the plan of {plan.tls_id} holds a value JSON cannot carry "
-                                 f"({exc})") from None
+                raise InputError(
+                    f"nothing published: the plan of {plan.tls_id} holds a value JSON cannot carry "
+                    f"({exc})"
+                ) from None
         body = ('{"plans": [' + ", ".join(encoded) + "]}").encode()
-        status, _, data = self._request("POST", "/v1/plans", body=body,
-                                        headers={"Idempotency-Key": uuid.uuid4().hex})
+        status, _, data = self._request(
+            "POST", "/v1/plans", body=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
         if status != 201:
             raise ServiceError(self._refusal("publish", status, data))
         return json.loads(data)
@@ -91,7 +98,9 @@ class PlanClient:
         """The plan in force for ``tls_id`` (now, or at ``at``); 304 when it still has ``etag``."""
         query = urlencode({"at": at.isoformat()}) if at is not None else ""
         path = f"/v1/intersections/{quote(tls_id, safe='')}/plan" + (f"?{query}" if query else "")
-        status, headers, data = self._request("GET", path, headers={"If-None-Match": etag} if etag else {})
+        status, headers, data = self._request(
+            "GET", path, headers={"If-None-Match": etag} if etag else {}
+        )
         if status == 200:
             doc = json.loads(data)
             return Fetched(200, headers.get("etag"), plan_from_dict(doc), doc["version"])
@@ -105,7 +114,9 @@ class PlanClient:
             raise ServiceError(self._refusal("check health", status, data))
         return json.loads(data)
 
-    def _request(self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None):
+    def _request(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None
+    ):
         headers = {**(headers or {}), "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -134,7 +145,11 @@ class PlanClient:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            kind = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
+            kind = (
+                http.client.HTTPSConnection
+                if self._parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
             self._conn = kind(self._parts.hostname, self._parts.port, timeout=self.timeout)
         return self._conn
 
@@ -145,7 +160,9 @@ class PlanClient:
         except (ValueError, AttributeError):
             detail, reasons = data[:200].decode(errors="replace"), []
         if status in (401, 403):
-            detail += " (set the token in CTRAFFIC_WRITE_TOKEN to publish, CTRAFFIC_READ_TOKEN to pull)"
+            detail += (
+                " (set the token in CTRAFFIC_WRITE_TOKEN to publish, CTRAFFIC_READ_TOKEN to pull)"
+            )
         lines = [f"the plan service refused to {what} ({status}): {detail}"]
         lines += [f"  - {reason}" for reason in reasons[1:] if reason not in detail]
         return "\n".join(lines)

@@ -27,14 +27,17 @@ SignalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/?#
 
 def _bounded(provenance: dict[str, Any]) -> dict[str, Any]:
     """``provenance`` when it is at most ``MAX_PROVENANCE_DEPTH`` deep, ``MAX_PROVENANCE_BYTES``
-    long as JSON, and free of NaN and infinity (JSON has none; Python's parser lets them in)."""
+    long as JSON, and free of NaN and infinity (JSON has none; Python's parser lets them in).
+    """
     stack = [(provenance, 1)]
     while stack:  # a loop, not recursion: the depth is what is being checked
         value, depth = stack.pop()
         if isinstance(value, (dict, list)):
             if depth > MAX_PROVENANCE_DEPTH:
                 raise ValueError(f"nested deeper than {MAX_PROVENANCE_DEPTH} levels")
-            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+            stack.extend(
+                (item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)
+            )
         elif isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"holds {value}, which is not a finite number")
     size = len(json.dumps(provenance).encode())
@@ -50,8 +53,12 @@ class PhaseIn(BaseModel):
 
     state: str = Field(min_length=1, max_length=1024, pattern=r"^[rRyYgGsuoOw]+$")
     duration_s: Seconds
-    min_s: Seconds | None = Field(None, description="Shortest duration (actuated), default: duration_s.")
-    max_s: Seconds | None = Field(None, description="Longest duration (actuated), default: duration_s.")
+    min_s: Seconds | None = Field(
+        None, description="Shortest duration (actuated), default: duration_s."
+    )
+    max_s: Seconds | None = Field(
+        None, description="Longest duration (actuated), default: duration_s."
+    )
     kind: Literal["green", "yellow", "red", "clearance"] | None = Field(
         None, description="Ignored on input (derived from the state); present in plans.json files."
     )
@@ -67,7 +74,9 @@ class PlanIn(BaseModel):
     kind: Literal["static", "actuated"] = "static"
     cycle_s: float = Field(gt=0, le=86_400, allow_inf_nan=False)
     offset_s: Seconds = 0.0
-    valid_from: datetime | None = Field(None, description="In force from (ISO 8601; no zone: the signal's local time).")
+    valid_from: datetime | None = Field(
+        None, description="In force from (ISO 8601; no zone: the signal's local time)."
+    )
     valid_until: datetime | None = Field(None, description="In force until, exclusive.")
     phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
     provenance: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(
@@ -76,7 +85,8 @@ class PlanIn(BaseModel):
         f"{MAX_PROVENANCE_BYTES:,} bytes as JSON.",
     )
     network: str | None = Field(
-        None, max_length=200,
+        None,
+        max_length=200,
         description="File name of the served network the plan was made for; default: the one with this signal.",
     )
 
@@ -106,7 +116,9 @@ class PhaseOut(BaseModel):
 class PlanOut(BaseModel):
     """A published plan version."""
 
-    version: int = Field(description="Global version number; strictly increasing in publishing order.")
+    version: int = Field(
+        description="Global version number; strictly increasing in publishing order."
+    )
     batch: int
     network: str
     published_at: datetime
@@ -152,18 +164,25 @@ class IntersectionOut(BaseModel):
 class History(BaseModel):
     id: str
     plans: list[PlanOut]
-    next_before: int | None = Field(description="Pass as ?before= for the next (older) page; None: no more.")
+    next_before: int | None = Field(
+        description="Pass as ?before= for the next (older) page; None: no more."
+    )
 
 
 class Health(BaseModel):
     status: Literal["ok"]
     latest_version: int
-    networks: dict[str, int] = Field(description="Served network file names with their number of signals.")
+    networks: dict[str, int] = Field(
+        description="Served network file names with their number of signals."
+    )
 
 
 def plan_out(stored: StoredPlan) -> dict[str, Any]:
     """A stored version as a ``PlanOut`` document (plain JSON types)."""
     return {
-        "version": stored.version, "batch": stored.batch, "network": stored.network,
-        "published_at": stored.published_at, **json.loads(stored.document),
+        "version": stored.version,
+        "batch": stored.batch,
+        "network": stored.network,
+        "published_at": stored.published_at,
+        **json.loads(stored.document),
     }

@@ -41,20 +41,34 @@ class BoundedH11Protocol(H11Protocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if self.max_connections is not None and len(self.connections) > self.max_connections:
-            self.logger.warning("503: %d connections open, the limit is %d", len(self.connections), self.max_connections)
+            self.logger.warning(
+                "503: %d connections open, the limit is %d",
+                len(self.connections),
+                self.max_connections,
+            )
             self.app = problem(
-                503, f"the server has {self.max_connections} connections open: retry in a few seconds",
+                503,
+                f"the server has {self.max_connections} connections open: retry in a few seconds",
                 headers={"Retry-After": "5", "Connection": "close"},
             )
 
     def send_400_response(self, msg: str) -> None:
-        body = json.dumps({
-            "detail": f"invalid HTTP request, or its request line and headers are over {MAX_HEAD_BYTES:,} bytes",
-            "reasons": [],
-        }).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close")]
-        for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+        body = json.dumps(
+            {
+                "detail": f"invalid HTTP request, or its request line and headers are over {MAX_HEAD_BYTES:,} bytes",
+                "reasons": [],
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
             self.transport.write(self.conn.send(event))
         self.transport.close()
 

@@ -146,14 +146,18 @@ class PlanStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         if not self.path.parent.is_dir():
-            raise InputError(f"cannot create the plan database {self.path}: folder {self.path.parent} does not exist")
+            raise InputError(
+                f"cannot create the plan database {self.path}: folder {self.path.parent} does not exist"
+            )
         con = self._connection()
         try:
             con.execute("PRAGMA journal_mode=WAL")
             damage = [row[0] for row in con.execute("PRAGMA quick_check(2)")]
             if damage != ["ok"]:
                 lines = [line for text in damage for line in text.splitlines()]
-                problems = [line for line in lines if not line.startswith("*** in database")] or lines
+                problems = [
+                    line for line in lines if not line.startswith("*** in database")
+                ] or lines
                 more = ", and more" if len(problems) > 1 else ""
                 raise InputError(
                     f"{self.path} is damaged (PRAGMA quick_check: {problems[0]}{more}): restore it from a backup"
@@ -161,7 +165,9 @@ class PlanStore:
             con.execute("BEGIN IMMEDIATE")
             version = con.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise InputError(f"{self.path} has schema version {version}; this program knows up to {SCHEMA_VERSION}")
+                raise InputError(
+                    f"{self.path} has schema version {version}; this program knows up to {SCHEMA_VERSION}"
+                )
             for script in _MIGRATIONS[version:]:
                 for statement in script.strip().split(";\n"):
                     con.execute(statement)
@@ -182,7 +188,9 @@ class PlanStore:
         except FileNotFoundError:
             return
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read {self.mark}, the newest version committed to {self.path}: {exc}") from exc
+            raise InputError(
+                f"cannot read {self.mark}, the newest version committed to {self.path}: {exc}"
+            ) from exc
         assigned = self._assigned(con)
         if marked <= assigned:
             return
@@ -193,9 +201,19 @@ class PlanStore:
                 "damaged, or the file replaced by an older one): restore it from a backup, or serve what is left "
                 "with --accept-lost-versions"
             )
-        log.warning("%s lacks %s (lost with its write-ahead log); new versions start at %d", self.path, lost, marked + 1)
+        log.warning(
+            "%s lacks %s (lost with its write-ahead log); new versions start at %d",
+            self.path,
+            lost,
+            marked + 1,
+        )
         # AUTOINCREMENT numbers from this row: the lost numbers are never handed out again.
-        if con.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'plans'", (marked,)).rowcount == 0:
+        if (
+            con.execute(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'plans'", (marked,)
+            ).rowcount
+            == 0
+        ):
             con.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('plans', ?)", (marked,))
 
     @staticmethod
@@ -208,7 +226,9 @@ class PlanStore:
         con = getattr(self._local, "con", None)
         if con is None:
             try:
-                con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
+                con = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+                )
                 # FULL: a commit is on disk before it is acknowledged (power loss, not only a crash).
                 con.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
@@ -227,7 +247,11 @@ class PlanStore:
         self._local = threading.local()
 
     def publish(
-        self, items: Sequence[tuple[TimingPlan, str]], *, key: str | None = None, digest: str | None = None
+        self,
+        items: Sequence[tuple[TimingPlan, str]],
+        *,
+        key: str | None = None,
+        digest: str | None = None,
     ) -> Published:
         """Append ``(plan, network name)`` items as one batch, atomically.
 
@@ -262,7 +286,8 @@ class PlanStore:
     @staticmethod
     def _replay(con: sqlite3.Connection, key: str, digest: str | None) -> Published | None:
         row = con.execute(
-            "SELECT batch, published_at, request_sha256 FROM batches WHERE idempotency_key = ?", (key,)
+            "SELECT batch, published_at, request_sha256 FROM batches WHERE idempotency_key = ?",
+            (key,),
         ).fetchone()
         if row is None:
             return None
@@ -272,12 +297,17 @@ class PlanStore:
                 f"Idempotency-Key {key!r} was used for batch {batch}, published from another request: "
                 "use a new key for a new publish"
             )
-        versions = con.execute("SELECT tls_id, version FROM plans WHERE batch = ? ORDER BY version", (batch,)).fetchall()
+        versions = con.execute(
+            "SELECT tls_id, version FROM plans WHERE batch = ? ORDER BY version", (batch,)
+        ).fetchall()
         return Published(batch=batch, published_at=published_at, versions=versions, replayed=True)
 
     @staticmethod
     def _append(
-        con: sqlite3.Connection, items: Sequence[tuple[TimingPlan, str]], key: str | None, digest: str | None
+        con: sqlite3.Connection,
+        items: Sequence[tuple[TimingPlan, str]],
+        key: str | None,
+        digest: str | None,
     ) -> Published:
         published_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         batch = con.execute(
@@ -290,8 +320,13 @@ class PlanStore:
                 "INSERT INTO plans (batch, tls_id, network, valid_from, valid_until, published_at, document) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    batch, plan.tls_id, network, time_key(plan.valid_from), time_key(plan.valid_until),
-                    published_at, json.dumps(plan_to_dict(plan), allow_nan=False),
+                    batch,
+                    plan.tls_id,
+                    network,
+                    time_key(plan.valid_from),
+                    time_key(plan.valid_until),
+                    published_at,
+                    json.dumps(plan_to_dict(plan), allow_nan=False),
                 ),
             )
             versions.append((plan.tls_id, cursor.lastrowid))
@@ -323,42 +358,66 @@ class PlanStore:
 
     def in_force(self, tls_id: str, at: str) -> int | None:
         """The version in force for ``tls_id`` at time key ``at`` (see ``time_key``): the newest
-        version whose validity contains it; None when there is none."""
-        row = self._connection().execute(
-            "SELECT version FROM plans WHERE tls_id = ? AND (valid_from IS NULL OR valid_from <= ?) "
-            "AND (valid_until IS NULL OR valid_until > ?) ORDER BY version DESC LIMIT 1",
-            (tls_id, at, at),
-        ).fetchone()
+        version whose validity contains it; None when there is none.
+        """
+        row = (
+            self._connection()
+            .execute(
+                "SELECT version FROM plans WHERE tls_id = ? AND (valid_from IS NULL OR valid_from <= ?) "
+                "AND (valid_until IS NULL OR valid_until > ?) ORDER BY version DESC LIMIT 1",
+                (tls_id, at, at),
+            )
+            .fetchone()
+        )
         return None if row is None else row[0]
 
     def get(self, version: int) -> StoredPlan | None:
-        row = self._connection().execute(f"SELECT {_COLUMNS} FROM plans WHERE version = ?", (version,)).fetchone()
+        row = (
+            self._connection()
+            .execute(f"SELECT {_COLUMNS} FROM plans WHERE version = ?", (version,))
+            .fetchone()
+        )
         return None if row is None else StoredPlan(*row)
 
-    def history(self, tls_id: str, *, before: int | None = None, limit: int = 50) -> list[StoredPlan]:
+    def history(
+        self, tls_id: str, *, before: int | None = None, limit: int = 50
+    ) -> list[StoredPlan]:
         """The versions of ``tls_id``, newest first, older than ``before`` when given."""
-        rows = self._connection().execute(
-            f"SELECT {_COLUMNS} FROM plans WHERE tls_id = ? AND version < ? ORDER BY version DESC LIMIT ?",
-            (tls_id, before if before is not None else 2**63 - 1, limit),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT {_COLUMNS} FROM plans WHERE tls_id = ? AND version < ? ORDER BY version DESC LIMIT ?",
+                (tls_id, before if before is not None else 2**63 - 1, limit),
+            )
+            .fetchall()
+        )
         return [StoredPlan(*row) for row in rows]
 
     def latest_versions(self) -> dict[str, int]:
         """Every signal with a published plan, and its newest version."""
-        return dict(self._connection().execute("SELECT tls_id, max(version) FROM plans GROUP BY tls_id").fetchall())
+        return dict(
+            self._connection()
+            .execute("SELECT tls_id, max(version) FROM plans GROUP BY tls_id")
+            .fetchall()
+        )
 
     def latest_version(self) -> int:
         """The newest version of any signal (0 when nothing is published)."""
-        return self._connection().execute("SELECT coalesce(max(version), 0) FROM plans").fetchone()[0]
+        return (
+            self._connection().execute("SELECT coalesce(max(version), 0) FROM plans").fetchone()[0]
+        )
 
     def batches(self) -> list[tuple[int, int]]:
         """Every committed batch with its number of plans, oldest first."""
-        return self._connection().execute("SELECT batch, plans FROM batches ORDER BY batch").fetchall()
+        return (
+            self._connection().execute("SELECT batch, plans FROM batches ORDER BY batch").fetchall()
+        )
 
 
 def _rollback(con: sqlite3.Connection) -> None:
     """Roll back the open transaction, unless a failed statement ended it already (SQLITE_FULL
-    can): the ROLLBACK's own error would then hide the real cause."""
+    can): the ROLLBACK's own error would then hide the real cause.
+    """
     if con.in_transaction:
         with contextlib.suppress(sqlite3.Error):
             con.execute("ROLLBACK")

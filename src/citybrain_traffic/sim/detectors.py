@@ -17,7 +17,8 @@ DEFAULT_BIN_S = 900
 @dataclass(frozen=True)
 class MovementLoop:
     """An induction loop at the start of a link's junction (via) lane: every vehicle on that lane
-    is making this movement, so its count is the movement's stop-line count."""
+    is making this movement, so its count is the movement's stop-line count.
+    """
 
     id: str
     tls_id: str
@@ -45,19 +46,29 @@ def movement_loops(network: Network) -> list[MovementLoop]:
     return loops
 
 
-def write_movement_detectors(path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path) -> Path:
+def write_movement_detectors(
+    path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path
+) -> Path:
     """An additional file placing the loops; SUMO writes their counts per ``bin_s`` to ``output``."""
     root = ET.Element("additional")
     for loop in loops:
         ET.SubElement(
-            root, "inductionLoop", id=loop.id, lane=loop.lane, pos="0", period=f"{bin_s:g}", file=str(output.resolve())
+            root,
+            "inductionLoop",
+            id=loop.id,
+            lane=loop.lane,
+            pos="0",
+            period=f"{bin_s:g}",
+            file=str(output.resolve()),
         )
     ET.indent(root)
     path.write_text(ET.tostring(root, encoding="unicode") + "\n")
     return path
 
 
-def read_movement_counts(output: Path, loops: list[MovementLoop], *, origin: pd.Timestamp) -> pd.DataFrame:
+def read_movement_counts(
+    output: Path, loops: list[MovementLoop], *, origin: pd.Timestamp
+) -> pd.DataFrame:
     """The loops' output as the tidy counts table.
 
     Columns: ``timestamp`` (bin start: ``origin`` + simulation time), ``intersection`` (signal
@@ -68,7 +79,14 @@ def read_movement_counts(output: Path, loops: list[MovementLoop], *, origin: pd.
     for _, elem in ET.iterparse(output):
         if elem.tag == "interval" and elem.get("id") in by_id:
             loop = by_id[elem.get("id")]
-            rows.append((float(elem.get("begin")), loop.tls_id, loop.movement, int(float(elem.get("nVehContrib")))))
+            rows.append(
+                (
+                    float(elem.get("begin")),
+                    loop.tls_id,
+                    loop.movement,
+                    int(float(elem.get("nVehContrib"))),
+                )
+            )
         elem.clear()
     table = pd.DataFrame(rows, columns=["time_s", "intersection", "movement", "count"])
     table = table.groupby(["time_s", "intersection", "movement"], as_index=False)["count"].sum()

@@ -72,7 +72,8 @@ HCM_LOS_BOUNDS = (("A", 10.0), ("B", 20.0), ("C", 35.0), ("D", 55.0), ("E", 80.0
 
 def _iter_elements(path: Path, *tags: str, whole: bool = False):
     """The attributes of each element named in ``tags`` of an XML file (gzipped or not); with
-    ``whole``, the element itself with its children. Each is freed once the caller moves on."""
+    ``whole``, the element itself with its children. Each is freed once the caller moves on.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         for _, elem in ET.iterparse(fh):
@@ -113,29 +114,43 @@ def read_trips(
     for elem in _iter_elements(path, "tripinfo", "personinfo", whole=True):
         a = elem.attrib
         if elem.tag == "tripinfo":
-            vehicles.append((
-                a["id"],
-                float(a["depart"]),
-                float(a["departDelay"]),
-                float(a["arrival"]),
-                float(a["duration"]),
-                float(a["timeLoss"]),
-                float(a["waitingTime"]),
-                int(a["waitingCount"]),
-                travel_mode(classes.get(a.get("vType", ""), "")),
-            ))
+            vehicles.append(
+                (
+                    a["id"],
+                    float(a["depart"]),
+                    float(a["departDelay"]),
+                    float(a["arrival"]),
+                    float(a["duration"]),
+                    float(a["timeLoss"]),
+                    float(a["waitingTime"]),
+                    int(a["waitingCount"]),
+                    travel_mode(classes.get(a.get("vType", ""), "")),
+                )
+            )
             continue
         walks = [w.attrib for w in elem.iter("walk") if float(w.get("depart", -1)) >= 0]
         if walks:
-            walkers.append((
-                a["id"],
-                all(float(w["arrival"]) >= 0 for w in walks),
-                sum(float(w["timeLoss"]) for w in walks),
-                sum(float(w["waitingTime"]) for w in walks),
-            ))
+            walkers.append(
+                (
+                    a["id"],
+                    all(float(w["arrival"]) >= 0 for w in walks),
+                    sum(float(w["timeLoss"]) for w in walks),
+                    sum(float(w["waitingTime"]) for w in walks),
+                )
+            )
     trips = pd.DataFrame(
         vehicles,
-        columns=["id", "depart", "depart_delay", "arrival", "duration", "time_loss", "waiting_time", "stops", "mode"],
+        columns=[
+            "id",
+            "depart",
+            "depart_delay",
+            "arrival",
+            "duration",
+            "time_loss",
+            "waiting_time",
+            "stops",
+            "mode",
+        ],
     )
     trips.loc[trips["depart"] < 0, "depart"] = np.nan
     trips.loc[trips["arrival"] < 0, "arrival"] = np.nan
@@ -177,7 +192,9 @@ def trip_kpis(
         "mean_delay_s": _mean(motor["time_loss"] + motor["depart_delay"]),
         "mean_waiting_time_s": _mean(inserted["waiting_time"]),
         "mean_stops": _mean(inserted["stops"]),
-        "congestion_index": float(inserted["duration"].sum() / free_flow) if free_flow > 0 else math.nan,
+        "congestion_index": float(inserted["duration"].sum() / free_flow)
+        if free_flow > 0
+        else math.nan,
         "backlog": counts["vehicles_loaded"] - counts["vehicles_arrived"],
         "teleports": int(teleports),
         "collisions": int(collisions),
@@ -193,7 +210,8 @@ def trip_kpis(
 
 def _walkers(walks: pd.DataFrame | None, vehicles: pd.DataFrame) -> pd.DataFrame:
     """``read_trips``' walkers with the inserted vehicles of class pedestrian added: walkers SUMO
-    moves as vehicles, as older scenarios have them."""
+    moves as vehicles, as older scenarios have them.
+    """
     moved = vehicles[vehicles["depart"].notna()]
     parts = [moved.assign(finished=moved["arrival"].notna())[_WALK_COLUMNS]]
     if walks is not None and len(walks):
@@ -253,17 +271,30 @@ def approach_table(edgedata_path: Path, network: Network) -> pd.DataFrame:
     edges: dict[str, tuple[float, float]] = {}
     for attrs in _iter_elements(edgedata_path, "edge"):
         loss, left = edges.get(attrs["id"], (0.0, 0.0))
-        edges[attrs["id"]] = (loss + float(attrs.get("timeLoss", 0.0)), left + float(attrs.get("left", 0.0)))
+        edges[attrs["id"]] = (
+            loss + float(attrs.get("timeLoss", 0.0)),
+            left + float(attrs.get("left", 0.0)),
+        )
     rows = []
     for intersection in network.intersections.values():
         for approach in intersection.approaches:
             loss = sum(edges.get(e, (0.0, 0.0))[0] for e in approach.edges)
             vehicles = edges.get(approach.edge, (0.0, 0.0))[1]
-            rows.append((intersection.tls_id, approach.edge, int(vehicles), loss, loss / vehicles if vehicles else math.nan))
+            rows.append(
+                (
+                    intersection.tls_id,
+                    approach.edge,
+                    int(vehicles),
+                    loss,
+                    loss / vehicles if vehicles else math.nan,
+                )
+            )
     table = pd.DataFrame(rows, columns=["tls_id", "approach", "vehicles", "_loss", "mean_delay_s"])
     table["los"] = table["mean_delay_s"].map(level_of_service)
     totals = table.groupby("tls_id")[["_loss", "vehicles"]].sum()
-    per_tls = (totals["_loss"] / totals["vehicles"].where(totals["vehicles"] > 0)).rename("intersection_delay_s")
+    per_tls = (totals["_loss"] / totals["vehicles"].where(totals["vehicles"] > 0)).rename(
+        "intersection_delay_s"
+    )
     table = table.join(per_tls, on="tls_id").drop(columns="_loss")
     table["intersection_los"] = table["intersection_delay_s"].map(level_of_service)
     return table
@@ -277,7 +308,13 @@ def time_series(summary_path: Path, *, begin: float, bin_s: float = 300.0) -> pd
     ``waiting_to_insert`` (mean vehicles due but not yet inserted).
     """
     rows = [
-        (float(a["time"]), float(a["running"]), float(a["meanSpeed"]), float(a["halting"]), float(a["waiting"]))
+        (
+            float(a["time"]),
+            float(a["running"]),
+            float(a["meanSpeed"]),
+            float(a["halting"]),
+            float(a["waiting"]),
+        )
         for a in _iter_elements(summary_path, "step")
     ]
     steps = pd.DataFrame(rows, columns=["time", "running", "speed", "halting", "waiting"])
@@ -287,7 +324,8 @@ def time_series(summary_path: Path, *, begin: float, bin_s: float = 300.0) -> pd
     series = pd.DataFrame(
         {
             "vehicles_running": grouped["running"].mean(),
-            "mean_speed_m_s": grouped["speed_x_running"].sum() / grouped["running"].sum().where(lambda s: s > 0),
+            "mean_speed_m_s": grouped["speed_x_running"].sum()
+            / grouped["running"].sum().where(lambda s: s > 0),
             "queue_veh": grouped["halting"].mean(),
             "waiting_to_insert": grouped["waiting"].mean(),
         }

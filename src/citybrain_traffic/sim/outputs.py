@@ -11,18 +11,29 @@ from pathlib import Path
 
 #: Elements of a SUMO additional file that write an output file, and the attribute naming it.
 OUTPUT_ATTRIBUTES = {
-    "e1Detector": "file", "inductionLoop": "file", "instantInductionLoop": "file",
-    "e2Detector": "file", "laneAreaDetector": "file",
-    "e3Detector": "file", "entryExitDetector": "file",
-    "edgeData": "file", "laneData": "file",
-    "routeProbe": "file", "vTypeProbe": "file",
-    "calibrator": "output", "timedEvent": "dest",
+    "e1Detector": "file",
+    "inductionLoop": "file",
+    "instantInductionLoop": "file",
+    "e2Detector": "file",
+    "laneAreaDetector": "file",
+    "e3Detector": "file",
+    "entryExitDetector": "file",
+    "edgeData": "file",
+    "laneData": "file",
+    "routeProbe": "file",
+    "vTypeProbe": "file",
+    "calibrator": "output",
+    "timedEvent": "dest",
 }
 
 #: Attributes naming input files. SUMO reads a relative name from the additional file's folder,
 #: so in a copy elsewhere it is written out in full.
 INPUT_ATTRIBUTES = {
-    "include": "href", "variableSpeedSign": "file", "calibrator": "file", "poly": "imgFile", "poi": "imgFile",
+    "include": "href",
+    "variableSpeedSign": "file",
+    "calibrator": "file",
+    "poly": "imgFile",
+    "poi": "imgFile",
 }
 
 #: Outputs that are no file of the user's folder: SUMO's null device, or a socket (host:port).
@@ -60,7 +71,9 @@ def redirect_outputs(
         if value and not _NOT_A_FILE.match(value):
             original = Path(os.path.normpath(source_dir / value))
             if original not in targets:
-                targets[original] = folder / _unused_name(original.name, {t.name for t in targets.values()})
+                targets[original] = folder / _unused_name(
+                    original.name, {t.name for t in targets.values()}
+                )
             element.set(output, str(targets[original]))
             moved = True
         source = INPUT_ATTRIBUTES.get(element.tag)
@@ -73,12 +86,15 @@ def run_additionals(paths: Sequence[Path], folder: Path) -> list[Path]:
     """The user's additional files as a run in ``folder`` loads them: each that declares an output
     replaced by a copy in ``folder/user-additionals`` whose outputs land in ``folder/user-outputs``
     (parallel runs would otherwise all write the one file beside the user's config, and only the
-    last run's data would survive); the others as they are."""
+    last run's data would survive); the others as they are.
+    """
     loaded, targets = [], {}
     for path in paths:
         path = Path(path).resolve()
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        text, targets = redirect_outputs(raw, source_dir=path.parent, folder=folder / "user-outputs", targets=targets)
+        text, targets = redirect_outputs(
+            raw, source_dir=path.parent, folder=folder / "user-outputs", targets=targets
+        )
         if text is None:
             loaded.append(path)
             continue

@@ -100,30 +100,51 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
     if spec.count_bin_s is not None:
         measure.append(
             write_movement_detectors(
-                out / "movement-loops.add.xml", movement_loops(spec.network), bin_s=spec.count_bin_s,
+                out / "movement-loops.add.xml",
+                movement_loops(spec.network),
+                bin_s=spec.count_bin_s,
                 output=out / "movement-loops.xml",
             )
         )
-    measure.append(safety.tls_state_output(out / "tls-states.add.xml", sorted(spec.network.intersections),
-                                           out / "tls-states.xml"))
-    additionals = [*run_additionals(sc.additional_files, out), *spec.setup.additional_files, *measure]
+    measure.append(
+        safety.tls_state_output(
+            out / "tls-states.add.xml", sorted(spec.network.intersections), out / "tls-states.xml"
+        )
+    )
+    additionals = [
+        *run_additionals(sc.additional_files, out),
+        *spec.setup.additional_files,
+        *measure,
+    ]
     args = [
         sumo_binary("sumo"),
         *sc.sumo_args(net_file=spec.setup.net_file),
-        "--begin", f"{sc.begin:g}",
-        "--end", f"{sc.end:g}",
-        "--seed", str(spec.seed),
-        "--time-to-teleport", f"{spec.time_to_teleport:g}",
-        "--scale", f"{spec.demand_scale:g}",
-        "--additional-files", ",".join(str(Path(p).resolve()) for p in additionals),
-        "--tripinfo-output", str(out / "tripinfo.xml.gz"),
+        "--begin",
+        f"{sc.begin:g}",
+        "--end",
+        f"{sc.end:g}",
+        "--seed",
+        str(spec.seed),
+        "--time-to-teleport",
+        f"{spec.time_to_teleport:g}",
+        "--scale",
+        f"{spec.demand_scale:g}",
+        "--additional-files",
+        ",".join(str(Path(p).resolve()) for p in additionals),
+        "--tripinfo-output",
+        str(out / "tripinfo.xml.gz"),
         "--tripinfo-output.write-unfinished",
         "--tripinfo-output.write-undeparted",
-        "--summary-output", str(out / "summary.xml.gz"),
-        "--summary-output.period", str(SUMMARY_PERIOD_S),
-        "--statistic-output", str(out / "statistics.xml"),
-        "--collision-output", str(out / "collisions.xml"),
-        "--error-log", str(out / "sumo.log"),
+        "--summary-output",
+        str(out / "summary.xml.gz"),
+        "--summary-output.period",
+        str(SUMMARY_PERIOD_S),
+        "--statistic-output",
+        str(out / "statistics.xml"),
+        "--collision-output",
+        str(out / "collisions.xml"),
+        "--error-log",
+        str(out / "sumo.log"),
         "--no-step-log",
         "--duration-log.disable",
     ]
@@ -132,7 +153,9 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
 
 def _write_measurement(spec: RunSpec) -> Path:
     """An additional file asking SUMO for time loss and counts on every approach edge."""
-    edges = sorted({e for i in spec.network.intersections.values() for a in i.approaches for e in a.edges})
+    edges = sorted(
+        {e for i in spec.network.intersections.values() for a in i.approaches for e in a.edges}
+    )
     root = ET.Element("additional")
     ET.SubElement(
         root,
@@ -160,7 +183,9 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         Called now and then with the simulation time (s).
     """
     spec.workdir.mkdir(parents=True, exist_ok=True)
-    controller = make_controller(spec.controller) if isinstance(spec.controller, str) else spec.controller
+    controller = (
+        make_controller(spec.controller) if isinstance(spec.controller, str) else spec.controller
+    )
     controller.setup = spec.setup
     command = sumo_command(spec)
     end = spec.scenario.end
@@ -197,12 +222,19 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         teleports=metrics.read_teleports(out / "statistics.xml"),
         collisions=metrics.read_collisions(out / "collisions.xml"),
     )
-    unsafe = tuple(safety.run_violations(out / "tls-states.xml", spec.network,
-                                         [*spec.scenario.additional_files, *spec.setup.additional_files],
-                                         net_file=spec.setup.net_file))
+    unsafe = tuple(
+        safety.run_violations(
+            out / "tls-states.xml",
+            spec.network,
+            [*spec.scenario.additional_files, *spec.setup.additional_files],
+            net_file=spec.setup.net_file,
+        )
+    )
     counts = None
     if spec.count_bin_s is not None:
-        counts = read_movement_counts(out / "movement-loops.xml", movement_loops(spec.network), origin=spec.day)
+        counts = read_movement_counts(
+            out / "movement-loops.xml", movement_loops(spec.network), origin=spec.day
+        )
     return RunResult(
         scenario=spec.scenario.name,
         controller=spec.controller_name,
@@ -230,7 +262,10 @@ def _signals(api, network: Network) -> dict[str, TrafficSignal]:
             continue
         running = tl.getProgram(tls_id)
         logic = next(lg for lg in tl.getAllProgramLogics(tls_id) if lg.programID == running)
-        phases = tuple(Phase(p.state, float(p.duration), float(p.minDur), float(p.maxDur)) for p in logic.phases)
+        phases = tuple(
+            Phase(p.state, float(p.duration), float(p.minDur), float(p.maxDur))
+            for p in logic.phases
+        )
         phases = mark_pedestrian_clearances(phases, intersection.crossings)
         envelope = safety.envelope(tls_id, phases, foes.get(tls_id, {}))
         signals[tls_id] = TrafficSignal(api, intersection, phases, envelope)

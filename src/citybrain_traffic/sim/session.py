@@ -125,7 +125,9 @@ class Session:
         try:
             self.api.simulationStep(t)
         except Exception as exc:
-            raise SimulationError(f"SUMO stopped at {self.time:.0f} s: {self.error_message() or exc}") from exc
+            raise SimulationError(
+                f"SUMO stopped at {self.time:.0f} s: {self.error_message() or exc}"
+            ) from exc
 
     def error_message(self) -> str:
         """SUMO's own error lines from this run's error log."""
@@ -154,20 +156,34 @@ def _start_gui(args: list[str], error_log: Path):
     console = error_log.with_name("sumo-gui-console.log")
     with open(console, "w") as out:
         process = subprocess.Popen(
-            [sumo_binary("sumo-gui"), *args[1:], "--start", "--quit-on-end", "--remote-port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sumo_binary("sumo-gui"),
+                *args[1:],
+                "--start",
+                "--quit-on-end",
+                "--remote-port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + GUI_START_TIMEOUT_S
     while True:
         if process.poll() is not None:
-            logs = [path.read_text(errors="replace") for path in (console, error_log) if path.exists()]
+            logs = [
+                path.read_text(errors="replace") for path in (console, error_log) if path.exists()
+            ]
             reason = _sumo_message("\n".join(logs)) or f"exit code {process.returncode}"
             raise SimulationError(f"sumo-gui could not start: {reason}")
         try:
-            traci.init(port, numRetries=0, proc=process)  # one attempt, without traci's retry messages
+            traci.init(
+                port, numRetries=0, proc=process
+            )  # one attempt, without traci's retry messages
             return traci
         except (FatalTraCIError, TraCIException):
             if time.monotonic() > deadline:
                 process.kill()
-                raise SimulationError(f"sumo-gui did not open its TraCI port within {GUI_START_TIMEOUT_S:g} s") from None
+                raise SimulationError(
+                    f"sumo-gui did not open its TraCI port within {GUI_START_TIMEOUT_S:g} s"
+                ) from None
             time.sleep(0.1)
