@@ -88,7 +88,8 @@ def _check_reproduces(fresh: pd.DataFrame, committed: pd.DataFrame) -> list[str]
 def main() -> int:
     args = parse_args()
 
-    from citybrain_traffic.bench import comparison, parse_seeds
+    from citybrain_traffic.harness.seeds import parse_seeds
+    from citybrain_traffic.harness.stats import comparison
     from citybrain_traffic.report import comparison_markdown
     from citybrain_traffic.sim.metrics import KPI_COLUMNS
 

@@ -78,7 +78,7 @@ def simulate_spec(
     """
     from citybrain_traffic.network import read_network
     from citybrain_traffic.scenario import load_scenario
-    from citybrain_traffic.simulate import simulate_scenario
+    from citybrain_traffic.experiments.simulate import simulate_scenario
 
     scenario = load_scenario(spec)
     sink = notes if notes is not None else []
@@ -103,7 +103,7 @@ def run_scenarios(
     args: argparse.Namespace, controllers: list[str]
 ) -> tuple[pd.DataFrame, list[str]]:
     """Every scenario x ``controllers`` x the seeds; the summary rows and the controllers' notes."""
-    from citybrain_traffic.bench import parse_seeds
+    from citybrain_traffic.harness.seeds import parse_seeds
 
     seeds = parse_seeds(args.seeds)
     summaries, notes = [], []
@@ -123,7 +123,8 @@ def run_scenarios(
 def main() -> int:
     args = parse_args(__doc__)
 
-    from citybrain_traffic.bench import comparison, parse_seeds
+    from citybrain_traffic.harness.seeds import parse_seeds
+    from citybrain_traffic.harness.stats import comparison
     from citybrain_traffic.report import comparison_markdown
     from citybrain_traffic.sim.metrics import KPI_COLUMNS
 

@@ -28,7 +28,8 @@ CONTROLLERS = ["fixed", "webster", "optimized"]
 def main() -> int:
     args = parse_args(__doc__)
 
-    from citybrain_traffic.bench import comparison, parse_seeds
+    from citybrain_traffic.harness.seeds import parse_seeds
+    from citybrain_traffic.harness.stats import comparison
     from citybrain_traffic.report import comparison_markdown
     from citybrain_traffic.sim.metrics import KPI_COLUMNS
 

@@ -469,10 +469,11 @@ def corpus_matrix(
     """Every controller on every corpus network, seed 1: one row each with ``outcome`` ``ok``
     (run, with its delay, arrivals and safety violations counted on SUMO's states), ``refused``
     (the controller's one-line reason) or ``failed`` (anything else, with its message)."""
-    from citybrain_traffic.bench import prepare_setups, run_matrix
     from citybrain_traffic.errors import CTrafficError, InputError
+    from citybrain_traffic.experiments.simulate import prepare_controllers
+    from citybrain_traffic.harness.matrix import run_matrix
+    from citybrain_traffic.harness.runner import RunSpec
     from citybrain_traffic.network import read_network
-    from citybrain_traffic.sim.runner import RunSpec
 
     rows, specs = [], []
     for name in names:
@@ -481,7 +482,7 @@ def corpus_matrix(
         for controller in controllers:
             row = {"network": name, "controller": controller, "signals": len(network.intersections)}
             try:
-                setup = prepare_setups(
+                prepared = prepare_controllers(
                     scenario,
                     network,
                     [controller],
@@ -502,10 +503,9 @@ def corpus_matrix(
                     RunSpec(
                         scenario=scenario,
                         network=network,
-                        controller=controller,
+                        controller=prepared,
                         seed=1,
                         workdir=folder / name / controller,
-                        setup=setup,
                     ),
                 )
             )

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from citybrain_traffic.control.adaptive import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
+from citybrain_traffic.control.realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import plan_from_dict, validate_all
 from citybrain_traffic.scenario import load_scenario
@@ -117,8 +117,8 @@ def test_fixed_plans_and_no_history_modes(tmp_path):
         str(out),
     )
     assert done.returncode == 0, done.stderr
-    assert "no forecaster: forecasting from the counts seen so far" in done.stdout + done.stderr
-    assert "plans run as fixed time" in done.stdout + done.stderr
+    fitted = json.loads((out / "prepared" / "adaptive" / "adaptive.json").read_text())
+    assert fitted["params"]["model"] is None and fitted["params"]["realtime"] == "False"
     records = [
         json.loads(line)
         for line in (out / "adaptive" / "seed-2" / "plans.jsonl").read_text().splitlines()
@@ -195,9 +195,9 @@ def test_adaptive_options_are_checked(tmp_path):
     assert done.returncode == 2 and "divide a day" in done.stderr
     assert not (tmp_path / "seven" / "prepared").exists()
     # Without a history any interval is fine for the check.
-    from citybrain_traffic.control.adaptive import AdaptiveController
+    from citybrain_traffic.experiments.preparation import AdaptivePreparation
 
-    AdaptiveController().configure(interval_min=7, history_days=0)
+    AdaptivePreparation(interval_min=7, history_days=0)
 
 
 def test_a_model_must_forecast_one_interval_ahead(model_dir):
@@ -230,8 +230,8 @@ def test_a_model_must_forecast_one_interval_ahead(model_dir):
 
 def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path):
     """The first plans come from the history's mean count of the first interval on days of the run's type."""
-    from citybrain_traffic.control.adaptive import _opening_counts
-    from citybrain_traffic.sim.runner import SIM_DAY_ZERO
+    from citybrain_traffic.clock import SIM_DAY_ZERO
+    from citybrain_traffic.control.adaptive import opening_counts
 
     assert SIM_DAY_ZERO.day_of_week < 5  # the run is simulated on a weekday
     rows = []
@@ -249,10 +249,10 @@ def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path
         history, index=False
     )
 
-    opening = sorted(_opening_counts(history, begin_s=6 * 3600.0))
+    opening = sorted(opening_counts(history, begin_s=6 * 3600.0))
     assert opening == [["C", "a>b", 15.0], ["C", "c>d", 30.0]]
     assert (
-        _opening_counts(history, begin_s=7 * 3600.0) == []
+        opening_counts(history, begin_s=7 * 3600.0) == []
     )  # no bin starts at the begin: no opening plan
 
 
@@ -265,34 +265,25 @@ def test_a_broken_model_folder_is_a_clear_error(tmp_path):
 def test_adaptive_runs_the_networks_own_program_when_the_check_found_nothing_better(tmp_path):
     """The check in SUMO may find the network's own program better than every plan tried: then
     adaptive leaves the signals to it, and the run is the fixed-time run to the number."""
-    from dataclasses import replace
-
-    from citybrain_traffic.bench import run_matrix
     from citybrain_traffic.control.adaptive import AdaptiveController
-    from citybrain_traffic.control.base import SimSetup
-    from citybrain_traffic.sim.runner import RunSpec
+    from citybrain_traffic.control.fixed import FixedController
+    from citybrain_traffic.harness.matrix import run_matrix
+    from citybrain_traffic.harness.runner import RunSpec
 
     sc = load_scenario("single", end=900)
     network = read_network(sc.net_file)
-    setup = (
-        AdaptiveController()
-        .configure(history_days=0, check_in_sumo=False)
-        .prepare(sc, network, tmp_path, demand_scale=1.0)
-    )
-    state = json.loads(dict(setup.data)["adaptive"])
-    assert state["own_program"] is False
-    own = replace(setup, data=(("adaptive", json.dumps({**state, "own_program": True})),))
+    own = AdaptiveController(own_program=True).fit(sc, network, tmp_path, demand_scale=1.0)
+    assert own.setup.additional_files  # its counting loops are loaded all the same
     adaptive, fixed = run_matrix(
         [
             RunSpec(
                 scenario=sc,
                 network=network,
-                controller=name,
+                controller=controller,
                 seed=4,
-                workdir=tmp_path / name,
-                setup=s,
+                workdir=tmp_path / controller.name,
             )
-            for name, s in (("adaptive", own), ("fixed", SimSetup()))
+            for controller in (own, FixedController().fit(sc, network, tmp_path, demand_scale=1.0))
         ]
     )
     assert adaptive.controller_report == {"plans": [], "switches": []}

@@ -157,7 +157,7 @@ def test_non_finite_time_is_refused(args):
 
 def test_huge_seed_range_is_refused(tmp_path):
     """0-100000 would start days of simulation; the limit is refused at once and stated in --help."""
-    from citybrain_traffic.bench import MAX_SEED, MAX_SEEDS
+    from citybrain_traffic.harness.seeds import MAX_SEED, MAX_SEEDS
 
     assert_clean_error(
         run_cli("simulate", "single", "--seeds", "0-100000"), f"more than {MAX_SEEDS} seeds"
@@ -241,7 +241,7 @@ def test_calibrate_never_prints_nan(tmp_path):
 def test_network_saturation_flow_needs_well_sampled_lanes():
     import pandas as pd
 
-    from citybrain_traffic.calibrate import network_saturation_flow
+    from citybrain_traffic.experiments.calibrate import network_saturation_flow
     from citybrain_traffic.errors import InputError
 
     table = pd.DataFrame(

@@ -9,11 +9,12 @@ import re
 import pandas as pd
 import pytest
 
-from citybrain_traffic.bench import RunFailure, run_matrix
+from citybrain_traffic.control.fixed import FixedController
 from citybrain_traffic.errors import SimulationError
+from citybrain_traffic.harness.matrix import RunFailure, run_matrix
+from citybrain_traffic.harness.runner import RunResult, RunSpec
 from citybrain_traffic.network import read_network
 from citybrain_traffic.scenario import load_scenario
-from citybrain_traffic.sim.runner import RunResult, RunSpec
 
 from conftest import run_cli
 from network_variants import long_minimum_greens, missing_internal_connection, single_files
@@ -129,7 +130,7 @@ def test_run_matrix_reports_failures_only_when_asked(tmp_path):
         return RunSpec(
             scenario=scenario,
             network=read_network(scenario.net_file),
-            controller="fixed",
+            controller=FixedController(),
             seed=1,
             workdir=tmp_path / name,
         )
@@ -147,7 +148,7 @@ def test_run_matrix_reports_failures_only_when_asked(tmp_path):
 
 
 def test_a_controller_that_lost_some_seeds_shows_the_mean_of_the_others():
-    from citybrain_traffic.bench import SUMMARY_COLUMNS, comparison
+    from citybrain_traffic.harness.stats import SUMMARY_COLUMNS, comparison
     from citybrain_traffic.report import comparison_markdown
     from citybrain_traffic.sim.metrics import KPI_COLUMNS
 

@@ -9,13 +9,13 @@ import subprocess
 import pandas as pd
 import pytest
 
-from citybrain_traffic.bench import SUMMARY_COLUMNS
+from citybrain_traffic.harness.stats import SUMMARY_COLUMNS
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import read_tl_logics, violations
 from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.metrics import read_tripinfo, trip_kpis
 from citybrain_traffic.sim.session import sumo_binary
-from citybrain_traffic.simulate import simulate_scenario
+from citybrain_traffic.experiments.simulate import simulate_scenario
 
 from conftest import run_cli
 
@@ -212,25 +212,21 @@ def test_optimized_plans_are_safe_and_run(tmp_path):
 
 
 def test_the_networks_own_program_is_kept_when_no_plan_beats_it():
-    from citybrain_traffic.control.optimized import OWN_PROGRAM, choose_floor
+    from citybrain_traffic.experiments.selection import OWN_PROGRAM, choose
 
-    chosen, note = choose_floor({None: 40.0, 60.0: 41.0, OWN_PROGRAM: 39.5})
-    assert chosen == OWN_PROGRAM
-    assert note.endswith(
-        "model 40.0 s, >=60 s 41.0 s, the network's own program 39.5 s; kept the network's own program"
-    )
-    assert (
-        choose_floor({None: 40.0, 60.0: 39.0, OWN_PROGRAM: 39.0})[0] == 60.0
-    )  # a tie goes to the plan
+    order = ["model", ">=60 s"]
+    assert choose({"model": 40.0, ">=60 s": 41.0, OWN_PROGRAM: 39.5}, order) == OWN_PROGRAM
+    assert choose({"model": 40.0, ">=60 s": 39.0, OWN_PROGRAM: 39.0}, order) == ">=60 s"
+    assert choose({"model": 39.0, ">=60 s": 39.0, OWN_PROGRAM: 40.0}, order) == "model"
 
 
 def test_preparations_are_announced(tmp_path):
     """The progress display hears of each controller's preparation as it starts (some simulate)."""
-    from citybrain_traffic.bench import prepare_setups
+    from citybrain_traffic.experiments.simulate import prepare_controllers
 
     sc = load_scenario("single")
     started = []
-    setups = prepare_setups(
+    setups = prepare_controllers(
         sc,
         read_network(sc.net_file),
         ["fixed", "webster"],

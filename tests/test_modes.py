@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from citybrain_traffic.bench import SUMMARY_COLUMNS, comparison
+from citybrain_traffic.harness.stats import SUMMARY_COLUMNS, comparison
 from citybrain_traffic.network import read_network
 from citybrain_traffic.report import comparison_markdown, comparison_rich
 from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.metrics import KPI_COLUMNS, trip_kpis
-from citybrain_traffic.simulate import simulate_scenario
+from citybrain_traffic.experiments.simulate import simulate_scenario
 
 from network_variants import crossing_grid, random_demand, single_files, sumo_saved_config
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from citybrain_traffic.collect import collect_history, plan_days
+from citybrain_traffic.experiments.history import collect_history, plan_days
 from citybrain_traffic.network import read_network
 from citybrain_traffic.scenario import load_scenario
-from citybrain_traffic.simulate import simulate_scenario
+from citybrain_traffic.experiments.simulate import simulate_scenario
 
 
 def test_counts_match_the_vehicles_that_crossed(tmp_path):
@@ -64,7 +64,7 @@ def test_day_plan_has_weekends_and_incidents():
 
 
 def test_saturation_flow_from_queue_discharge(tmp_path):
-    from citybrain_traffic.calibrate import calibrate, network_saturation_flow
+    from citybrain_traffic.experiments.calibrate import calibrate, network_saturation_flow
 
     sc = load_scenario("single", end=3600)
     network = read_network(sc.net_file)

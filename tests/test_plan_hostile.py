@@ -345,11 +345,11 @@ def test_hostile_plans_served_to_the_adapter_never_reach_the_signal(tmp_path):
     """A store written around the service's checks serves plans that cut J1's yellow and all-red.
     The adapter refuses them and J1 keeps its own program: SUMO shows every yellow and all-red in
     full, and J1 keeps switching."""
-    from citybrain_traffic.bench import run_matrix
+    from citybrain_traffic.harness.matrix import run_matrix
     from citybrain_traffic.network import read_network
     from citybrain_traffic.scenario import load_scenario
     from citybrain_traffic.service.store import PlanStore
-    from citybrain_traffic.sim.runner import RunSpec
+    from citybrain_traffic.harness.runner import RunSpec
 
     from test_plan_switching import _runs
     from service_helpers import serving

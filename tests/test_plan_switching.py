@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from citybrain_traffic.bench import run_matrix
-from citybrain_traffic.control.base import SimSetup
-from citybrain_traffic.control.adaptive import _with_gap_control
+from citybrain_traffic.control.realtime import bounded_plan
 from citybrain_traffic.control.scheduled import ScheduledPlansController
 from citybrain_traffic.control.switching import coordinated_phase
+from citybrain_traffic.harness.matrix import run_matrix
+from citybrain_traffic.harness.runner import RunSpec
 from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import plans_from_network, validate
 from citybrain_traffic.scenario import load_scenario
-from citybrain_traffic.sim.runner import RunSpec
 
 
 class RecordingScheduled(ScheduledPlansController):
@@ -20,10 +19,10 @@ class RecordingScheduled(ScheduledPlansController):
 
     name = "recording-scheduled"
 
-    def start(self, signals, now):
-        self.api = next(iter(signals.values())).api
+    def start(self, context, now):
+        self.api = context.api
         self.trace = []
-        wake = super().start(signals, now)
+        wake = super().start(context, now)
         return self._record(now, wake)
 
     def step(self, now):
@@ -76,14 +75,13 @@ def test_switching_keeps_clearances_minimums_and_reaches_offsets(tmp_path):
             offset=float(17 * k),
         )
         plans.append(validate(new, network.intersections[plan.tls_id].phases))
-    setup = SimSetup(schedule=tuple((300.0, p) for p in plans))
+    schedule = tuple((300.0, p) for p in plans)
     spec = RunSpec(
         scenario=sc,
         network=network,
-        controller=RecordingScheduled(),
+        controller=RecordingScheduled(schedule).fit(sc, network, tmp_path, demand_scale=1.0),
         seed=1,
         workdir=tmp_path,
-        setup=setup,
     )
     report = run_matrix([spec])[0].controller_report
 
@@ -130,10 +128,9 @@ def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
     spec = RunSpec(
         scenario=sc,
         network=network,
-        controller=RecordingScheduled(),
+        controller=RecordingScheduled(tuple(schedule)).fit(sc, network, tmp_path, demand_scale=1.0),
         seed=1,
         workdir=tmp_path,
-        setup=SimSetup(schedule=tuple(schedule)),
     )
     report = run_matrix([spec])[0].controller_report
 
@@ -187,7 +184,7 @@ def test_held_actuated_plans_keep_their_offsets_and_force_offs(tmp_path):
     schedule = []
     for k, plan in enumerate(plans_from_network(network)):
         reference = network.intersections[plan.tls_id].phases
-        held = _with_gap_control(
+        held = bounded_plan(
             replace(plan, program_id="test-held", offset=float(23 * k) % plan.cycle_s),
             reference,
             hold=True,
@@ -196,10 +193,9 @@ def test_held_actuated_plans_keep_their_offsets_and_force_offs(tmp_path):
     spec = RunSpec(
         scenario=sc,
         network=network,
-        controller=RecordingHeld(),
+        controller=RecordingHeld(tuple(schedule)).fit(sc, network, tmp_path, demand_scale=1.0),
         seed=1,
         workdir=tmp_path,
-        setup=SimSetup(schedule=tuple(schedule)),
     )
     report = run_matrix([spec])[0].controller_report
 

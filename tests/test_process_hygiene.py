@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from citybrain_traffic.control.base import Controller
+
 from conftest import run_cli
 
 #: Two SUMO runs of about 3 s each: long enough to be stopped while both workers simulate.
@@ -147,28 +149,23 @@ def test_staged_out_dir_renames_only_at_the_end(tmp_path):
     ).read_text() == "2"
 
 
-class _Broken:
-    """A plug-in controller with a bug (an instance: RunSpec takes those besides names)."""
+class _Broken(Controller):
+    """A plug-in controller with a bug."""
 
     name = "broken"
-    needs_signals = False
-    setup = None
 
-    def start(self, signals, now):
+    def start(self, context, now):
         raise ZeroDivisionError("boom")
-
-    def report(self):
-        return None
 
 
 def test_internal_error_keeps_its_traceback_outside_the_run(tmp_path):
     """The traceback was written into the run's folder, which a failed command removes (its
     temporary or partial --out folder): the message pointed at a file that was gone."""
-    from citybrain_traffic.bench import run_matrix
     from citybrain_traffic.errors import SimulationError
+    from citybrain_traffic.harness.matrix import run_matrix
+    from citybrain_traffic.harness.runner import RunSpec
     from citybrain_traffic.network import read_network
     from citybrain_traffic.scenario import load_scenario
-    from citybrain_traffic.sim.runner import RunSpec
 
     sc = load_scenario("single", end=60)
     spec = RunSpec(

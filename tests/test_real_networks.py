@@ -41,7 +41,7 @@ def test_actuated_runs_the_networks_own_contradicting_program(tmp_path):
     """It stopped with 'duration 78 s outside its range 5-50 s' before."""
     sc = _scenario(contradicting_ranges(tmp_path))
     network = read_network(sc.net_file)
-    setup = ActuatedController().prepare(sc, network, tmp_path, demand_scale=1.0)
+    setup = ActuatedController().fit(sc, network, tmp_path, demand_scale=1.0).setup
     (program,) = read_tl_logics(setup.additional_files[0])
     assert violations(program, network.intersections["C"].phases) == []
 
@@ -50,12 +50,9 @@ def test_webster_times_a_signal_itself_where_sumos_tool_fails(tmp_path):
     """SUMO's tlsCycleAdaptation.py crashes (IndexError) on a signal with an unused state."""
     sc = _scenario(unused_state(tmp_path))
     network = read_network(sc.net_file)
-    setup = WebsterController().prepare(sc, network, tmp_path, demand_scale=1.0)
-    assert any(
-        "SUMO's tool failed" in note and "every signal timed by our Webster" in note
-        for note in setup.notes
-    )
-    (program,) = read_tl_logics(setup.additional_files[0])
+    webster = WebsterController().fit(sc, network, tmp_path, demand_scale=1.0)
+    assert webster.tool_failed_ and webster.ours_ == ["C"]
+    (program,) = read_tl_logics(webster.setup.additional_files[0])
     assert violations(program, network.intersections["C"].phases) == []
     assert program.cycle_s != network.intersections["C"].cycle_s
 
@@ -63,13 +60,10 @@ def test_webster_times_a_signal_itself_where_sumos_tool_fails(tmp_path):
 def test_webster_replaces_a_tool_plan_below_a_minimum_green(tmp_path):
     sc = _scenario(contradicting_ranges(tmp_path))
     network = read_network(sc.net_file)
-    setup = WebsterController().prepare(sc, network, tmp_path, demand_scale=1.0)
-    assert any(
-        "SUMO's tool plan refused for 1 signal(s): C (C phase 2: green 5 s is below its minimum 6 s"
-        in note
-        for note in setup.notes
-    ), setup.notes
-    assert "webster: 1 signal(s) timed by our Webster instead of SUMO's tool: C" in setup.notes
+    webster = WebsterController().fit(sc, network, tmp_path, demand_scale=1.0)
+    assert set(webster.refused_) == {"C"} and "below its minimum" in webster.refused_["C"]
+    assert not webster.tool_failed_ and webster.ours_ == ["C"]
+    setup = webster.setup
     (program,) = read_tl_logics(setup.additional_files[0])
     assert violations(program, network.intersections["C"].phases) == []
 

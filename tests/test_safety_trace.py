@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from citybrain_traffic.bench import run_matrix
+from citybrain_traffic.harness.matrix import run_matrix
 from citybrain_traffic.control.signal import TrafficSignal
 from citybrain_traffic.network import Intersection, Phase, read_network
 from citybrain_traffic.safety import envelope, link_foes, trace_violations
 from citybrain_traffic.scenario import load_scenario
-from citybrain_traffic.sim.runner import RunSpec
+from citybrain_traffic.harness.runner import RunSpec
 
 from network_variants import crossing_grid, random_demand
 
@@ -124,8 +124,11 @@ def test_foes_come_from_the_junction_requests(tmp_path):
     assert any(12 in js for js in link_foes(crossings)["A1"].values())
 
 
-def _run(scenario, controller, workdir: Path):
+def _run(scenario, name: str, workdir: Path):
+    from citybrain_traffic.experiments.registry import preparation
+
     network = read_network(scenario.net_file)
+    controller = preparation(name).build(scenario, network, workdir, demand_scale=1.0)
     return run_matrix(
         [
             RunSpec(

@@ -14,7 +14,7 @@ import pytest
 
 from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.outputs import redirect_outputs
-from citybrain_traffic.simulate import teleport_note
+from citybrain_traffic.experiments.simulate import teleport_note
 
 from conftest import run_cli
 from network_variants import single_files

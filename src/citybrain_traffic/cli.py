@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from .control.base import make_controller
 from .control.switching import OFFSET_MODES
 from .errors import CTrafficError, InputError
 
@@ -207,10 +206,10 @@ def scenarios() -> None:
 @cli.command()
 def controllers() -> None:
     """List the signal controllers."""
-    from .control.base import controller_names
+    from .experiments.registry import controller_class, controller_names
 
     for name in controller_names():
-        click.echo(f"{name:<17} {make_controller(name).description}")
+        click.echo(f"{name:<17} {controller_class(name).description}")
 
 
 @cli.command(help=_SIMULATE_HELP)
@@ -286,7 +285,7 @@ def simulate(
     fixed_plans,
     offsets,
 ):
-    from .bench import parse_seeds
+    from .harness.seeds import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     if not names:
@@ -308,13 +307,14 @@ def simulate(
     staged = _StagedOutDir(out) if out else None
     from .network import read_network
     from .scenario import load_scenario
-    from .simulate import simulate_scenario
+    from .experiments.registry import preparation
+    from .experiments.simulate import simulate_scenario
 
     options = _controller_options(
         names, model_dir, interval_min, history_days, fixed_plans, offsets
     )
     for name in names:
-        make_controller(name).configure(**options.get(name, {}))
+        preparation(name, **options.get(name, {}))
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
     network = read_network(sc.net_file)
     console = _console()
@@ -434,11 +434,12 @@ def benchmark(
     fail is reported as failed (and in failures.csv) while the others run; the command then exits 1.
     One that cannot apply to a network (NEMA programs, a WAUT) is reported as refused, no failure.
     """
-    from .bench import parse_seeds
+    from .harness.seeds import parse_seeds
     from .network import read_network
     from .report import write_benchmark
     from .scenario import bundled_scenarios, load_scenario
-    from .simulate import simulate_cases
+    from .experiments.registry import preparation
+    from .experiments.simulate import simulate_cases
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
@@ -446,7 +447,7 @@ def benchmark(
         names, model_dir, interval_min, history_days, fixed_plans, offsets
     )
     for name in names:
-        make_controller(name).configure(**options.get(name, {}))
+        preparation(name, **options.get(name, {}))
     seed_list = parse_seeds(seeds)
     staged = _StagedOutDir(out)
     cases = []
@@ -544,7 +545,7 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     """
     import pandas as pd
 
-    from .collect import collect_history
+    from .experiments.history import collect_history
     from .network import read_network
     from .scenario import load_scenario
 
@@ -612,9 +613,9 @@ def calibrate(scenario, seed, demand_scale, out):
     `ctraffic optimize --saturation-flow` can take. When no lane has 20 headways the demand
     queues too rarely: exit code 2, and a heavier --demand-scale is the remedy.
     """
-    from .bench import parse_seeds
-    from .calibrate import MIN_LANE_HEADWAYS, MIN_QUEUE, network_saturation_flow
-    from .calibrate import calibrate as measure
+    from .harness.seeds import parse_seeds
+    from .experiments.calibrate import MIN_LANE_HEADWAYS, MIN_QUEUE, network_saturation_flow
+    from .experiments.calibrate import calibrate as measure
     from .network import read_network
     from .scenario import load_scenario
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .bench import RunFailure, failure_frame
-from .sim.runner import RunResult
+from .harness.matrix import RunFailure
+from .harness.runner import RunResult
+from .harness.stats import failure_frame
 
 #: KPIs shown in the terminal table: (column, heading with unit, decimals).
 HEADLINE = (

@@ -6,10 +6,15 @@ import re
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 from ..plans import TimingPlan, validate, write_tl_logics
 from ..sim.session import run_sumo_tool, sumo_binary
 from .base import Controller, SimSetup
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..scenario import Scenario
 
 #: netconvert's default maximum for actuated greens (``--tls.max-dur``), in s; its minimum
 #: (``--tls.min-dur`` 5 s) is the network model's default minimum green. Used where the network
@@ -27,9 +32,15 @@ class ActuatedController(Controller):
 
     replaces_programs = True
     name = "actuated"
-    description = "SUMO gap-actuated control on the network's own phases (green 5-50 s where the network sets no range)"
+    description = (
+        "SUMO gap-actuated control on the network's own phases "
+        "(green 5-50 s where the network sets no range)"
+    )
 
-    def prepare(self, scenario, network, workdir: Path, *, demand_scale: float) -> SimSetup:
+    def fit(
+        self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
+    ) -> Self:
+        """Write the programs the runs load; return self."""
         programs = []
         for intersection in network.intersections.values():
             phases = tuple(_actuated_phase(p) if p.is_green else p for p in intersection.phases)
@@ -64,7 +75,8 @@ class ActuatedController(Controller):
             if n_blind
             else ()
         )
-        return SimSetup(additional_files=(path,), notes=notes)
+        self.setup_ = SimSetup(additional_files=(path,), notes=notes)
+        return self
 
 
 def _actuated_phase(phase):
@@ -105,7 +117,7 @@ def phases_without_detector(scenario, program_file: Path, workdir: Path) -> dict
 
 
 class RebuiltActuatedController(Controller):
-    """SUMO's own actuated programs as ``netconvert --tls.rebuild --tls.default-type actuated`` makes them.
+    """SUMO's own actuated programs, as ``netconvert --tls.rebuild`` makes them (actuated type).
 
     The phases are netconvert's, not the network's: this is what SUMO offers out of the box.
     """
@@ -115,7 +127,10 @@ class RebuiltActuatedController(Controller):
     name = "actuated-rebuilt"
     description = "netconvert --tls.rebuild --tls.default-type actuated (SUMO's own phases)"
 
-    def prepare(self, scenario, network, workdir: Path, *, demand_scale: float) -> SimSetup:
+    def fit(
+        self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
+    ) -> Self:
+        """Write the programs the runs load; return self."""
         out = workdir / "actuated-rebuilt.net.xml"
         run_sumo_tool(
             [
@@ -132,4 +147,5 @@ class RebuiltActuatedController(Controller):
             cwd=workdir,
             what="rebuilding the network's signals as actuated (netconvert)",
         )
-        return SimSetup(net_file=out)
+        self.setup_ = SimSetup(net_file=out)
+        return self

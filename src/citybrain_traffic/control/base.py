@@ -1,10 +1,12 @@
-"""The controller protocol, and the registry of controllers by name."""
+"""The controller protocol: options in, a fitted setup out, then decisions during a run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import inspect
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
 
 from ..errors import InputError, NotApplicableError
 
@@ -20,31 +22,37 @@ class SimSetup:
     """What a controller changes about a run before it starts (made once, shared by all seeds).
 
     ``net_file`` replaces the scenario's network; ``additional_files`` are loaded after the
-    scenario's own (a ``tlLogic`` there becomes the running program); ``notes`` are shown to the user.
+    scenario's own (a ``tlLogic`` there becomes the running program); ``notes`` are shown to the
+    user; ``schedule`` holds timing plans to run, as (from simulation time s, plan) pairs.
     """
 
     net_file: Path | None = None
     additional_files: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
-    #: Timing plans to run: (from simulation time s, plan), validated in ``prepare``.
-    schedule: tuple[tuple[float, "TimingPlan"], ...] = ()
-    #: Whatever else the controller hands from ``prepare`` to its runs: (key, JSON text) pairs.
-    data: tuple[tuple[str, str], ...] = ()
+    schedule: tuple[tuple[float, TimingPlan], ...] = ()
+
+
+@dataclass
+class RunContext:
+    """What a controller gets when its run starts: SUMO's API, the network, its signals."""
+
+    api: Any
+    network: Network
+    signals: dict[str, TrafficSignal] = field(default_factory=dict)
 
 
 class Controller:
     """Base class of controllers; as it stands it leaves the signals to their programs.
 
-    Subclasses override what they need:
-
-    - ``prepare``: seed-independent work before any run (write a program, rebuild a net), in the
-      main process, once per scenario and demand;
-    - ``start`` and ``step``: during a run, in the run's process, with ``self.setup`` set to
-      what ``prepare`` returned. Both get the simulation time (s) and return the next time the
-      controller wants to act, or ``None`` for never; the harness advances SUMO straight there.
+    Controllers follow scikit-learn's estimator convention. Options are keyword parameters of
+    ``__init__``, stored unchanged under their own names (:meth:`get_params`). :meth:`fit` does
+    the seed-independent work before any run (write a program, rebuild a net), once per
+    scenario and demand, and keeps what it learns in attributes ending in ``_``, ``setup_``
+    among them. The fitted instance goes to the run's process, where :meth:`start` and
+    :meth:`step` act; both take the simulation time (s) and return the next time the
+    controller wants to act, or ``None`` for never. Controllers never run simulations
+    themselves: choosing by simulation is the ``experiments`` layer's job.
     """
-
-    setup: SimSetup = SimSetup()
 
     name = ""
     description = ""
@@ -54,23 +62,58 @@ class Controller:
     listed = True
     #: Whether it runs programs of its own (or switches states live) in place of the network's.
     replaces_programs = False
-    #: Whether those programs come from a phase design of their own (netconvert's), not the network's.
+    #: Whether those programs come from a phase design of its own (netconvert's).
     designs_phases = False
 
-    def configure(self, **options) -> "Controller":
-        """Apply command-line options meant for this controller (most take none)."""
-        if options:
-            raise InputError(
-                f"controller {self.name!r} takes no options; got {', '.join(sorted(options))}"
-            )
+    setup_: SimSetup
+
+    # -- parameters (scikit-learn's get_params / set_params / clone) ---------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Return the constructor parameters and their current values."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor parameters by name; an unknown one is an ``InputError``."""
+        known = self.get_params()
+        for key, value in params.items():
+            if key not in known:
+                raise InputError(
+                    f"controller {self.name!r} has no option {key!r}"
+                    + (f"; its options: {', '.join(known)}" if known else "")
+                )
+            setattr(self, key, value)
         return self
 
-    def prepare(
-        self, scenario: "Scenario", network: "Network", workdir: Path, *, demand_scale: float
-    ) -> SimSetup:
-        return SimSetup()
+    def clone(self, **params: Any) -> Self:
+        """Return a new, unfitted controller with the same parameters, ``params`` changed."""
+        return type(self)(**{**self.get_params(), **params})
 
-    def check_applicable(self, scenario: "Scenario", network: "Network") -> None:
+    def with_params(self, **params: Any) -> Self:
+        """Return a copy of this fitted controller with run-time parameters changed.
+
+        Only for parameters that :meth:`fit` does not use (they take effect in the run).
+        """
+        return copy.copy(self).set_params(**params)
+
+    @property
+    def setup(self) -> SimSetup:
+        """The fitted setup, or an empty one before :meth:`fit` (the network as it is)."""
+        return getattr(self, "setup_", SimSetup())
+
+    # -- preparation ---------------------------------------------------------------------------
+    def fit(
+        self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
+    ) -> Self:
+        """Do the seed-independent work for ``scenario`` at ``demand_scale``; return self."""
+        self.setup_ = SimSetup()
+        return self
+
+    def check_applicable(self, scenario: Scenario, network: Network) -> None:
         """Refuse, with one line, a network whose signals this controller cannot run safely.
 
         A controller that replaces programs builds standard SUMO programs from the network's
@@ -90,60 +133,32 @@ class Controller:
         nema = [tls for tls, i in network.intersections.items() if i.program_type == "NEMA"]
         if nema and not self.designs_phases:
             raise NotApplicableError(
-                f"{self.name} cannot run signal(s) {', '.join(nema[:5])}: they run NEMA programs, whose yellow and "
-                "all-red are phase attributes that the standard programs it builds would lose; run fixed or "
-                "actuated-rebuilt on this network"
+                f"{self.name} cannot run signal(s) {', '.join(nema[:5])}: they run NEMA "
+                "programs, whose yellow and all-red are phase attributes that the standard "
+                "programs it builds would lose; run fixed or actuated-rebuilt on this network"
             )
         switched = waut_signals(scenario)
         if switched:
-            tls, path = next(iter(switched.items()))
+            _, path = next(iter(switched.items()))
             raise NotApplicableError(
-                f"{self.name} cannot run signal(s) {', '.join(list(switched)[:5])}: a WAUT in {path.name} switches "
-                f"their programs at its own times, which would cut {self.name}'s short; run fixed, or remove the WAUT"
+                f"{self.name} cannot run signal(s) {', '.join(list(switched)[:5])}: a WAUT in "
+                f"{path.name} switches their programs at its own times, which would cut "
+                f"{self.name}'s short; run fixed, or remove the WAUT"
             )
 
-    def start(self, signals: dict[str, "TrafficSignal"], now: float) -> float | None:
+    # -- the run (in the run's process) --------------------------------------------------------
+    def start(self, context: RunContext, now: float) -> float | None:
+        """Take over the signals at simulation time ``now`` (s); return when to act next."""
         return None
 
     def step(self, now: float) -> float | None:
+        """Act at simulation time ``now`` (s); return when to act next, ``None`` for never."""
         return None
 
-    def report(self):
-        """What the controller wants to hand back from its run (picklable), e.g. a log."""
+    def report(self) -> Any:
+        """Return what the controller hands back from its run (picklable), e.g. a log."""
         return None
 
-
-def controller_names() -> list[str]:
-    return [name for name, cls in _registry().items() if cls.listed]
-
-
-def make_controller(name: str) -> Controller:
-    """A new controller by name; an unknown name is an ``InputError`` listing the known ones."""
-    registry = _registry()
-    if name not in registry:
-        raise InputError(
-            f"unknown controller {name!r}: expected one of {', '.join(controller_names())}"
-        )
-    return registry[name]()
-
-
-def _registry() -> dict[str, type[Controller]]:
-    from ..calibrate import DischargeRecorder
-    from .actuated import ActuatedController, RebuiltActuatedController
-    from .adaptive import AdaptiveController
-    from .fixed import FixedController
-    from .max_pressure import MaxPressureController
-    from .optimized import OptimizedController
-    from .webster import WebsterController
-
-    classes = [
-        FixedController,
-        ActuatedController,
-        RebuiltActuatedController,
-        WebsterController,
-        MaxPressureController,
-        OptimizedController,
-        AdaptiveController,
-        DischargeRecorder,
-    ]
-    return {cls.name: cls for cls in classes}
+    def failures(self) -> int:
+        """Return how many decisions failed during the run (the running plan was kept)."""
+        return 0

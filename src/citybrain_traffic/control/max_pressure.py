@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Controller
+from .base import Controller, RunContext
+from .sensing import PressureTerm, SumoSensing, pressure_terms
 from .signal import TrafficSignal
 
 #: How often each signal reconsiders its green once the minimum green has passed (s).
@@ -28,40 +29,27 @@ class MaxPressureController(Controller):
     )
     needs_signals = True
 
-    def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
-        self.signals = list(signals.values())
+    def start(self, context: RunContext, now: float) -> float | None:
+        """Compute every signal's pressure terms and take the signals over."""
+        self.signals = list(context.signals.values())
         if not self.signals:
             return None
-        self.api = self.signals[0].api
+        self.sensing = SumoSensing(context.api)
+        self._terms = {sig.id: pressure_terms(sig.intersection, sig.phases) for sig in self.signals}
         lanes: dict[str, None] = {}
-        self._terms: dict[str, list[list[tuple[tuple[str, ...], str, float]]]] = {}
-        for sig in self.signals:
-            intersection = sig.intersection
-            links_per_lane: dict[str, int] = {}
-            for link in intersection.links:
-                links_per_lane[link.in_lane] = links_per_lane.get(link.in_lane, 0) + 1
-            per_phase = []
-            for phase in sig.phases:
-                terms = []
-                if phase.is_green:
-                    for link in intersection.links:
-                        if phase.state[link.index] in "Gg":
-                            upstream = intersection.upstream_lanes[link.in_lane]
-                            terms.append(
-                                (upstream, link.out_lane, 1.0 / links_per_lane[link.in_lane])
-                            )
-                            lanes.update(dict.fromkeys(upstream))
-                            lanes[link.out_lane] = None
-                per_phase.append(terms)
-            self._terms[sig.id] = per_phase
+        for per_phase in self._terms.values():
+            for terms in per_phase:
+                for upstream, out_lane, _ in terms:
+                    lanes.update(dict.fromkeys(upstream))
+                    lanes[out_lane] = None
         self._lanes = tuple(lanes)
         for sig in self.signals:
             sig.take_over(now)
         return now
 
     def step(self, now: float) -> float | None:
-        count = self.api.lane.getLastStepVehicleNumber
-        queue = {lane: count(lane) for lane in self._lanes}
+        """Serve, at each signal past its minimum green, the green of largest pressure."""
+        queue = self.sensing.vehicles(self._lanes)
         next_time = now + DECISION_INTERVAL_S
         for sig in self.signals:
             sig.update(now)
@@ -75,7 +63,7 @@ class MaxPressureController(Controller):
         return next_time
 
     def _best_phase(self, sig: TrafficSignal, queue: dict[str, int]) -> int:
-        terms = self._terms[sig.id]
+        terms: list[list[PressureTerm]] = self._terms[sig.id]
 
         def pressure(index: int) -> float:
             return sum(

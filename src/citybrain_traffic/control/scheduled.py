@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
-from .base import Controller
-from .signal import TrafficSignal
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+from ..plans import TimingPlan, validate_all
+from .base import Controller, RunContext, SimSetup
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..scenario import Scenario
 from .switching import PlanSwitcher
 
 
 class ScheduledPlansController(Controller):
-    """Runs the plans of ``setup.schedule``: each from its start time, switched in at the
-    signal's next cycle boundary with its offset kept (see ``PlanSwitcher``).
+    """Runs a schedule of timing plans, each from its start time.
 
-    Subclasses make the schedule in ``prepare``; the report is the log of every plan installed.
+    Each plan is switched in at its signal's next cycle boundary with its offset kept (see
+    ``PlanSwitcher``).
+
+    Subclasses make the schedule in ``fit``; the report is the log of every plan installed.
     """
 
     needs_signals = True
 
-    def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
-        if not signals:
+    def __init__(self, schedule: tuple[tuple[float, TimingPlan], ...] = ()) -> None:
+        self.schedule = schedule
+
+    def fit(
+        self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
+    ) -> Self:
+        """Validate every plan of the schedule against the network's program; return self."""
+        validate_all([plan for _, plan in self.schedule], network)
+        self.setup_ = SimSetup(schedule=tuple(self.schedule))
+        return self
+
+    def start(self, context: RunContext, now: float) -> float | None:
+        """Install the plans due at ``now``; the others follow at their times."""
+        if not context.signals:
             return None
-        self.switcher = PlanSwitcher.for_signals(signals)
+        self.switcher = PlanSwitcher.for_signals(context.signals)
         self.queue = sorted(self.setup.schedule, key=lambda item: (item[0], item[1].tls_id))
         return self.step(now)
 
     def step(self, now: float) -> float | None:
+        """Submit every plan due by ``now`` and let the switcher install them."""
         while self.queue and self.queue[0][0] <= now + 1e-9:
             _, plan = self.queue.pop(0)
             self.switcher.submit(plan, now)
@@ -35,4 +57,5 @@ class ScheduledPlansController(Controller):
         return min(wakes) if wakes else None
 
     def report(self) -> list[dict]:
+        """Return the log of every plan installed."""
         return self.switcher.log if hasattr(self, "switcher") else []

@@ -56,11 +56,11 @@ class TrafficSignal:
         return self.phases[index].min_green
 
     def next_green(self, index: int) -> int:
-        """The green phase that follows ``index`` in program order."""
+        """Return the green phase that follows ``index`` in program order."""
         return next_green(self.phases, index)
 
     def transition(self, src: int, dst: int) -> list[tuple[str, float]]:
-        """The change interval from green ``src`` to green ``dst`` as (state, duration s) pairs.
+        """Return the change interval from green ``src`` to green ``dst``: (state, s) pairs.
 
         To the program's next green this is the program's own phases, unchanged. To another green,
         the intervals after ``src`` keep their lengths, pedestrian clearances included; each link
@@ -118,8 +118,9 @@ class TrafficSignal:
     def _missing_clearance(
         self, intervals: list[tuple[str, float]], before: str, after: str
     ) -> float:
-        """How much all-red (s) ``intervals`` lack for the envelope's clearance between each link
-        losing green and each conflicting link gaining it.
+        """Return the all-red (s) that ``intervals`` lack for the envelope's clearances.
+
+        The clearance is between each link losing green and each conflicting link gaining it.
         """
         if self.envelope is None:
             return 0.0
@@ -145,6 +146,7 @@ class TrafficSignal:
 
     @property
     def in_transition(self) -> bool:
+        """Whether the signal is playing a change interval."""
         return bool(self._pending)
 
     def green_time(self, now: float) -> float:
@@ -193,6 +195,7 @@ class TrafficSignal:
 
     @property
     def next_event(self) -> float | None:
+        """The time of the next state change queued (s), or None."""
         return self._pending[0][0] if self._pending else None
 
     def _apply(self, state: str) -> None:

@@ -43,8 +43,10 @@ class _Held:
 
 
 def coordinated_phase(plan: TimingPlan) -> int:
-    """Index of the green a coordinated-actuated plan holds to its offset: its longest (the first
-    of equals), which carries the heaviest critical flow, as the arterial's through phase does.
+    """Return the index of the green a coordinated-actuated plan holds to its offset.
+
+    Its longest green (the first of equals), which carries the heaviest critical flow, as the
+    arterial's through phase does.
     """
     greens = [(-phase.duration, i) for i, phase in enumerate(plan.phases) if phase.is_green]
     return min(greens)[1]
@@ -89,12 +91,13 @@ class PlanSwitcher:
 
     @classmethod
     def for_signals(cls, signals: Mapping) -> PlanSwitcher:
-        """A switcher for the ``TrafficSignal`` objects of a run (at least one)."""
+        """Return a switcher for the ``TrafficSignal`` objects of a run (at least one)."""
         api = next(iter(signals.values())).api
         return cls(api, {tls: signal.intersection.phases for tls, signal in signals.items()})
 
     def submit(self, plan: TimingPlan, now: float, *, hold_offset: bool = False) -> None:
         """Queue ``plan`` for its signal; it replaces any plan still waiting.
+
         ``hold_offset``: run an actuated plan coordinated (see the class).
 
         Raises
@@ -211,7 +214,7 @@ class PlanSwitcher:
         self._wake[tls] = self._next_boundary(tls, now)
 
     def _next_boundary(self, tls: str, now: float) -> float:
-        """The earliest time the signal can next enter phase 0 (s).
+        """Return the earliest time the signal can next enter phase 0 (s).
 
         An actuated program may end a green at its minimum, so its phases count with their
         minDur: waking early only costs another look, waking late would miss the boundary.
@@ -241,8 +244,9 @@ class PlanSwitcher:
 
 
 def _start_of(*, target: int, after: int, ends: float, durations) -> float:
-    """When phase ``target`` starts if phase ``after`` ends at ``ends`` (s) and the phases between
-    last ``durations`` (indexed as the program's phases, which run in a loop).
+    """Return when phase ``target`` starts if phase ``after`` ends at ``ends`` (s).
+
+    The phases between last ``durations`` (indexed as the program's phases, which loop).
     """
     j = (after + 1) % len(durations)
     while j != target:

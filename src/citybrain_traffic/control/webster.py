@@ -1,9 +1,10 @@
-"""Webster baseline: static plans from SUMO's tlsCycleAdaptation.py, or our own Webster where it fails."""
+"""Webster baseline: static plans from SUMO's tlsCycleAdaptation.py, or our own where it fails."""
 
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import pandas as pd
 
@@ -16,6 +17,10 @@ from ..plans import read_tl_logics, violations, with_clearances_of, write_tl_log
 from ..sim.session import run_sumo_tool, sumo_tool
 from .base import Controller, SimSetup
 
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..scenario import Scenario
+
 #: tlsCycleAdaptation evaluates one hour of demand (Webster's method is defined on hourly flows).
 _WEBSTER_PERIOD_S = 3600.0
 #: Step between the candidate peak hours of our own Webster (s): the counting interval.
@@ -23,8 +28,9 @@ _STEP_S = 900.0
 
 
 class WebsterController(Controller):
-    """Fixed-time Webster plans (cycle and splits): SUMO's ``tlsCycleAdaptation.py`` where it
-    works, our own ``optimize.webster`` elsewhere.
+    """Fixed-time Webster plans (cycle and splits), from SUMO's tool or our own.
+
+    SUMO's ``tlsCycleAdaptation.py`` where it works, our own ``optimize.webster`` elsewhere.
 
     The demand is routed first (the tool reads only routed vehicles), scaled like the run and cut to
     the window; over a window longer than an hour the tool plans for the peak hour. The tool writes
@@ -40,26 +46,38 @@ class WebsterController(Controller):
     name = "webster"
     description = "static Webster plans from SUMO's tlsCycleAdaptation.py (peak hour of the demand)"
 
-    def prepare(self, scenario, network, workdir: Path, *, demand_scale: float) -> SimSetup:
+    def fit(
+        self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
+    ) -> Self:
+        """Write the programs the runs load; return self.
+
+        Learns ``tool_failed_`` (SUMO's tool gave no plan at all), ``refused_`` (signal -> why
+        the tool's plan was refused) and ``ours_`` (signals timed by our own Webster).
+        """
         routed = route_demand(scenario, workdir, demand_scale=demand_scale)
         notes = []
+        self.tool_failed_ = False
         try:
             tool_programs = self._tool_programs(scenario, network, routed, workdir)
         except SimulationError as exc:
             tool_programs = {}
+            self.tool_failed_ = True
             notes.append(
                 f"webster: SUMO's tool failed ({_tail(exc)}); every signal timed by our Webster"
             )
         programs, refused = {}, []
+        self.refused_: dict[str, str] = {}
         for tls, program in tool_programs.items():
             problems = violations(program, network.intersections[tls].phases)
             if problems:
+                self.refused_[tls] = problems[0]
                 refused.append(f"{tls} ({problems[0]})")
             else:
                 programs[tls] = program
         flows = _peak_hour_flows(routed, network, scenario)
         served = set(flows["intersection"])
         ours = [tls for tls in network.intersections if tls not in programs and tls in served]
+        self.ours_ = ours
         for tls in ours:
             intersection = network.intersections[tls]
             demand = intersection_demand(
@@ -88,7 +106,8 @@ class WebsterController(Controller):
         kept = len(network.intersections) - len(programs)
         if kept:
             notes.append(f"webster: {kept} signals without demand keep the network's program")
-        return SimSetup(additional_files=(path,), notes=tuple(notes))
+        self.setup_ = SimSetup(additional_files=(path,), notes=tuple(notes))
+        return self
 
     @staticmethod
     def _tool_programs(scenario, network, routed: Path, workdir: Path) -> dict:
@@ -137,8 +156,9 @@ class WebsterController(Controller):
 
 
 def _peak_hour_flows(routed: Path, network, scenario) -> pd.DataFrame:
-    """Hourly movement flows of the window's busiest hour (the whole window when it is shorter),
-    hours starting every 15 minutes.
+    """Return the hourly movement flows of the window's busiest hour.
+
+    Hours start every 15 minutes; a window shorter than an hour is taken whole.
     """
     end = min(scenario.end, scenario.begin + _WEBSTER_PERIOD_S)
     best = flows_from_routes(routed, network, begin=scenario.begin, end=end)
@@ -152,6 +172,6 @@ def _peak_hour_flows(routed: Path, network, scenario) -> pd.DataFrame:
 
 
 def _tail(exc: Exception, size: int = 120) -> str:
-    """The end of an error message, where a Python tool's exception stands."""
+    """Return the end of an error message, where a Python tool's exception stands."""
     text = " ".join(str(exc).split())
     return text if len(text) <= size else "..." + text[-size:]

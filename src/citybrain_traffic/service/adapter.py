@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pandas as pd
 
-from ..control.base import Controller
+from ..control.base import Controller, RunContext
 from ..control.scheduled import ScheduledPlansController
 from ..control.switching import PlanSwitcher
 from ..errors import InputError
 from ..plans import TimingPlan, validity_time, violations
-from ..sim.runner import SIM_DAY_ZERO
+from ..clock import SIM_DAY_ZERO
 from .client import PlanClient, ServiceError
 
 log = logging.getLogger("citybrain_traffic.service.adapter")
@@ -58,7 +58,9 @@ class ServiceAdapter(Controller):
             raise ValueError(f"poll_s must be positive, got {poll_s}")
         self.server, self.token, self.poll_s, self.day = server, token, poll_s, day
 
-    def start(self, signals, now: float) -> float | None:
+    def start(self, context: RunContext, now: float) -> float | None:
+        """Connect to the service and pull every signal's plan from ``now`` on."""
+        signals = context.signals
         if not signals:
             return None
         self.client = PlanClient(self.server, self.token)

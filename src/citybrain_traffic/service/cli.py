@@ -271,15 +271,14 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     """
     import pandas as pd
 
-    from ..bench import run_matrix
+    from ..harness.matrix import run_matrix
     from ..cli import _StagedOutDir, _console, _exit_on_problems
-    from ..control.base import SimSetup
     from ..network import read_network
     from ..plans import read_plans, validate_all
     from ..report import write_run_files
     from ..scenario import load_scenario
     from ..sim.metrics import KPI_COLUMNS
-    from ..sim.runner import RunSpec
+    from ..harness.runner import RunSpec
     from .adapter import DirectPlans, ServiceAdapter, schedule_from
     from .client import PlanClient
 
@@ -294,7 +293,6 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     staged = _StagedOutDir(out) if out else None
     sc = load_scenario(scenario, begin=begin, end=end)
     network = read_network(sc.net_file)
-    setup = SimSetup()
     if server is not None:
         token = os.environ.get(READ_ENV) or os.environ.get(WRITE_ENV)
         if not token:
@@ -308,9 +306,9 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
         source = f"plans pulled from {server} every {poll_s:g} s"
     else:
         plans = validate_all(read_plans(_plan_file(Path(plans_file))), network)
-        setup = SimSetup(schedule=schedule_from(plans, begin=sc.begin, end=sc.end, day=origin))
-        controller = DirectPlans()
-        source = f"{len(setup.schedule)} plan(s) from {plans_file}, run directly"
+        schedule = schedule_from(plans, begin=sc.begin, end=sc.end, day=origin)
+        controller = DirectPlans(schedule=tuple(schedule))
+        source = f"{len(schedule)} plan(s) from {plans_file}, run directly"
     click.echo(
         f"{sc.name}: {len(network.intersections)} signals, window {sc.begin:g}-{sc.end:g} s, seed {seed}, {source}"
     )
@@ -318,10 +316,9 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
         spec = RunSpec(
             scenario=sc,
             network=network,
-            controller=controller,
+            controller=controller.fit(sc, network, Path(workdir), demand_scale=1.0),
             seed=seed,
             workdir=Path(workdir) / "sumo",
-            setup=setup,
         )
         (result,) = run_matrix([spec])
         report = result.controller_report or {}

@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import math
 import time
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from ..control.base import Controller, SimSetup, make_controller
+from .. import safety
+from ..clock import SIM_DAY_ZERO
+from ..control.base import Controller, RunContext
 from ..control.signal import TrafficSignal
 from ..network import Network, Phase, mark_pedestrian_clearances
 from ..scenario import Scenario
-from .. import safety
-from . import metrics
-from .detectors import movement_loops, read_movement_counts, write_movement_detectors
-from .outputs import run_additionals
-from .session import Session, SumoCommand, sumo_binary
+from ..sim import metrics
+from ..sim.additionals import write_additional, measurement_xml
+from ..sim.detectors import movement_loops, read_movement_counts, write_movement_detectors
+from ..sim.outputs import run_additionals
+from ..sim.session import Session, SumoCommand, sumo_binary
 
 #: Seconds of simulation between time-series samples from SUMO's summary output.
 SUMMARY_PERIOD_S = 10
-
-#: The date whose midnight is simulation time 0 in count timestamps (a Monday).
-SIM_DAY_ZERO = pd.Timestamp("2026-01-05")
 
 
 @dataclass(frozen=True)
@@ -39,11 +37,12 @@ class RunSpec:
 
     scenario: Scenario
     network: Network
-    #: A registered controller's name, or a Controller instance (a plug-in; must pickle).
-    controller: str | Controller
+    #: A fitted controller (it must pickle: a spawned worker receives a copy).
+    controller: Controller
     seed: int
     workdir: Path
-    setup: SimSetup = field(default_factory=SimSetup)
+    #: Additional files of this run alone (an incident of a simulated day), after the controller's.
+    additional_files: tuple[Path, ...] = ()
     demand_scale: float = 1.0
     time_to_teleport: float = -1.0
     gui: bool = False
@@ -54,11 +53,23 @@ class RunSpec:
 
     @property
     def controller_name(self) -> str:
-        return self.controller if isinstance(self.controller, str) else self.controller.name
+        """The controller's name, as the results show it."""
+        return self.controller.name
 
     @property
     def key(self) -> str:
+        """``"<controller> seed <n>"``, naming the run in messages."""
         return f"{self.controller_name} seed {self.seed}"
+
+    @property
+    def net_file(self) -> Path:
+        """The network file SUMO loads: the controller's rebuilt one, else the scenario's."""
+        return self.controller.setup.net_file or self.network.path
+
+    @property
+    def run_additional_files(self) -> tuple[Path, ...]:
+        """The controller's additional files, then the run's own."""
+        return (*self.controller.setup.additional_files, *self.additional_files)
 
 
 @dataclass(frozen=True)
@@ -80,21 +91,25 @@ class RunResult:
     controller_report: object = None
     #: Every way the signal states SUMO showed left the safety envelope (``safety.run_violations``).
     safety_violations: tuple[str, ...] = ()
+    #: Decisions that failed during the run (a forecast, an optimization); the plan ran on.
+    control_failures: int = 0
 
     def summary_row(self) -> dict:
+        """Return the run's row of ``summary.csv``."""
         return {
             "scenario": self.scenario,
             "controller": self.controller,
             "seed": self.seed,
             **self.kpis,
             "safety_violations": len(self.safety_violations),
+            "control_failures": self.control_failures,
             "wall_time_s": self.wall_time_s,
             "control_time_s": self.control_time_s,
         }
 
 
 def sumo_command(spec: RunSpec) -> SumoCommand:
-    """The SUMO command line of a run: the scenario, the controller's setup, seed, window, outputs."""
+    """Return a run's SUMO command: scenario, controller's setup, seed, window, outputs."""
     sc, out = spec.scenario, spec.workdir
     measure = [_write_measurement(spec)]
     if spec.count_bin_s is not None:
@@ -113,12 +128,12 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
     )
     additionals = [
         *run_additionals(sc.additional_files, out),
-        *spec.setup.additional_files,
+        *spec.run_additional_files,
         *measure,
     ]
     args = [
         sumo_binary("sumo"),
-        *sc.sumo_args(net_file=spec.setup.net_file),
+        *sc.sumo_args(net_file=spec.controller.setup.net_file),
         "--begin",
         f"{sc.begin:g}",
         "--end",
@@ -152,24 +167,19 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
 
 
 def _write_measurement(spec: RunSpec) -> Path:
-    """An additional file asking SUMO for time loss and counts on every approach edge."""
+    """Write the additional file asking SUMO for time loss and counts on every approach edge."""
     edges = sorted(
         {e for i in spec.network.intersections.values() for a in i.approaches for e in a.edges}
     )
-    root = ET.Element("additional")
-    ET.SubElement(
-        root,
-        "edgeData",
-        id="ctraffic_approaches",
-        file=str((spec.workdir / "edgedata.xml").resolve()),
-        begin=f"{spec.scenario.begin:g}",
-        end=f"{spec.scenario.end:g}",
-        edges=" ".join(edges),
-        excludeEmpty="true",
+    return write_additional(
+        spec.workdir / "measure.add.xml",
+        measurement_xml(
+            edges,
+            output=(spec.workdir / "edgedata.xml").resolve(),
+            begin=spec.scenario.begin,
+            end=spec.scenario.end,
+        ),
     )
-    path = spec.workdir / "measure.add.xml"
-    path.write_text(ET.tostring(root, encoding="unicode"))
-    return path
 
 
 def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = None) -> RunResult:
@@ -183,10 +193,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         Called now and then with the simulation time (s).
     """
     spec.workdir.mkdir(parents=True, exist_ok=True)
-    controller = (
-        make_controller(spec.controller) if isinstance(spec.controller, str) else spec.controller
-    )
-    controller.setup = spec.setup
+    controller = spec.controller
     command = sumo_command(spec)
     end = spec.scenario.end
     report_every = max(60.0, spec.scenario.duration_s / 100)
@@ -195,7 +202,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     with Session(command) as sim:
         signals = _signals(sim.api, spec.network) if controller.needs_signals else {}
         tick = time.perf_counter()
-        wake = controller.start(signals, sim.time)
+        wake = controller.start(RunContext(sim.api, spec.network, signals), sim.time)
         control_time += time.perf_counter() - tick
         step = sim.api.simulation.getDeltaT()
         next_report = sim.time + report_every
@@ -226,8 +233,8 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         safety.run_violations(
             out / "tls-states.xml",
             spec.network,
-            [*spec.scenario.additional_files, *spec.setup.additional_files],
-            net_file=spec.setup.net_file,
+            [*spec.scenario.additional_files, *spec.run_additional_files],
+            net_file=spec.controller.setup.net_file,
         )
     )
     counts = None
@@ -248,11 +255,12 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         counts=counts,
         controller_report=controller.report(),
         safety_violations=unsafe,
+        control_failures=controller.failures(),
     )
 
 
 def _signals(api, network: Network) -> dict[str, TrafficSignal]:
-    """A TrafficSignal for every signal of the network, on the program the simulation runs."""
+    """Return a TrafficSignal for every signal of the network, on the running program."""
     tl = api.trafficlight
     foes = safety.network_foes(network.path)
     signals = {}

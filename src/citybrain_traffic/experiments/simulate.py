@@ -8,17 +8,23 @@ from typing import Callable
 
 import pandas as pd
 
-from .bench import RunFailure, comparison, prepare_setups, run_matrix, summary_frame
-from .network import Network
-from .report import comparison_markdown, write_failures, write_run_files
-from .scenario import Scenario
-from .sim.metrics import KPI_COLUMNS
-from .sim.runner import RunResult, RunSpec
+from ..control.base import Controller
+from ..errors import CTrafficError, NotApplicableError
+from ..harness.matrix import RunFailure, internal_error, one_line, run_matrix
+from ..harness.runner import RunResult, RunSpec
+from ..harness.stats import comparison, summary_frame
+from ..network import Network
+from ..report import comparison_markdown, write_failures, write_run_files
+from ..scenario import Scenario
+from ..sim.metrics import KPI_COLUMNS
+from .registry import preparation
 
 
 @dataclass(frozen=True)
 class SimulationOutcome:
-    """Every measured run's result, the ``summary.csv`` table, the comparison over seeds, and
+    """What a simulation command measured.
+
+    Every measured run's result, the ``summary.csv`` table, the comparison over seeds, and
     what failed (with ``keep_going``).
     """
 
@@ -101,7 +107,7 @@ def simulate_cases(
 
     for scenario, network in cases:
         base = workdir / scenario.name if len(cases) > 1 else workdir
-        setups = prepare_setups(
+        prepared = prepare_controllers(
             scenario,
             network,
             controllers,
@@ -111,7 +117,7 @@ def simulate_cases(
             on_preparing=on_preparing,
             on_failed=preparation_failed if keep_going else None,
         )
-        notes += [*network.notes, *(note for setup in setups.values() for note in setup.notes)]
+        notes += [*network.notes, *(note for c in prepared.values() for note in c.setup.notes)]
         note = teleport_note(scenario, time_to_teleport)
         if note:
             notes.append(note)
@@ -119,16 +125,15 @@ def simulate_cases(
             RunSpec(
                 scenario=scenario,
                 network=network,
-                controller=name,
+                controller=controller,
                 seed=seed,
                 workdir=base / name / f"seed-{seed}" / "sumo",
-                setup=setups[name],
                 demand_scale=demand_scale,
                 time_to_teleport=time_to_teleport,
                 gui=gui,
                 count_bin_s=count_bin_s,
             )
-            for name in setups
+            for name, controller in prepared.items()
             for seed in seeds
         ]
     if on_prepared is not None:
@@ -163,9 +168,61 @@ def simulate_cases(
     )
 
 
+def prepare_controllers(
+    scenario: Scenario,
+    network: Network,
+    controllers: list[str],
+    *,
+    demand_scale: float,
+    workdir: Path,
+    options: dict[str, dict] | None = None,
+    on_preparing: Callable[[str, str], None] | None = None,
+    on_failed: Callable[[RunFailure], None] | None = None,
+) -> dict[str, Controller]:
+    """Return every controller fitted for ``scenario``, once, in ``workdir/<controller>``.
+
+    ``options`` maps a controller name to its options (``registry.preparation``);
+    ``on_preparing`` is called with the scenario's and the controller's name as each starts (a
+    preparation may simulate: the adaptive controller's history and checks take minutes).
+
+    The first preparation that fails raises its error, unless ``on_failed`` is given: then a
+    failing preparation (a SUMO tool's error, an infeasible optimization, a controller that
+    cannot apply to the network, a bug) is reported to it as a ``RunFailure`` without a seed,
+    left out of the result, and the other controllers are prepared. Options are applied first,
+    outside of that: a bad option is the caller's error, never a controller's failure.
+    """
+    prepared: dict[str, Controller] = {}
+    # Absolute: the preparations run SUMO's tools in their folder (cwd) and name files in it.
+    workdir = Path(workdir).resolve()
+    for name in controllers:
+        folder = workdir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        recipe = preparation(name, **(options or {}).get(name, {}))
+        if on_preparing is not None:
+            on_preparing(scenario.name, name)
+        try:
+            prepared[name] = recipe.build(scenario, network, folder, demand_scale=demand_scale)
+        except Exception as exc:
+            if on_failed is None:
+                raise
+            if not isinstance(exc, CTrafficError):
+                exc = internal_error(f"preparing {name} on {scenario.name}")
+            on_failed(
+                RunFailure(
+                    scenario.name,
+                    name,
+                    None,
+                    one_line(exc),
+                    refused=isinstance(exc, NotApplicableError),
+                )
+            )
+    return prepared
+
+
 def teleport_note(scenario: Scenario, time_to_teleport: float) -> str | None:
-    """What the runs' time-to-teleport changes from the user's config, or None when it changes
-    nothing (a non-positive value disables teleporting, whichever it is).
+    """Return what the runs' time-to-teleport changes from the user's config, or None.
+
+    None when it changes nothing (a non-positive value disables teleporting, whichever it is).
     """
     own = scenario.time_to_teleport
     if own is None or own == time_to_teleport or (own <= 0 and time_to_teleport <= 0):
@@ -175,7 +232,8 @@ def teleport_note(scenario: Scenario, time_to_teleport: float) -> str | None:
         if time_to_teleport <= 0
         else f"{time_to_teleport:g} s"
     )
+    config = scenario.config_file.name if scenario.config_file else "the config"
     return (
-        f"{scenario.config_file.name} sets time-to-teleport {own:g}; the runs use {used}: "
+        f"{config} sets time-to-teleport {own:g}; the runs use {used}: "
         f"--time-to-teleport {own:g} runs with the config's"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -10,12 +9,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .bench import MAX_SEED, run_matrix
-from .control.base import SimSetup
-from .errors import InputError
-from .network import Network
-from .scenario import Scenario
-from .sim.runner import SIM_DAY_ZERO, RunResult, RunSpec
+from ..clock import SIM_DAY_ZERO
+from ..control.fixed import FixedController
+from ..errors import InputError
+from ..harness.matrix import run_matrix
+from ..harness.runner import RunResult, RunSpec
+from ..harness.seeds import MAX_SEED
+from ..network import Network
+from ..scenario import Scenario
+from ..sim.additionals import speed_change_xml, write_additional
 
 #: Demand level by day of week (Mon..Sun) relative to the scenario's demand: a weekday peak
 #: as modelled, a lighter Saturday and a lighter still Sunday.
@@ -54,8 +56,9 @@ def plan_days(
     """
     if not (0 <= seed and seed * DAY_SEEDS + days - 1 <= MAX_SEED and days <= DAY_SEEDS):
         raise InputError(
-            f"seed {seed} with {days} days: the days' SUMO seeds are seed x {DAY_SEEDS:,} + day, which must lie "
-            f"from 0 to {MAX_SEED}; expected a seed from 0 to {MAX_SEED // DAY_SEEDS - 1} and at most {DAY_SEEDS:,} days"
+            f"seed {seed} with {days} days: the days' SUMO seeds are seed x {DAY_SEEDS:,} + "
+            f"day, which must lie from 0 to {MAX_SEED}; expected a seed from 0 to "
+            f"{MAX_SEED // DAY_SEEDS - 1} and at most {DAY_SEEDS:,} days"
         )
     rng = np.random.default_rng(seed)
     approaches = sorted({a.edge for i in network.intersections.values() for a in i.approaches})
@@ -79,20 +82,17 @@ def plan_days(
 
 def _incident_file(day: Day, network: Network, folder: Path) -> Path:
     lanes = [lane for lane in network.lanes.values() if lane.edge == day.incident_edge]
-    root = ET.Element("additional")
-    sign = ET.SubElement(
-        root, "variableSpeedSign", id="ctraffic_incident", lanes=" ".join(l.id for l in lanes)
+    normal = lanes[0].speed_m_s
+    return write_additional(
+        folder / "incident.add.xml",
+        speed_change_xml(
+            [lane.id for lane in lanes],
+            begin=day.incident_begin_s,
+            end=day.incident_end_s,
+            speed_m_s=normal * INCIDENT_SPEED_FACTOR,
+            normal_m_s=normal,
+        ),
     )
-    ET.SubElement(
-        sign,
-        "step",
-        time=f"{day.incident_begin_s:g}",
-        speed=f"{lanes[0].speed_m_s * INCIDENT_SPEED_FACTOR:.2f}",
-    )
-    ET.SubElement(sign, "step", time=f"{day.incident_end_s:g}", speed=f"{lanes[0].speed_m_s:.2f}")
-    path = folder / "incident.add.xml"
-    path.write_text(ET.tostring(root, encoding="unicode") + "\n")
-    return path
 
 
 def collect_history(
@@ -124,6 +124,7 @@ def collect_history(
     """
     plan = plan_days(scenario, network, days=days, seed=seed, start=start)
     specs = []
+    fixed = FixedController().fit(scenario, network, workdir, demand_scale=1.0)
     for day in plan:
         folder = workdir / f"{day.date:%Y-%m-%d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -132,10 +133,10 @@ def collect_history(
             RunSpec(
                 scenario=scenario,
                 network=network,
-                controller="fixed",
+                controller=fixed,
                 seed=day.seed,
                 workdir=folder / "sumo",
-                setup=SimSetup(additional_files=extra),
+                additional_files=extra,
                 demand_scale=day.demand_scale,
                 count_bin_s=bin_s,
                 day=day.date,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from .bench import run_matrix
-from .control.base import Controller
-from .control.signal import TrafficSignal
-from .errors import InputError
-from .network import GREEN_CHARS, Network
-from .scenario import Scenario
-from .sim.runner import RunSpec
+from ..control.base import Controller, RunContext
+from ..errors import InputError
+from ..harness.matrix import run_matrix
+from ..harness.runner import RunSpec
+from ..network import GREEN_CHARS, Network
+from ..scenario import Scenario
 
 #: Headways are taken from this queue position on: the first vehicles lose time starting up.
 FIRST_SATURATED_POSITION = 5
@@ -33,9 +33,11 @@ class DischargeRecorder(Controller):
     needs_signals = True
     listed = False
 
-    def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
-        self.api = next(iter(signals.values())).api if signals else None
-        self.lanes = {}  # lane -> (tls_id, link indices)
+    def start(self, context: RunContext, now: float) -> float | None:
+        """Find every signalized lane's links; record from ``now`` on."""
+        signals = context.signals
+        self.api: Any = context.api
+        self.lanes: dict[str, tuple[str, list[int]]] = {}  # lane -> (tls_id, link indices)
         for sig in signals.values():
             for link in sig.intersection.links:
                 tls, indices = self.lanes.setdefault(link.in_lane, (sig.id, []))
@@ -44,11 +46,12 @@ class DischargeRecorder(Controller):
         self.left: dict[str, dict[str, float]] = {}
         self.was_green = {lane: False for lane in self.lanes}
         self.headways: list[tuple[str, str, float]] = []
-        return now if self.api else None
+        return now if signals else None
 
     def step(self, now: float) -> float | None:
+        """Record the queues at green starts and when their vehicles leave; every second."""
         tl, lane_api = self.api.trafficlight, self.api.lane
-        states = {}
+        states: dict[str, str] = {}
         for lane, (tls, indices) in self.lanes.items():
             state = states.setdefault(tls, tl.getRedYellowGreenState(tls))
             green = all(state[i] in GREEN_CHARS for i in indices)
@@ -70,6 +73,7 @@ class DischargeRecorder(Controller):
         return now + 1.0
 
     def report(self) -> list[tuple[str, str, float]]:
+        """Return the saturated headways: (signal, lane, headway s)."""
         return self.headways
 
     def _close(self, lane: str, tls: str) -> None:
@@ -102,12 +106,12 @@ def calibrate(
     spec = RunSpec(
         scenario=scenario,
         network=network,
-        controller=DischargeRecorder.name,
+        controller=DischargeRecorder().fit(scenario, network, workdir, demand_scale=demand_scale),
         seed=seed,
         workdir=workdir / "sumo",
         demand_scale=demand_scale,
     )
-    headways = run_matrix([spec])[0].controller_report
+    headways = cast(list[tuple[str, str, float]], run_matrix([spec])[0].controller_report)
     if not headways:
         return pd.DataFrame(
             columns=["intersection", "lane", "headways", "mean_headway_s", "saturation_veh_h_lane"]
@@ -120,7 +124,7 @@ def calibrate(
     return table
 
 
-#: A lane's figure counts for the network only from this many headways on: the mean of a few is noise.
+#: A lane's figure counts for the network only from this many headways on (a few are noise).
 MIN_LANE_HEADWAYS = 20
 
 
@@ -137,7 +141,8 @@ def network_saturation_flow(table: pd.DataFrame, *, min_samples: int = MIN_LANE_
     if good.empty:
         most = int(table["headways"].max()) if len(table) else 0
         raise InputError(
-            f"too few queue discharges to measure: the best lane gave {most} saturated headways, a lane needs "
+            f"too few queue discharges to measure: the best lane gave {most} saturated "
+            "headways, a lane needs "
             f"{min_samples}; simulate a heavier peak (a larger --demand-scale)"
         )
     return float(np.median(good["saturation_veh_h_lane"]))

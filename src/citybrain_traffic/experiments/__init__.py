@@ -1,0 +1,1 @@
+"""Everything that simulates in order to decide or to measure: the only layer that does."""

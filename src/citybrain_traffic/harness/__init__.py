@@ -1,0 +1,1 @@
+"""Run simulations: one SUMO run (``runner``) and many in worker processes (``matrix``)."""
