@@ -1,4 +1,5 @@
-"""Optimizer core: flow ratios, Webster's plan, exact delay-optimal splits, safe plans on real nets."""
+"""Optimizer core: flow ratios, Webster's plan, exact delay-optimal splits, safe plans on real
+nets."""
 
 from __future__ import annotations
 

@@ -222,7 +222,7 @@ def _approach(edge) -> Approach:
 
 
 def _is_plain_feed(conn) -> bool:
-    """Whether traffic on this connection queues for the signal downstream of it.
+    """Tell whether traffic on this connection queues for the signal downstream of it.
 
     Not when another signal controls the connection (the queue belongs there), and not for a
     turnaround (vehicles on the opposite carriageway are leaving, not approaching).

@@ -53,7 +53,7 @@ class Coordination:
     notes: tuple[str, ...] = ()
 
     def plans(self, network: Network, *, program_id: str | None = None) -> list[TimingPlan]:
-        """Every timing as a validated static program (see ``SignalTiming.plan``)."""
+        """Return every timing as a validated static program (see ``SignalTiming.plan``)."""
         return to_plans(self.timings, network, program_id=program_id)
 
 
@@ -70,12 +70,13 @@ def coordinate(
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
     offsets: bool = True,
 ) -> Coordination:
-    """One common cycle, least-delay splits at it, and offsets that keep platoons out of red.
+    """Give a group of signals one common cycle, least-delay splits, and offsets (s).
 
-    The common cycle minimises the summed modelled delay of the group (each signal's splits
-    re-solved at that cycle, exactly, by branch and bound over the cycles all signals allow),
-    each signal within its v/c cap (``SplitProblem``); only if no common cycle lets every signal
-    meet its cap is each signal's cap raised, cycle by cycle, to the least it attains there.
+    The offsets keep platoons out of red. The common cycle minimises the summed modelled delay
+    of the group (each signal's splits re-solved at that cycle, exactly, by branch and bound
+    over the cycles all signals allow), each signal within its v/c cap (``SplitProblem``); only
+    if no common cycle lets every signal meet its cap is each signal's cap raised, cycle by
+    cycle, to the least it attains there.
 
     Offsets (whole seconds in [0, C)) come from CP-SAT. For every link (``signal_links``), each
     upstream movement onto it releases its flow evenly over its green; the vehicles reach the

@@ -166,7 +166,7 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 def _finite_or_null(value: Any) -> Any:
-    """``value`` (JSON-like) with its non-finite numbers as None, numpy scalars as Python ones."""
+    """Return ``value`` (JSON-like) with non-finite numbers as None, numpy scalars as Python's."""
     if isinstance(value, dict):
         return {k: _finite_or_null(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -56,7 +56,7 @@ def write_utdf(path: Path, plans: Sequence[TimingPlan]) -> Path:
 
 
 def _phase_rows(p: TimingPlan) -> dict[str, list[str]]:
-    """Per ``[Phases]`` record, one cell per green phase of ``p``, in program order."""
+    """Format, per ``[Phases]`` record, one cell per green phase of ``p`` in program order (s)."""
     rows: dict[str, list[str]] = {name: [] for name in _PHASE_RECORDS}
     start = 0.0
     starts = {}
