@@ -1,4 +1,5 @@
-"""Optimizer core: flow ratios, Webster's plan, exact delay-optimal splits, safe plans on real nets."""
+"""Optimizer core: flow ratios, Webster's plan, exact delay-optimal splits, safe plans on real
+nets."""
 
 from __future__ import annotations
 
@@ -414,7 +415,7 @@ def test_splits_agree_with_cp_sat(bundled):
         problem = SplitProblem(intersection, demand)
         best = problem.best()
         j = problem.cycle_index(best.cycle_s)
-        low, spare, table = problem._band(np.array([problem.cap]), [j])
+        low, spare, table = problem.delay_band(np.array([problem.cap]), [j])
         model = cp_model.CpModel()
         extra = [model.NewIntVar(0, int(spare[0]), f"e{p}") for p in range(len(low[0]))]
         costs = []

@@ -168,7 +168,8 @@ def test_deeply_nested_plans_file_is_one_line(tmp_path):
 
 
 def test_validate_checks_every_field_the_adapter_reads(tmp_path):
-    """`plans validate` passed valid_from "xyz", which the adapter then failed on with a traceback."""
+    """`plans validate` passed valid_from "xyz", which the adapter then failed on with a
+    traceback."""
     path = _hostile_file(tmp_path, replace(safe_plan("J1"), valid_from="xyz"))
     _one_line_error(
         run_cli("plans", "validate", path, "--net", NET), "valid_from 'xyz' is not an ISO 8601 time"
@@ -199,7 +200,8 @@ _SECONDS = st.floats(0, 200, allow_nan=False)
 
 @st.composite
 def _hostile(draw):
-    """A plan for J1 with exactly one defect, and a fragment of the reason it must be refused for."""
+    """A plan for J1 with exactly one defect, and a fragment of the reason it must be refused
+    for."""
     plan = safe_plan(
         "J1",
         extra_s=draw(st.sampled_from([0.0, 6.0])),
@@ -300,7 +302,8 @@ def test_every_hostile_plan_is_refused_with_its_reason(case, service, tmp_path_f
     problems = violations(plan, REFERENCE)
     assert any(reason in p for p in problems), (reason, problems)
 
-    # The plans file path (plans validate, adapter --plans, publish): refused on reading or on validating.
+    # The plans file path (plans validate, adapter --plans, publish): refused on reading or on
+    # validating.
     path = _hostile_file(tmp_path_factory.mktemp("hostile"), plan)
     try:
         read = read_plans(path)

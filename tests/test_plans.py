@@ -12,6 +12,8 @@ from citybrain_traffic.network import read_network
 from citybrain_traffic.plans import (
     plans_from_network,
     read_plans,
+    tl_logics_xml,
+    utdf_text,
     validate_all,
     violations,
     write_json,
@@ -64,6 +66,7 @@ def test_sumo_export_loads_and_runs(tmp_path, corridor):
     sc, network = corridor
     plans = [replace(p, program_id="shifted") for p in _shifted(network)]
     add = write_tl_logics(tmp_path / "plans.add.xml", plans)
+    assert add.read_bytes() == tl_logics_xml(plans).encode()
     assert read_plans(add) == [replace(p, provenance={}) for p in plans]
     proc = subprocess.run(
         [
@@ -85,7 +88,8 @@ def test_sumo_export_loads_and_runs(tmp_path, corridor):
 def test_utdf_sections(tmp_path, corridor):
     _, network = corridor
     plans = _shifted(network)
-    text = write_utdf(tmp_path / "plans.csv", plans).read_bytes().decode()
+    text = utdf_text(plans)
+    assert write_utdf(tmp_path / "plans.csv", plans).read_bytes() == text.encode()
     assert "\r\n" in text
     lines = text.split("\r\n")
     assert lines[0] == "[Timeplans]" and "[Phases]" in lines

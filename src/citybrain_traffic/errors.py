@@ -12,8 +12,9 @@ class InputError(CTrafficError):
 
 
 class NotApplicableError(InputError):
-    """A controller that cannot run this network safely, and says why: it is left out while the
-    other controllers run.
+    """A controller that cannot run this network safely, and says why.
+
+    It is left out while the other controllers run.
     """
 
 
@@ -22,7 +23,10 @@ class InfeasibleError(CTrafficError):
 
 
 class UnsafePlanError(CTrafficError):
-    """A signal program that would change phase structure, cut a change interval or a minimum green."""
+    """An unsafe signal program.
+
+    One that would change the phase structure, or cut a change interval or a minimum green.
+    """
 
 
 class SimulationError(CTrafficError):

@@ -1,4 +1,4 @@
-"""Signal timing optimization: flow ratios, Webster's plan, delay-optimal splits, coordinated offsets."""
+"""Signal timing: flow ratios, Webster's plan, least-delay splits, coordinated offsets."""
 
 from .batch import optimize_network
 from .coordination import Coordination, SignalLink, coordinate, signal_links

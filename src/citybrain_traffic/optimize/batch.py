@@ -36,7 +36,7 @@ def optimize_network(
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
     offsets: bool = True,
 ) -> dict[str, SignalTiming]:
-    """Optimized timings for the signals of a network, from per-movement flows.
+    """Optimize the timings of a network's signals from per-movement flows (veh/h).
 
     Parameters
     ----------

@@ -22,7 +22,7 @@ def phase_delay(
     *,
     analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Degree of saturation and mean delay per vehicle (s) of a phase's critical lane group.
+    """Return the degree of saturation and mean delay (s/veh) of a phase's critical lane group.
 
     With green ratio λ = g / C, degree of saturation x = y / λ and capacity
     c = saturation × lanes × λ (veh/h), the delay is the HCM control delay without initial queue:

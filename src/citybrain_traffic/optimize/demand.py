@@ -13,94 +13,32 @@ from scipy.optimize import linprog
 
 from ..errors import InfeasibleError, InputError
 from ..network import Intersection, Lane
+from .lane_groups import (
+    PERMITTED_CRITICAL_HEADWAY_S,
+    PERMITTED_FOLLOW_UP_HEADWAY_S,
+    PERMITTED_MIN_SHARE,
+    LaneGroup,
+    balanced_lane_flows,
+    lane_groups,
+    permitted_share,
+)
+
+__all__ = [
+    "DEFAULT_SATURATION_VEH_H_LANE",
+    "PERMITTED_CRITICAL_HEADWAY_S",
+    "PERMITTED_FOLLOW_UP_HEADWAY_S",
+    "PERMITTED_MIN_SHARE",
+    "IntersectionDemand",
+    "LaneGroup",
+    "PhaseDemand",
+    "flows_by_signal",
+    "intersection_demand",
+    "permitted_share",
+]
 
 #: Saturation flow of one lane (veh/h) when no measurement is given (the HCM base value rounded
 #: down for mixed urban traffic, and what SUMO's tlsCycleAdaptation.py assumes).
 DEFAULT_SATURATION_VEH_H_LANE = 1800.0
-
-#: Critical headway and follow-up headway (s) of a turn that yields to opposing traffic: the
-#: HCM's values for a permitted left turn at a signal, used in
-#: :func:`permitted_share`.
-PERMITTED_CRITICAL_HEADWAY_S = 4.5
-PERMITTED_FOLLOW_UP_HEADWAY_S = 2.5
-#: Least share a permitted green keeps however heavy the opposing flow: the turns that
-#: complete at the end of the green ("sneakers", one or two a cycle in the HCM).
-PERMITTED_MIN_SHARE = 0.05
-
-
-def permitted_share(opposing_veh_h: float, saturation_veh_h_lane: float) -> float:
-    """Share of the saturation flow a yielding lane discharges through an opposing flow.
-
-    Gap acceptance with random (exponential) opposing headways: a lane filters through at
-    ``v_o exp(-v_o t_c) / (1 - exp(-v_o t_f))`` veh/h (``3600 / t_f`` with no opposing flow),
-    the HCM's permitted left-turn saturation flow, divided by the lane's saturation flow and
-    capped at 1. The opposing flow is that of the other approaches' lanes with priority green in
-    the same phase (the network model has no conflict matrix, so every such stream counts as
-    opposing: a conservative estimate).
-    """
-    if (
-        opposing_veh_h * PERMITTED_FOLLOW_UP_HEADWAY_S / 3600.0 < 1e-9
-    ):  # no opposing flow to speak of
-        through_gaps = 3600.0 / PERMITTED_FOLLOW_UP_HEADWAY_S
-    else:
-        rate = opposing_veh_h / 3600.0
-        through_gaps = (
-            opposing_veh_h
-            * math.exp(-rate * PERMITTED_CRITICAL_HEADWAY_S)
-            / -math.expm1(-rate * PERMITTED_FOLLOW_UP_HEADWAY_S)
-        )
-    return min(1.0, max(PERMITTED_MIN_SHARE, through_gaps / saturation_veh_h_lane))
-
-
-#: Lane flows are balanced until no lane changes by more than this share of the approach flow.
-_BALANCE_TOLERANCE = 1e-9
-_BALANCE_MAX_ROUNDS = 200
-
-
-@dataclass(frozen=True)
-class LaneGroup:
-    """Lanes of one approach that serve the same movements in the same phases.
-
-    ``phases`` are the program indices of the green phases that serve the group: those where one
-    of its links has priority green ``G``, and those where it only has permitted green ``g``
-    (yielding). ``capacity_shares`` gives, per phase, the share of the group's saturation flow it
-    discharges there: 1 with priority, and for a permitted green the gap-acceptance share
-    (:func:`permitted_share`) under the phase's opposing flow. ``flow_veh_h`` is the demand
-    assigned to its lanes and ``flow_ratio`` that flow over the group's saturation flow.
-    """
-
-    edge: str
-    lanes: tuple[str, ...]
-    movements: tuple[str, ...]
-    phases: tuple[int, ...]
-    flow_veh_h: float
-    flow_ratio: float
-    capacity_shares: tuple[float, ...] = ()
-    #: Per movement: its flow on the group's lanes (veh/h) and the phases where its links are
-    #: green. On a lane shared by a right turn green in every phase and a through movement green
-    #: in one, the through flow can leave only in that one.
-    movement_flows: tuple[tuple[str, float, tuple[int, ...]], ...] = ()
-
-    def share(self, phase: int) -> float:
-        """Share of the saturation flow the group discharges in ``phase`` (1 if not recorded)."""
-        return self.capacity_shares[self.phases.index(phase)] if self.capacity_shares else 1.0
-
-    def needs(self, saturation_veh_h_lane: float) -> list[tuple[tuple[int, ...], float]]:
-        """What the phase ratios must cover: (phases, flow ratio) for the whole group, and for each
-        movement with flow that only some of the group's phases serve.
-        """
-        out = [(self.phases, self.flow_ratio)]
-        capacity = saturation_veh_h_lane * len(self.lanes)
-        for _, flow, phases in self.movement_flows:
-            if flow > 0 and phases and set(phases) < set(self.phases):
-                out.append((phases, flow / capacity))
-        return out
-
-    def flows_by_phases(self) -> list[tuple[tuple[int, ...], float]]:
-        """The group's flow as (serving phases, veh/h) parts: per movement where recorded."""
-        if not self.movement_flows:
-            return [(self.phases, self.flow_veh_h)]
-        return [(phases or self.phases, flow) for _, flow, phases in self.movement_flows]
 
 
 @dataclass(frozen=True)
@@ -153,7 +91,7 @@ def intersection_demand(
     *,
     saturation_veh_h_lane: float = DEFAULT_SATURATION_VEH_H_LANE,
 ) -> IntersectionDemand:
-    """Critical flow ratio and served flow of every green phase of a signal.
+    """Compute the critical flow ratio and served flow (veh/h) of every green phase of a signal.
 
     Each movement's flow is spread over the incoming lanes its links leave from so that lane
     flows are as equal as the lane use allows (drivers pick the shorter queue): a right turn
@@ -210,9 +148,9 @@ def intersection_demand(
     for link in intersection.links:
         if link.in_lane not in movement_lanes[link.movement]:
             movement_lanes[link.movement].append(link.in_lane)
-    lane_flow, lane_shares = _balanced_lane_flows(movement_lanes, flows)
+    lane_flow, lane_shares = balanced_lane_flows(movement_lanes, flows)
 
-    groups = _lane_groups(intersection, greens, lane_flow, lane_shares, saturation)
+    groups = lane_groups(intersection, greens, lane_flow, lane_shares, saturation)
     served = [g for g in groups if g.phases]
     unserved = sum(g.flow_veh_h for g in groups if not g.phases)
     ratios = _phase_ratios(tls, greens, served, saturation)
@@ -228,9 +166,10 @@ def intersection_demand(
 
 
 def flows_by_signal(table: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """A flows table (``intersection``, ``movement``, ``flow_veh_h``) as ``{tls: {movement: veh/h}}``.
+    """Turn a flows table into ``{tls: {movement: veh/h}}``.
 
-    This is the shape ``flows.flows_from_routes`` and ``flows.flows_from_counts`` return.
+    The table has columns ``intersection``, ``movement`` and ``flow_veh_h``: the shape
+    ``flows.flows_from_routes`` and ``flows.flows_from_counts`` return.
 
     Raises
     ------
@@ -245,7 +184,8 @@ def flows_by_signal(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     if not twice.empty:
         first = twice.iloc[0]
         raise InputError(
-            f"flows table lists movement {first['movement']!r} of signal {first['intersection']!r} more than "
+            f"flows table lists movement {first['movement']!r} "
+            f"of signal {first['intersection']!r} more than "
             "once; expected one row per (intersection, movement)"
         )
     out: dict[str, dict[str, float]] = {}
@@ -286,137 +226,20 @@ def _checked_flows(
             ) from None
         if not math.isfinite(flow) or flow < 0:
             raise InputError(
-                f"signal {tls}: flow of {movement!r} is {flow!r} veh/h, expected a finite value >= 0"
+                f"signal {tls}: flow of {movement!r} is {flow!r} veh/h, "
+                "expected a finite value >= 0"
             )
         flows[movement] = flow
     return flows
 
 
-def _balanced_lane_flows(
-    movement_lanes: Mapping[str, list[str]], flows: Mapping[str, float]
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Spread each movement over its lanes so that lane flows are as equal as lane use allows;
-    return each lane's flow and each movement's flow per lane (veh/h).
-
-    Block coordinate descent on the sum of squared lane flows: each movement in turn is
-    water-filled over its lanes given the others; the problem is convex and the blocks separate,
-    so this converges to the balanced assignment.
-    """
-    load = {lane: 0.0 for lanes in movement_lanes.values() for lane in lanes}
-    share: dict[str, dict[str, float]] = {}
-    for movement, lanes in movement_lanes.items():
-        share[movement] = {lane: flows[movement] / len(lanes) for lane in lanes}
-        for lane in lanes:
-            load[lane] += share[movement][lane]
-    shared = [m for m, lanes in movement_lanes.items() if len(lanes) > 1 and flows[m] > 0]
-    scale = max(sum(flows.values()), 1.0)
-    for _ in range(_BALANCE_MAX_ROUNDS):
-        moved = 0.0
-        for movement in shared:
-            lanes = movement_lanes[movement]
-            for lane in lanes:
-                load[lane] -= share[movement][lane]
-            new = _water_fill(flows[movement], [load[lane] for lane in lanes])
-            for lane, amount in zip(lanes, new):
-                moved = max(moved, abs(amount - share[movement][lane]))
-                share[movement][lane] = amount
-                load[lane] += amount
-        if moved <= _BALANCE_TOLERANCE * scale:
-            break
-    return load, share
-
-
-def _water_fill(amount: float, base: list[float]) -> list[float]:
-    """Split ``amount`` over bins with loads ``base`` raising the lowest first (to one level)."""
-    order = sorted(range(len(base)), key=base.__getitem__)
-    filled = 0.0
-    for k, i in enumerate(order):
-        filled += base[i]
-        level = (amount + filled) / (k + 1)
-        if k + 1 == len(order) or level <= base[order[k + 1]]:
-            break
-    return [max(0.0, level - b) for b in base]
-
-
-def _lane_groups(
-    intersection: Intersection,
-    greens: list[int],
-    lane_flow: Mapping[str, float],
-    lane_shares: Mapping[str, Mapping[str, float]],
-    saturation: float,
-) -> list[LaneGroup]:
-    links_of: dict[str, list] = defaultdict(list)
-    for link in intersection.links:
-        links_of[link.in_lane].append(link)
-    states = [intersection.phases[i].state for i in greens]
-    members: dict[tuple, list[str]] = {}
-    priority_flow = defaultdict(float)  # (phase, edge) -> flow of lanes with priority green
-    for lane, links in links_of.items():
-        protected = tuple(
-            i for i, s in zip(greens, states) if any(s[link.index] == "G" for link in links)
-        )
-        permitted = tuple(
-            i
-            for i, s in zip(greens, states)
-            if i not in protected and any(s[link.index] == "g" for link in links)
-        )
-        movements = tuple(sorted({link.movement for link in links}))
-        key = (links[0].in_edge, movements, protected, permitted)
-        members.setdefault(key, []).append(lane)
-        for i in protected:
-            priority_flow[i, links[0].in_edge] += lane_flow[lane]
-
-    def serving(links) -> tuple[int, ...]:
-        return tuple(
-            i for i, s in zip(greens, states) if any(s[link.index] in "Gg" for link in links)
-        )
-
-    groups = []
-    for (edge, movements, protected, permitted), group_lanes in members.items():
-        flow = float(sum(lane_flow[lane] for lane in group_lanes))
-        movement_flows = tuple(
-            (
-                movement,
-                float(sum(lane_shares[movement].get(lane, 0.0) for lane in group_lanes)),
-                serving(
-                    [
-                        link
-                        for lane in group_lanes
-                        for link in links_of[lane]
-                        if link.movement == movement
-                    ]
-                ),
-            )
-            for movement in movements
-        )
-        # A yielding lane waits for the priority streams of the other approaches green with it.
-        shares = {i: 1.0 for i in protected}
-        for i in permitted:
-            opposing = sum(
-                v for (phase, other), v in priority_flow.items() if phase == i and other != edge
-            )
-            shares[i] = permitted_share(opposing, saturation)
-        phases = tuple(sorted(shares))
-        groups.append(
-            LaneGroup(
-                edge=edge,
-                lanes=tuple(group_lanes),
-                movements=movements,
-                phases=phases,
-                flow_veh_h=flow,
-                flow_ratio=flow / (saturation * len(group_lanes)),
-                capacity_shares=tuple(shares[i] for i in phases),
-                movement_flows=movement_flows,
-            )
-        )
-    return groups
-
-
 def _phase_ratios(
     tls: str, greens: list[int], groups: list[LaneGroup], saturation: float
 ) -> dict[int, float]:
-    """Least ratios per green phase such that the phases of every lane group cover its ratio, and
-    the phases of each movement in it cover the movement's ratio.
+    """Find the least ratio per green phase that covers every lane group's needs.
+
+    The phases of every lane group cover its ratio, and the phases of each movement in it cover
+    the movement's ratio.
     """
     needs = [(g, phases, ratio) for g in groups for phases, ratio in g.needs(saturation)]
     floor = dict.fromkeys(greens, 0.0)
@@ -477,7 +300,7 @@ def _phase_demands(
 
 
 def _weights(phases: tuple[int, ...], ratios: Mapping[int, float]) -> np.ndarray:
-    """Shares of a flow served by ``phases``, in proportion to their ratios (equal when all are 0)."""
+    """Share a flow over ``phases`` in proportion to their ratios (equally when all are 0)."""
     weights = np.array([ratios[p] for p in phases])
     if weights.sum() <= 0:
         weights = np.ones(len(phases))

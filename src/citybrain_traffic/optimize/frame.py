@@ -49,9 +49,10 @@ def timing_frame(
     cycle_min_s: float = DEFAULT_CYCLE_MIN_S,
     cycle_max_s: float = DEFAULT_CYCLE_MAX_S,
 ) -> TimingFrame:
-    """The timing frame of a signal: green phases, minimum greens, change intervals, cycle range.
+    """Return the timing frame of a signal.
 
-    The shortest cycle is the larger of ``cycle_min_s`` and the minimum greens plus the change
+    That is its green phases, minimum greens, change intervals and cycle range (s). The
+    shortest cycle is the larger of ``cycle_min_s`` and the minimum greens plus the change
     intervals.
 
     Raises
@@ -67,7 +68,8 @@ def timing_frame(
         math.isfinite(cycle_min_s) and math.isfinite(cycle_max_s) and 0 < cycle_min_s <= cycle_max_s
     ):
         raise InputError(
-            f"signal {tls}: cycle bounds {cycle_min_s!r}-{cycle_max_s!r} s, expected 0 < minimum <= maximum"
+            f"signal {tls}: cycle bounds {cycle_min_s!r}-{cycle_max_s!r} s, "
+            "expected 0 < minimum <= maximum"
         )
     greens = tuple(i for i, phase in enumerate(intersection.phases) if phase.is_green)
     if not greens:
@@ -82,15 +84,16 @@ def timing_frame(
     need = sum(min_greens) + fixed
     if need > cycle_max_s + _WHOLE_S:
         raise InfeasibleError(
-            f"signal {tls}: minimum greens {'+'.join(map(str, min_greens))} s plus change intervals "
-            f"{fixed:g} s need a {need:g} s cycle, above the maximum cycle {cycle_max_s:g} s"
+            f"signal {tls}: minimum greens {'+'.join(map(str, min_greens))} s "
+            f"plus change intervals {fixed:g} s need a {need:g} s cycle, "
+            f"above the maximum cycle {cycle_max_s:g} s"
         )
     low = max(sum(min_greens), math.ceil(cycle_min_s - fixed - _WHOLE_S))
     high = math.floor(cycle_max_s - fixed + _WHOLE_S)
     if low > high:
         raise InfeasibleError(
-            f"signal {tls}: no whole-second green total fits cycle bounds {cycle_min_s:g}-{cycle_max_s:g} s "
-            f"with {fixed:g} s of change intervals"
+            f"signal {tls}: no whole-second green total fits cycle bounds "
+            f"{cycle_min_s:g}-{cycle_max_s:g} s with {fixed:g} s of change intervals"
         )
     return TimingFrame(
         tls_id=tls,

@@ -1,4 +1,4 @@
-"""Signal timings as the optimizer returns them: cycle, greens, offset, modelled delay, and their plan."""
+"""Signal timings as the optimizer returns them: cycle, greens, offset, modelled delay, plan."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ STATUS_OVERSATURATED = "oversaturated"
 
 @dataclass(frozen=True)
 class PhaseTiming:
-    """One green phase of a timing: when it starts in the cycle (s), its green (s), and how it performs.
+    """One green phase of a timing: its start in the cycle (s), its green (s), how it performs.
 
     ``degree_of_saturation`` is v/c of the phase's critical lane group and ``delay_s`` the mean
     modelled delay of the vehicles it serves (s/veh).
@@ -78,7 +78,7 @@ class SignalTiming:
         return max((p.degree_of_saturation for p in self.phases), default=0.0)
 
     def provenance(self) -> dict[str, Any]:
-        """How this timing was made, as plain JSON-ready values (for ``TimingPlan.provenance``)."""
+        """Return how this timing was made, as JSON-ready values (for ``TimingPlan.provenance``)."""
         return {
             "method": self.method,
             "status": self.status,
@@ -101,7 +101,7 @@ class SignalTiming:
         }
 
     def plan(self, intersection: Intersection, *, program_id: str | None = None) -> TimingPlan:
-        """This timing as a static SUMO program, validated against the signal's own program.
+        """Return this timing as a static SUMO program, validated against the signal's program.
 
         State strings, phase order and change intervals are the network's; each green gets its
         new duration (minDur = maxDur = duration, as a fixed-time plan). ``program_id`` defaults
@@ -209,7 +209,7 @@ def evaluate_program(
     *,
     analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
 ) -> SignalTiming:
-    """Evaluate an existing program (e.g. the network's own) with the same delay model.
+    """Evaluate an existing program (e.g. the network's own) with the optimizer's delay model.
 
     Raises
     ------
@@ -231,7 +231,10 @@ def evaluate_program(
 def to_plans(
     timings: Mapping[str, SignalTiming], network: Network, *, program_id: str | None = None
 ) -> list[TimingPlan]:
-    """Every timing as a static SUMO program validated against its signal (``SignalTiming.plan``)."""
+    """Return every timing as a static SUMO program validated against its signal.
+
+    See ``SignalTiming.plan``; ``program_id`` defaults to ``"ctraffic-<method>"``.
+    """
     return [
         timing.plan(network.intersections[tls], program_id=program_id)
         for tls, timing in timings.items()

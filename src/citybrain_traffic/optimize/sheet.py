@@ -1,10 +1,11 @@
-"""Timing sheets: every optimized plan phase by phase with its modelled v/c, delay and level of service."""
+"""Timing sheets: every optimized plan phase by phase, with modelled v/c, delay and LOS."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -12,6 +13,9 @@ from ..network import Network, next_green, phases_between
 from ..plans import TimingPlan, validate_all, write_json, write_tl_logics, write_utdf
 from ..sim.metrics import level_of_service
 from .result import SignalTiming
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 #: Columns of the phase-by-phase timing sheet (s, veh/h, s/veh; v/c is a ratio).
 SHEET_COLUMNS = [
@@ -61,7 +65,7 @@ OUTPUT_FILES = (
 def timing_sheet(
     plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming], network: Network
 ) -> pd.DataFrame:
-    """One row per phase of every plan: its timing, and for a green its modelled performance.
+    """Tabulate every phase of every plan: its timing, and for a green its modelled performance.
 
     Parameters
     ----------
@@ -135,8 +139,10 @@ def timing_sheet(
 def timing_summary(
     plans: Sequence[TimingPlan], timings: Mapping[str, SignalTiming]
 ) -> pd.DataFrame:
-    """One row per signal: cycle, offset (s), flow served (veh/h), highest v/c, flow-weighted
-    modelled delay (s/veh) with its HCM level of service, and the optimizer's status and notes.
+    """Tabulate one row per signal: its plan's totals and the optimizer's status and notes.
+
+    Columns ``SUMMARY_COLUMNS``: cycle and offset (s), flow served (veh/h), highest v/c,
+    flow-weighted modelled delay (s/veh) with its HCM level of service, status and notes.
     """
     rows = []
     for plan in plans:
@@ -178,8 +184,11 @@ def write_outputs(
     return [add, json_file, utdf, sheet_file, summary_file]
 
 
-def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str):
-    """The timing sheet as a rich Table: a row per green phase, then the signal's totals."""
+def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str) -> Table:
+    """Lay the timing sheet out as a rich Table: a row per green phase, then the signal's totals.
+
+    Times in s, flow in veh/h, delay in s/veh (the table's caption says so).
+    """
     from rich.table import Table
 
     out = Table(title=title, title_justify="left", caption=_CAPTION, caption_justify="left")
@@ -202,7 +211,7 @@ def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str):
         first = True
         for p in greens[greens["intersection"] == signal.intersection].itertuples(index=False):
             out.add_row(
-                signal.intersection if first else "",
+                str(signal.intersection) if first else "",
                 _num(signal.cycle_s) if first else "",
                 _num(signal.offset_s) if first else "",
                 str(p.phase),
@@ -212,7 +221,7 @@ def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str):
                 _num(p.flow_veh_h),
                 _ratio(p.v_c),
                 _num(p.delay_s_veh, 1),
-                p.los,
+                str(p.los),
             )
             first = False
         out.add_row(
@@ -226,7 +235,7 @@ def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str):
             _num(signal.flow_veh_h),
             _ratio(signal.max_v_c),
             _num(signal.delay_s_veh, 1),
-            signal.los,
+            str(signal.los),
             style="bold",
             end_section=True,
         )
@@ -234,14 +243,16 @@ def sheet_rich(sheet: pd.DataFrame, summary: pd.DataFrame, *, title: str):
 
 
 _CAPTION = (
-    "Times in s (Y+AR: yellow + all-red after the green; split: green + Y+AR), flow in veh/h, modelled "
-    "delay in s/veh, HCM level of service. Row 'all': the signal's total flow, highest v/c, mean delay."
+    "Times in s (Y+AR: yellow + all-red after the green; split: green + Y+AR), flow in veh/h, "
+    "modelled delay in s/veh, HCM level of service. Row 'all': the signal's total flow, "
+    "highest v/c, mean delay."
 )
 
 
-def _num(value: float, decimals: int = 0) -> str:
+# The cells come from pandas rows, which pandas-stubs type as any scalar; they are floats here.
+def _num(value: Any, decimals: int = 0) -> str:
     return "" if not math.isfinite(value) else f"{value:,.{decimals}f}"
 
 
-def _ratio(value: float) -> str:
+def _ratio(value: Any) -> str:
     return "" if not math.isfinite(value) else f"{value:.2f}"

@@ -109,7 +109,7 @@ class SplitProblem:
         self.cap = max(self._least, self.reference.max_degree_of_saturation)
 
     def best(self) -> SignalTiming:
-        """The least-delay plan over every cycle in the bounds (see the class docstring)."""
+        """Return the least-delay plan over every cycle in the bounds (see the class docstring)."""
         if self.demand.flow_veh_h <= 0:
             greens = proportional_greens(np.zeros(len(self._mins)), self._mins, int(self.totals[0]))
             return self._timing(
@@ -120,7 +120,7 @@ class SplitProblem:
         return self._timing(self._search(np.full(len(self.totals), self.cap)), *self._status())
 
     def at_cycle(self, cycle_s: float, *, cap: float | None = None) -> SignalTiming:
-        """The least-delay greens for a given cycle (s), e.g. a corridor's common cycle.
+        """Return the least-delay greens for a given cycle (s), e.g. a corridor's common cycle.
 
         The v/c cap defaults to ``max_saturation`` if this cycle can meet it, else the least v/c
         it attains.
@@ -142,7 +142,7 @@ class SplitProblem:
         return self._timing(greens, STATUS_OPTIMAL, note)
 
     def cycle_index(self, cycle_s: float) -> int:
-        """Position of ``cycle_s`` in ``cycles_s``; ``InfeasibleError`` when it is not there."""
+        """Return the position of ``cycle_s`` in ``cycles_s``; ``InfeasibleError`` if absent."""
         j = int(round(cycle_s - self.cycles_s[0]))
         if not (0 <= j < len(self.cycles_s) and abs(self.cycles_s[j] - cycle_s) < 1e-6):
             raise InfeasibleError(
@@ -151,49 +151,55 @@ class SplitProblem:
             )
         return j
 
-    def lower_bounds(self, caps: np.ndarray, rows: Sequence[int] | None = None) -> np.ndarray:
-        """A lower bound of the least delay (veh·s/h) at every cycle, given a v/c cap per cycle.
+    def lower_bounds(
+        self, caps: np.ndarray, rows: Sequence[int] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return a lower bound of the least delay (veh·s/h) at every cycle, given v/c caps.
+
+        ``caps`` holds one v/c cap per cycle.
 
         ``rows`` limits the bounds to those positions of ``cycles_s`` (and ``caps`` to them);
         the bound is infinite where the cap cannot be met. It is the delay at the lowest allowed
         greens minus the largest marginal savings the spare seconds can buy: exact when every
         phase's delay falls convexly with its green.
         """
-        rows = np.arange(len(self.totals)) if rows is None else np.asarray(rows)
+        index = np.arange(len(self.totals)) if rows is None else np.asarray(rows)
         caps = np.asarray(caps, dtype=float)
-        bounds = np.full(len(rows), np.inf)
-        feasible = self._ranges(caps, rows=rows)[2]
+        bounds = np.full(len(index), np.inf)
+        feasible = self._ranges(caps, rows=index)[2]
         if not feasible.any():
             return bounds
-        caps, rows = caps[feasible], rows[feasible]
-        _, spare, table = self._band(caps, rows)
+        caps, index = caps[feasible], index[feasible]
+        _, spare, table = self.delay_band(caps, index)
         usable = np.arange(table.shape[2] - 1)[None, None, :] < spare[:, None, None]
         savings = np.where(
             usable, table[:, :, :-1] - np.where(usable, table[:, :, 1:], 0.0), -np.inf
         )
-        savings = savings.reshape(len(rows), -1)
+        savings = savings.reshape(len(index), -1)
         savings = -np.sort(-savings, axis=1)
         gained = np.cumsum(np.where(np.isfinite(savings), savings, 0.0), axis=1)
         base = table[:, :, 0].sum(axis=1)
         if gained.shape[1]:
             base = base - np.where(
-                spare > 0, gained[np.arange(len(rows)), np.maximum(spare - 1, 0)], 0.0
+                spare > 0, gained[np.arange(len(index)), np.maximum(spare - 1, 0)], 0.0
             )
         bounds[feasible] = base
         return bounds
 
     def solve_at(self, j: int, cap: float) -> tuple[float, list[int]]:
-        """Least delay (veh·s/h) and its whole-second greens at cycle ``cycles_s[j]`` under ``cap``.
+        """Return the least delay (veh·s/h) and its whole-second greens at ``cycles_s[j]``.
 
-        An exact dynamic program over the phases: V_p(t) = min_k V_{p-1}(t - k) + D_p(low_p + k).
+        Every phase keeps v/c <= ``cap``. An exact dynamic program over the phases:
+        V_p(t) = min_k V_{p-1}(t - k) + D_p(low_p + k).
         """
         caps = np.array([cap])
         if not self._ranges(caps, rows=[j])[2][0]:
             raise InfeasibleError(
-                f"signal {self.frame.tls_id}: no plan at cycle {self.cycles_s[j]:g} s keeps v/c <= {cap:g}"
+                f"signal {self.frame.tls_id}: no plan at cycle {self.cycles_s[j]:g} s "
+                f"keeps v/c <= {cap:g}"
             )
-        low, spare, table = self._band(caps, [j])
-        low, spare, table = low[0], int(spare[0]), table[0]
+        lows, spares, tables = self.delay_band(caps, [j])
+        low, spare, table = lows[0], int(spares[0]), tables[0]
         steps = np.arange(spare + 1)
         back = steps[:, None] - steps[None, :]
         value = table[0, steps]
@@ -227,25 +233,34 @@ class SplitProblem:
         return best_greens
 
     def _ranges(
-        self, caps: np.ndarray, rows: Sequence[int] | None = None
+        self, caps: np.ndarray, rows: Sequence[int] | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Lowest green per phase, spare seconds and feasibility at the cycles ``rows`` (all by
-        default) under a v/c cap per row.
+        """Find the lowest green per phase, spare seconds and feasibility at the cycles ``rows``.
+
+        ``rows`` defaults to every cycle; ``caps`` holds a v/c cap per row.
         """
-        rows = slice(None) if rows is None else rows
-        cycles = self.cycles_s[rows]
+        index = slice(None) if rows is None else rows
+        cycles = self.cycles_s[index]
         caps = np.asarray(caps, dtype=float)
         need = np.ceil(self._ratios[None, :] * cycles[:, None] / caps[:, None] - 1e-9)
         low = np.maximum(self._mins[None, :], need).astype(int)
-        spare = self.totals[rows] - low.sum(axis=1)
+        spare = self.totals[index] - low.sum(axis=1)
         return low, spare, spare >= 0
 
-    def _band(
-        self, caps: np.ndarray, rows: Sequence[int]
+    def delay_band(
+        self, caps: np.ndarray, rows: Sequence[int] | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Delay (veh·s/h) of each phase at its lowest green plus 0, 1, ... spare seconds.
+        """Tabulate each phase's delay (veh·s/h) at its lowest green plus 0, 1, ... spare seconds.
 
-        Only the feasible part is evaluated: table[row, phase, k] is infinite for k > spare.
+        The tables behind ``lower_bounds`` and ``solve_at``, for the cycles ``cycles_s[rows]``
+        under a v/c cap per row (``caps``), at rows where some plan meets its cap.
+
+        Returns
+        -------
+        low, spare, table
+            Lowest whole-second green (s) per row and phase, spare seconds per row, and
+            ``table[row, phase, k]``, the phase's delay at ``low + k`` s of green. Only the
+            feasible part is evaluated: the table is infinite for k > spare.
         """
         low, spare, _ = self._ranges(caps, rows=rows)
         extra = np.arange(int(spare.max()) + 1)
@@ -265,13 +280,13 @@ class SplitProblem:
         table[valid] = np.broadcast_to(self._flows[None, :, None], shape)[valid] * delay
         return low, spare, table
 
-    def least_saturation(self, rows: Sequence[int] | None = None) -> np.ndarray:
-        """The least v/c cap some whole-second plan meets, at each cycle (or the cycles ``rows``).
+    def least_saturation(self, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """Return the least v/c cap some whole-second plan meets, at each cycle (or at ``rows``).
 
         Found by bisection on the cap; the value returned is one the plan meets.
         """
-        rows = np.arange(len(self.totals)) if rows is None else np.asarray(rows)
-        cycles = self.cycles_s[rows]
+        index = np.arange(len(self.totals)) if rows is None else np.asarray(rows)
+        cycles = self.cycles_s[index]
         # At this cap every phase's v/c bound is at most its minimum green, which always fits.
         high = np.maximum(
             (self._ratios[None, :] * cycles[:, None] / self._mins[None, :]).max(axis=1), 1e-12
@@ -279,7 +294,7 @@ class SplitProblem:
         low = np.zeros_like(high)
         for _ in range(_BISECTION_STEPS):
             middle = 0.5 * (low + high)
-            _, _, ok = self._ranges(middle, rows=rows)
+            _, _, ok = self._ranges(middle, rows=index)
             high = np.where(ok, middle, high)
             low = np.where(ok, low, middle)
         return high
@@ -292,7 +307,8 @@ class SplitProblem:
             )
         if self.cap > self.max_saturation:
             return STATUS_OPTIMAL, (
-                f"v/c cap {self.max_saturation:g} raised to {self.cap:.3f}, the highest v/c of Webster's plan"
+                f"v/c cap {self.max_saturation:g} raised to {self.cap:.3f}, "
+                "the highest v/c of Webster's plan"
             )
         return STATUS_OPTIMAL, f"every phase at v/c <= {self.max_saturation:g}"
 
@@ -324,7 +340,7 @@ def optimize_splits(
     analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
     cycle_s: float | None = None,
 ) -> SignalTiming:
-    """The cycle and whole-second greens of least modelled delay for one signal.
+    """Return the cycle and whole-second greens of least modelled delay for one signal.
 
     Minimises the flow-weighted mean delay (``delay.phase_delay``: uniform plus incremental
     delay) over every whole-second cycle within the bounds and every split with each green at

@@ -1,4 +1,4 @@
-"""Webster's closed-form cycle and proportional splits: the reference plan and the optimizer's yardstick."""
+"""Webster's closed-form cycle and proportional splits: the optimizer's reference plan."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ def webster_timing(
     startup_lost_s: float = 0.0,
     analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
 ) -> SignalTiming:
-    """Webster's plan: cycle C0 = (1.5 L + 5) / (1 − Y), greens in proportion to the critical ratios.
+    """Return Webster's plan: cycle C0 = (1.5 L + 5) / (1 − Y), greens in proportion to y.
 
+    y are the phases' critical flow ratios.
     L is the lost time per cycle (s): the change intervals (yellow + all-red) after every green,
     plus ``startup_lost_s`` per green phase. Y is the sum of the critical flow ratios. C0 is
     clipped to the cycle bounds (the shortest cycle also fits every minimum green); when Y >= 1 no
@@ -102,20 +103,21 @@ def webster_timing(
 
 
 def proportional_greens(
-    ratios: Sequence[float], min_greens_s: Sequence[int], total_s: int
+    ratios: Sequence[float] | np.ndarray, min_greens_s: Sequence[int] | np.ndarray, total_s: int
 ) -> list[int]:
-    """Whole-second greens adding up to ``total_s``, in proportion to ``ratios``, each >= its minimum.
+    """Share ``total_s`` whole seconds of green in proportion to ``ratios``, each >= its minimum.
 
-    Phases whose share falls below their minimum get the minimum and the rest is shared again;
-    without any ratio the time is shared equally. Largest fractional parts take the leftover seconds.
+    Phases whose share falls below their minimum (s) get the minimum and the rest is shared
+    again; without any ratio the time is shared equally. Largest fractional parts take the
+    leftover seconds.
     """
-    ratios = np.asarray(ratios, dtype=float)
+    weight_of = np.asarray(ratios, dtype=float)
     minimum = np.asarray(min_greens_s, dtype=float)
-    pinned = np.zeros(len(ratios), dtype=bool)
+    pinned = np.zeros(len(weight_of), dtype=bool)
     while True:
         free = ~pinned
         left = total_s - minimum[pinned].sum()
-        weights = ratios[free] if ratios[free].sum() > 0 else np.ones(free.sum())
+        weights = weight_of[free] if weight_of[free].sum() > 0 else np.ones(free.sum())
         shares = np.where(pinned, minimum, 0.0)
         shares[free] = left * weights / weights.sum()
         short = free & (shares < minimum)
@@ -129,19 +131,26 @@ def proportional_greens(
 
 
 def check_demand(frame: TimingFrame, demand: IntersectionDemand) -> None:
-    """Raise ``InputError`` unless ``demand`` was computed for the signal and program of ``frame``."""
+    """Raise ``InputError`` unless ``demand`` was computed for the signal and program of ``frame``.
+
+    Raises
+    ------
+    InputError
+        When the signal or its green phases differ.
+    """
     phases = tuple(p.index for p in demand.phases)
     if demand.tls_id != frame.tls_id or phases != frame.greens:
         raise InputError(
-            f"demand for signal {demand.tls_id} (green phases {list(phases)}) does not match signal "
-            f"{frame.tls_id} (green phases {list(frame.greens)}); compute it from the same intersection"
+            f"demand for signal {demand.tls_id} (green phases {list(phases)}) "
+            f"does not match signal {frame.tls_id} (green phases {list(frame.greens)}); "
+            "compute it from the same intersection"
         )
 
 
 def timing_inputs(
     demand: IntersectionDemand, frame: TimingFrame, *, analysis_period_h: float, **options: float
 ) -> dict:
-    """What a timing was computed from, for its provenance."""
+    """Collect what a timing was computed from, for its provenance (flows in veh/h, times in s)."""
     return {
         "flows_veh_h": dict(demand.flows_veh_h),
         "saturation_veh_h_lane": demand.saturation_veh_h_lane,
