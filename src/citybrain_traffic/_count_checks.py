@@ -25,7 +25,7 @@ MAX_FLOW_VEH_H = MAX_LANES_PER_MOVEMENT * 3600.0 / MIN_HEADWAY_S
 
 
 def max_plausible_count(bin: pd.Timedelta | None) -> float:
-    """The most vehicles a movement can carry in one bin: ``MAX_FLOW_VEH_H`` times its length.
+    """Return the most vehicles a movement can carry in one bin: ``MAX_FLOW_VEH_H`` x its length.
 
     ``None`` (a table whose bin cannot be inferred) takes a day, the longest bin a table has.
     """
@@ -39,7 +39,8 @@ def infer_bin(counts: pd.DataFrame) -> pd.Timedelta:
     Parameters
     ----------
     counts
-        A tidy count table (as returned by :func:`read_counts` or :func:`validate_counts`).
+        A tidy count table (as returned by :func:`~citybrain_traffic.counts.read_counts` or
+        :func:`~citybrain_traffic.counts.validate_counts`).
 
     Returns
     -------
@@ -127,8 +128,8 @@ def normalise(
         (
             count > ceiling,
             "implausible count",
-            f"expected at most {ceiling:,.0f} vehicles in {per} ({MAX_LANES_PER_MOVEMENT} lanes each passing a vehicle "
-            f"every {MIN_HEADWAY_S:g} s)",
+            f"expected at most {ceiling:,.0f} vehicles in {per} ({MAX_LANES_PER_MOVEMENT} lanes "
+            f"each passing a vehicle every {MIN_HEADWAY_S:g} s)",
         )
     ]
     _raise_first_problem(implausible, shown, describe)
@@ -164,7 +165,7 @@ def _raise_first_problem(
     *,
     before: int | None = None,
 ) -> None:
-    """Raise for the first row that has a problem, if it comes before row ``before`` (default: any)."""
+    """Raise for the first row that has a problem, if it comes before row ``before`` (or any)."""
     masks = np.column_stack([np.asarray(mask, dtype=bool) for mask, _, _ in problems])
     bad_rows = masks.any(axis=1)
     if not bad_rows.any() or (before is not None and int(bad_rows.argmax()) > before):
@@ -202,17 +203,20 @@ def _check_grid(counts: pd.DataFrame, *, bin: str | pd.Timedelta | None) -> pd.T
         row = ordered.iloc[off_grid[0]]
         raise InputError(
             f"timestamp {row['timestamp']} (intersection={row['intersection']!r}, "
-            f"movement={row['movement']!r}) is off the regular {format_minutes(pd.Timedelta(step))}-min "
-            f"grid that starts at {pd.Timestamp(stamps.min())}; expected every bin to start on it"
+            f"movement={row['movement']!r}) is off the regular "
+            f"{format_minutes(pd.Timedelta(step))}-min grid that starts at "
+            f"{pd.Timestamp(stamps.min())}; expected every bin to start on it"
         )
     return pd.Timedelta(step)
 
 
 def sort_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Return ``table`` sorted by intersection, movement and timestamp, with a fresh index."""
     return table.sort_values([*SERIES_KEYS, "timestamp"], ignore_index=True)
 
 
 def as_timedelta(value: str | pd.Timedelta, *, what: str) -> pd.Timedelta:
+    """Parse a positive duration; InputError naming the argument ``what`` otherwise."""
     try:
         step = pd.Timedelta(value)
     except (ValueError, TypeError) as exc:
@@ -225,4 +229,5 @@ def as_timedelta(value: str | pd.Timedelta, *, what: str) -> pd.Timedelta:
 
 
 def format_minutes(step: pd.Timedelta) -> str:
+    """Format a bin length in minutes for a message, e.g. ``"15"``."""
     return f"{step / pd.Timedelta(minutes=1):g}"

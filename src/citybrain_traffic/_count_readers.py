@@ -7,13 +7,17 @@ import gzip
 import io
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from citybrain_traffic._count_checks import COLUMNS, ISO_HINT, infer_bin, normalise
 from citybrain_traffic.errors import InputError
+
+if TYPE_CHECKING:
+    # The type csv.reader() returns; the csv module does not export it.
+    from _csv import Reader
 
 _UTDF_ID_COLUMNS = ("DATE", "TIME", "INTID")
 _UTDF_MISSING_MOVEMENT = "*"
@@ -24,6 +28,7 @@ _UTDF_HINT = "expected DATE as MM/DD/YYYY and TIME as HHMM from 0000 to 2400"
 
 
 def sniff_format(path: Path) -> Literal["long", "utdf"]:
+    """Tell a long count CSV from a UTDF one by its first lines; InputError when neither."""
     head = _read_head(path)
     for line in head:
         fields = [field.strip().upper() for field in line.split(",")]
@@ -59,6 +64,7 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 
 def read_long_csv(path: Path) -> pd.DataFrame:
+    """Read a long count CSV (optionally gzipped); errors name the file line."""
     try:
         raw = pd.read_csv(
             path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
@@ -87,6 +93,7 @@ def read_long_csv(path: Path) -> pd.DataFrame:
 
 
 def read_long_parquet(path: Path) -> pd.DataFrame:
+    """Read a long count table from Parquet; errors name the row (1-based)."""
     try:
         raw = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
@@ -111,6 +118,7 @@ def _require_columns(raw: pd.DataFrame, path: Path) -> None:
 
 
 def read_utdf(path: Path) -> pd.DataFrame:
+    """Read a UTDF turning-movement CSV; an end-labelled file is shifted to bin starts."""
     rows, lines, movements = _read_utdf_rows(path)
     wide = pd.DataFrame(rows, columns=[*_UTDF_ID_COLUMNS, *movements])
     line_numbers = np.asarray(lines, dtype=np.int64)
@@ -174,15 +182,15 @@ def _read_utdf_rows(path: Path) -> tuple[list[list[str]], list[int], list[str]]:
     return rows, lines, movements
 
 
-def _find_utdf_header(reader: csv.reader, path: Path) -> list[str]:
+def _find_utdf_header(reader: Reader, path: Path) -> list[str]:
     for fields in reader:
         names = [field.strip().upper() for field in fields]
         if tuple(names[:3]) == _UTDF_ID_COLUMNS:
             movements = [name for name in names[3:] if name]
             if not movements or len(set(movements)) != len(movements):
                 raise InputError(
-                    f"line {reader.line_num} of {path.name}: UTDF header {','.join(fields)!r} needs "
-                    "distinct movement columns (e.g. NBL,NBT,NBR) after DATE,TIME,INTID"
+                    f"line {reader.line_num} of {path.name}: UTDF header {','.join(fields)!r} "
+                    "needs distinct movement columns (e.g. NBL,NBT,NBR) after DATE,TIME,INTID"
                 )
             return movements
         if reader.line_num >= _HEADER_SEARCH_LINES:

@@ -58,7 +58,7 @@ class Forecaster:
         self.horizons = tuple(int(h) for h in horizons)
 
     def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__`` (JSON-serialisable)."""
+        """Return the hyperparameters as given to ``__init__`` (JSON-serialisable)."""
         return {"horizons": list(self.horizons)}
 
     def fit(self, counts: pd.DataFrame, *, bin: str | pd.Timedelta | None = None) -> Self:
@@ -126,7 +126,8 @@ class Forecaster:
         unknown = sorted(set(wanted) - set(self.horizons))
         if unknown:
             raise InputError(
-                f"horizon(s) {unknown} min were not fitted; expected a subset of {list(self.horizons)} min"
+                f"horizon(s) {unknown} min were not fitted; expected a subset of "
+                f"{list(self.horizons)} min"
             )
         history = validate_counts(history, bin=self.bin_)
         origins = self._origins(history, at)
@@ -194,7 +195,8 @@ class Forecaster:
         kind = metadata["kind"]
         if kind not in Forecaster._registry:
             raise InputError(
-                f"{path} holds an unknown model kind {kind!r}; expected one of {sorted(Forecaster._registry)}"
+                f"{path} holds an unknown model kind {kind!r}; expected one of "
+                f"{sorted(Forecaster._registry)}"
             )
         model_class = Forecaster._registry[kind]
         if not issubclass(model_class, cls):
@@ -209,11 +211,11 @@ class Forecaster:
         """Learn the model's state from the training panel."""
 
     def _first_offset(self, steps: Sequence[int]) -> int | None:
-        """Earliest bin (relative to the origin) the forecast reads; ``None`` for all history."""
+        """Return the earliest bin (offset from the origin) read; ``None`` for all history."""
         raise NotImplementedError
 
     def _forecast(self, panel: Panel, origins: np.ndarray, steps: Sequence[int]) -> np.ndarray:
-        """Quantile forecasts, shape ``(n_horizons, n_series, n_origins, 3)``, vehicles per bin."""
+        """Return P10/P50/P90 (vehicles per bin), shape ``(n_horizons, n_series, n_origins, 3)``."""
         raise NotImplementedError
 
     def _save_state(self, folder: Path) -> tuple[list[str], dict[str, Any]]:
@@ -226,7 +228,8 @@ class Forecaster:
     def _check_fitted(self) -> None:
         if not hasattr(self, "bin_"):
             raise InputError(
-                f"this {type(self).__name__} is not fitted yet; call fit(counts) or load a saved model"
+                f"this {type(self).__name__} is not fitted yet; call fit(counts) or load a saved "
+                "model"
             )
 
     def _origins(self, history: pd.DataFrame, at: Any) -> pd.DatetimeIndex:
@@ -257,7 +260,7 @@ class Forecaster:
         return origins.astype("datetime64[ns]").unique().sort_values()
 
     def _snap(self, timestamp: pd.Timestamp) -> pd.Timestamp:
-        """The bin boundary of the model's grid at or before ``timestamp``."""
+        """Return the bin boundary of the model's grid at or before ``timestamp``."""
         return self.grid_start_ + ((timestamp - self.grid_start_) // self.bin_) * self.bin_
 
     @staticmethod
@@ -268,8 +271,8 @@ class Forecaster:
         bad = [h for h in horizons if h <= 0 or h % minutes]
         if bad:
             raise InputError(
-                f"horizon(s) {bad} min are not positive whole multiples of the {minutes:g}-min bin; "
-                f"expected e.g. {int(minutes)},{int(2 * minutes)},{int(4 * minutes)}"
+                f"horizon(s) {bad} min are not positive whole multiples of the {minutes:g}-min "
+                f"bin; expected e.g. {int(minutes)},{int(2 * minutes)},{int(4 * minutes)}"
             )
         return [int(h // minutes) for h in horizons]
 
@@ -281,7 +284,7 @@ def _forecast_table(
     steps: Sequence[int],
     quantiles: np.ndarray,
 ) -> pd.DataFrame:
-    """Tidy forecast table from a ``(n_horizons, n_series, n_origins, 3)`` array."""
+    """Return the tidy forecast table of a ``(n_horizons, n_series, n_origins, 3)`` array."""
     n_horizons, n_series, n_origins, _ = quantiles.shape
     ordered = quantiles.transpose(1, 2, 0, 3).reshape(-1, len(QUANTILES))
     origin_values = origins.to_numpy()
@@ -307,7 +310,7 @@ def _forecast_table(
 
 
 def _existing_model_files(path: Path) -> list[str]:
-    """Files of the model already in ``path`` (empty if none); raise if ``path`` holds anything else."""
+    """Return the files of the model in ``path`` (none if empty); InputError if it holds others."""
     if not path.exists():
         return []
     if not path.is_dir():
@@ -320,8 +323,8 @@ def _existing_model_files(path: Path) -> list[str]:
         metadata = read_metadata(path)
     except InputError as exc:
         raise InputError(
-            f"refusing to write a model into {path}: the folder is not empty and holds no model of ours "
-            f"({exc}); choose a new or empty folder"
+            f"refusing to write a model into {path}: the folder is not empty and holds no model "
+            f"of ours ({exc}); choose a new or empty folder"
         ) from exc
     files = metadata.get("files", [])
     # Only plain names in the folder are ours to replace; never follow paths out of it.

@@ -115,6 +115,7 @@ class LightGBMForecaster(Forecaster):
         self.random_state = int(random_state)
 
     def get_params(self) -> dict[str, Any]:
+        """Return the hyperparameters as given to ``__init__`` (JSON-serialisable)."""
         return {
             **super().get_params(),
             "lags": self.lags,
@@ -133,7 +134,7 @@ class LightGBMForecaster(Forecaster):
         }
 
     def history_bins(self, at: pd.Timestamp | str) -> pd.DatetimeIndex:
-        """Starts of the bins before origin ``at`` that :meth:`predict` reads.
+        """Return the starts of the bins before origin ``at`` that :meth:`predict` reads.
 
         A caller that keeps a long buffer of counts can pass only these rows to ``predict`` for
         the fastest forecast; the result is the same.
@@ -242,7 +243,7 @@ class LightGBMForecaster(Forecaster):
     def _conformal_shifts(
         self, matrix: np.ndarray, target: np.ndarray, horizon: int
     ) -> dict[str, float]:
-        """Shifts (in series-level units) that put 10 % of held-out targets below P10 and above P90.
+        """Return the P10/P90 shifts (series-level units) for 10 % of held-out targets beyond each.
 
         The finite-sample quantile levels (``floor((n+1)α)/n`` and ``ceil((n+1)(1-α))/n``) make
         the shifted bounds conservative rather than optimistic.
@@ -322,7 +323,8 @@ class LightGBMForecaster(Forecaster):
                     for q in QUANTILES
                 ]
             )
-            # Quantile models are fitted separately and may cross; sorting restores P10 <= P50 <= P90.
+            # Quantile models are fitted separately and may cross; sorting restores
+            # P10 <= P50 <= P90.
             counts = feature.base[:, None] + feature.scale[:, None] * np.sort(normalised, axis=1)
             out[i] = np.clip(counts, 0.0, None).reshape(
                 len(panel.keys), len(origins), len(QUANTILES)
@@ -354,8 +356,8 @@ class LightGBMForecaster(Forecaster):
         )
         if self.spec_.names != metadata["feature_names"]:
             raise InputError(
-                f"{folder} was saved with features {metadata['feature_names']}, but this version builds "
-                f"{self.spec_.names}; retrain the model"
+                f"{folder} was saved with features {metadata['feature_names']}, but this version "
+                f"builds {self.spec_.names}; retrain the model"
             )
         self.categories_ = metadata["categories"]
         self.calibration_ = {int(h): shifts for h, shifts in metadata["calibration"].items()}

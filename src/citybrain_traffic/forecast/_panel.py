@@ -39,27 +39,29 @@ class Panel:
 
     @property
     def n_bins(self) -> int:
+        """Number of bins (columns)."""
         return self.values.shape[1]
 
     def times(self, columns: np.ndarray) -> np.ndarray:
-        """Start of the bins at ``columns`` (any shape, may lie outside the panel) as int64 ns."""
+        """Return the start of the bins at ``columns`` (any shape, may lie outside) as int64 ns."""
         return self.start.value + np.asarray(columns, dtype=np.int64) * self.bin.value
 
     def columns_of(self, timestamps: pd.DatetimeIndex | pd.Series | np.ndarray) -> np.ndarray:
-        """Column index of each timestamp; raises InputError for one that is not a bin start."""
+        """Return the column index of each timestamp; InputError for one that is not a bin start."""
         stamps = np.asarray(timestamps, dtype="datetime64[ns]").view(np.int64)
         offset = stamps - self.start.value
         off_grid = np.flatnonzero(offset % self.bin.value != 0)
         if off_grid.size:
             bad = pd.Timestamp(stamps[off_grid[0]])
             raise InputError(
-                f"time {bad} is not a bin boundary of the {bin_minutes(self.bin):g}-min grid through "
-                f"{self.start}; expected e.g. {self.start + self.bin * ((bad - self.start) // self.bin)}"
+                f"time {bad} is not a bin boundary of the {bin_minutes(self.bin):g}-min grid "
+                f"through {self.start}; expected e.g. "
+                f"{self.start + self.bin * ((bad - self.start) // self.bin)}"
             )
         return offset // self.bin.value
 
     def take(self, columns: np.ndarray) -> np.ndarray:
-        """Values at 1-D ``columns`` for every series, NaN for columns outside the panel."""
+        """Return the values at 1-D ``columns`` for every series, NaN outside the panel."""
         columns = np.asarray(columns, dtype=np.int64)
         out = np.full((len(self.keys), len(columns)), np.nan)
         inside = (columns >= 0) & (columns < self.n_bins)
@@ -105,7 +107,7 @@ def build_panel(
 
 
 def bins_per_day(bin: pd.Timedelta) -> int:
-    """Number of bins in a day; raises InputError when ``bin`` does not divide a day evenly."""
+    """Return the number of bins in a day; InputError when ``bin`` does not divide a day."""
     if NS_PER_DAY % bin.value:
         raise InputError(
             f"bin length {bin_minutes(bin):g} min does not divide a day; expected a divisor of "
@@ -115,11 +117,14 @@ def bins_per_day(bin: pd.Timedelta) -> int:
 
 
 def bin_minutes(bin: pd.Timedelta) -> float:
-    """Bin length in minutes."""
+    """Return the bin length in minutes."""
     return bin / pd.Timedelta(minutes=1)
 
 
 def calendar(times: np.ndarray, bin: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
-    """Day of week (Monday = 0) and time-of-day slot (bins since midnight) of int64-ns times."""
+    """Return the day of week (Monday = 0) and time-of-day slot (bins since midnight) of times.
+
+    ``times`` are int64 nanoseconds since the epoch, as from :meth:`Panel.times`.
+    """
     days = np.floor_divide(times, NS_PER_DAY)
     return (days + _EPOCH_WEEKDAY) % DAYS_PER_WEEK, (times - days * NS_PER_DAY) // bin.value

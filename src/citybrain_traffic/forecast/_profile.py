@@ -48,7 +48,7 @@ class Averages(NamedTuple):
 
 
 def _blend(averages: Averages, shrinkage: float) -> np.ndarray:
-    """The ``best`` average of :class:`Averages` for a given shrinkage."""
+    """Return the ``best`` average of :class:`Averages` for a given shrinkage."""
     week, scaled, typed = averages.week, averages.scaled, averages.day_type
     both = (1.0 - shrinkage) * week + shrinkage * scaled
     chain = np.where(
@@ -115,13 +115,13 @@ class Profile:
 
     @cached_property
     def _by_day(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sums and counts per (series, weekday, time-of-day slot)."""
+        """Return sums and counts per (series, weekday, time-of-day slot)."""
         shape = (len(self.keys), DAYS_PER_WEEK, -1)
         return self.week_sum.reshape(shape), self.week_n.reshape(shape)
 
     @cached_property
     def _day_type(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sums and counts per (series, day type, time-of-day slot); day type 1 = weekend."""
+        """Return sums and counts per (series, day type, time-of-day slot); day type 1 = weekend."""
         total, number = self._by_day
         return (
             np.stack(
@@ -156,7 +156,7 @@ class Profile:
         return np.maximum(self.mean, MIN_SCALE)
 
     def rows_for(self, keys: pd.DataFrame) -> np.ndarray:
-        """Profile row of each series in ``keys``; ``len(self.keys)`` for a series never trained on."""
+        """Return the profile row of each series in ``keys``; ``len(self.keys)`` if not trained."""
         index = pd.MultiIndex.from_frame(self.keys[SERIES_KEYS])
         rows = index.get_indexer(pd.MultiIndex.from_frame(keys[SERIES_KEYS]))
         return np.where(rows < 0, len(self.keys), rows)
@@ -172,7 +172,7 @@ class Profile:
         shrinkage: float | None = None,
         level_window: int | None = None,
     ) -> Averages:
-        """Historical averages of the series of ``panel`` at its bins ``columns``.
+        """Return the historical averages of the series of ``panel`` at its bins ``columns``.
 
         Parameters
         ----------
@@ -229,12 +229,11 @@ class Profile:
     def _kernel_means(
         self, rows: np.ndarray, panel: Panel, columns: np.ndarray, leave_out: bool, half: int
     ) -> list[np.ndarray]:
-        """Means by time of week, day type, time of day and overall, averaged over a triangular
-        kernel of neighbouring slots of half-width ``half`` bins.
+        """Return means by time of week, day type, time of day and overall, smoothed over slots.
 
-        Each bin's own means (leaving its own count out) are looked up once over the span the
-        kernel covers, and the kernel is a convolution along time, so the cost does not grow
-        with ``half``.
+        The smoothing is a triangular kernel of half-width ``half`` bins. Each bin's own means
+        (leaving its own count out) are looked up once over the span the kernel covers, and the
+        kernel is a convolution along time, so the cost does not grow with ``half``.
         """
         columns = np.asarray(columns, dtype=np.int64)
         row = np.asarray(rows)[:, None]
@@ -267,13 +266,12 @@ class Profile:
         max_minutes: float = 60.0,
         level_minutes: Sequence[float] = (60, 120, 240),
     ) -> Profile:
-        """Copy of this profile with the smoothing, level window and shrinkage that best predict
-        the training bins.
+        """Return a copy with the smoothing, level window and shrinkage that fit ``panel`` best.
 
-        Every smoothing half-width from 0 to ``max_minutes``, level window of ``level_minutes``
-        and shrinkage from 0 to 1 in steps of 0.1 is scored by the mean absolute error of the
-        leave-out averages against every training count, so the choice is made on counts the
-        averages have not seen.
+        Every smoothing half-width from 0 to ``max_minutes`` (minutes), level window of
+        ``level_minutes`` (minutes) and shrinkage from 0 to 1 in steps of 0.1 is scored by the
+        mean absolute error of the leave-out averages against every training count, so the
+        choice is made on counts the averages have not seen.
         """
         minutes = bin_minutes(self.bin)
         largest = max(1, int(max_minutes // minutes))
@@ -303,7 +301,7 @@ class Profile:
     def _slot_means(
         self, row: np.ndarray, times: np.ndarray, observed: np.ndarray | None
     ) -> list[np.ndarray]:
-        """Means by time of week, day type, time of day and overall, leaving ``observed`` out."""
+        """Return means by time of week, day type, time of day and overall, without ``observed``."""
         weekday, slot = calendar(times, self.bin)
         seen = row < len(self.keys)
         row = np.where(seen, row, 0)

@@ -109,7 +109,7 @@ class FeatureSpec:
         return max(self.lags, self.pooled_lags, *self.window_bins)
 
     def history_offsets(self, horizon_bins: Sequence[int]) -> np.ndarray:
-        """Bin offsets from the origin (``-1`` = the last bin before it) the features read."""
+        """Return the offsets (bins) from the origin the features read; ``-1`` is the last bin."""
         recent = -np.arange(1, self.recent_bins + 1)
         seasonal = [
             k - 1 - days * self.per_day for k in horizon_bins for days in (1, DAYS_PER_WEEK)
@@ -248,11 +248,12 @@ def _recent_features(
     spec: FeatureSpec,
     origins: np.ndarray,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Lags and their deviations from the profile (own and pooled), rolling means/deviations, and
-    ratios to the profile.
+    """Build the recent-history features and the count-to-usual ratios.
 
-    Returns the features, and the count-to-usual ratios (series, intersection, network per window)
-    that :func:`make_features` also multiplies with the target's usual value.
+    The features are the last bins' levels and deviations from the profile (own, and pooled over
+    the intersection and the network) and rolling-window means and deviations. The ratios
+    (series, intersection, network per window) are returned apart, since :func:`make_features`
+    also multiplies them with the target's usual value.
     """
     first = int(origins.min()) - spec.recent_bins
     block_columns = np.arange(first, int(origins.max()))
@@ -303,14 +304,14 @@ def _recent_features(
 
 
 def _group_sum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Sum of ``values`` (rows = series) within each group, repeated per series."""
+    """Return the sum of ``values`` (rows = series) within each group, repeated per series."""
     total = np.zeros((groups.max() + 1, values.shape[1]))
     np.add.at(total, groups, values)
     return total[groups]
 
 
 def _group_mean(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Mean of the observed ``values`` (rows = series) within each group, repeated per series."""
+    """Return the mean of observed ``values`` (rows = series) per group, repeated per series."""
     observed = ~np.isnan(values)
     total = np.zeros((groups.max() + 1, values.shape[1]))
     number = np.zeros_like(total)
@@ -321,7 +322,7 @@ def _group_mean(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 
 def _cumulative(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Running sums of observed values and of their number, with a leading zero column."""
+    """Return running sums of observed values and of their number, with a leading zero column."""
     observed = ~np.isnan(values)
     zeros = np.zeros((values.shape[0], 1))
     return (
@@ -331,7 +332,7 @@ def _cumulative(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _window_mean(total: np.ndarray, number: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
-    """Mean of the observed values among the ``width`` block columns before each ``end``."""
+    """Return the mean of observed values among the ``width`` block columns before each ``end``."""
     count = number[:, end] - number[:, end - width]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, (total[:, end] - total[:, end - width]) / count, np.nan)
