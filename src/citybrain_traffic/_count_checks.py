@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ ISO_HINT = "expected ISO 8601 like 2025-11-16 08:15:00"
 MAX_LANES_PER_MOVEMENT = 8
 MIN_HEADWAY_S = 1.0
 MAX_FLOW_VEH_H = MAX_LANES_PER_MOVEMENT * 3600.0 / MIN_HEADWAY_S
+
+# A row mask, the problem's name and what was expected instead.
+_Problem = tuple[pd.Series | np.ndarray, str, str]
 
 
 def max_plausible_count(bin: pd.Timedelta | None) -> float:
@@ -83,7 +86,7 @@ def normalise(
     count_blank = count_text.isna() | (
         count_text.astype(str).str.strip().isin(["", "nan", "NaN", "NA"])
     )
-    problems = [
+    problems: list[_Problem] = [
         (timestamp.isna(), "missing or unparseable timestamp", timestamp_hint),
         (intersection.isna(), "missing intersection id", "expected a non-empty id"),
         (movement.isna(), "missing movement label", "expected a non-empty label"),
@@ -124,7 +127,7 @@ def normalise(
     step = _check_grid(table, bin=bin)
     ceiling = max_plausible_count(step)
     per = f"a {format_minutes(step)}-min bin" if step is not None else "a bin of at most a day"
-    implausible = [
+    implausible: list[_Problem] = [
         (
             count > ceiling,
             "implausible count",
@@ -159,7 +162,7 @@ def _as_id(values: pd.Series) -> pd.Series:
 
 
 def _raise_first_problem(
-    problems: list[tuple[pd.Series | np.ndarray, str, str]],
+    problems: Sequence[_Problem],
     shown: pd.DataFrame,
     describe: Callable[[int], str],
     *,

@@ -248,7 +248,7 @@ def find_gaps(
         keys = pd.concat(
             [keys, expected[~pd.MultiIndex.from_frame(expected).isin(known)]], ignore_index=True
         )
-    stamps = counts["timestamp"]
+    stamps: pd.Series[pd.Timestamp] = counts["timestamp"]
     inside = ((stamps >= first) & (stamps < last_end)).to_numpy()
     codes = codes[inside]
     position = ((stamps[inside] - first) // step).to_numpy(dtype=np.int64)

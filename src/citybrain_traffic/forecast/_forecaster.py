@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -257,7 +257,8 @@ class Forecaster:
                 f"forecast origin {bad} is not a bin boundary; expected a multiple of "
                 f"{bin_minutes(self.bin_):g} min from {self.grid_start_}, e.g. {self._snap(bad)}"
             )
-        return origins.astype("datetime64[ns]").unique().sort_values()
+        # pandas-stubs type astype() of a DatetimeIndex as a plain Index.
+        return cast(pd.DatetimeIndex, origins.astype("datetime64[ns]").unique().sort_values())
 
     def _snap(self, timestamp: pd.Timestamp) -> pd.Timestamp:
         """Return the bin boundary of the model's grid at or before ``timestamp``."""

@@ -318,7 +318,11 @@ class LightGBMForecaster(Forecaster):
             shifts = self.calibration_[horizon]
             normalised = np.column_stack(
                 [
-                    self.boosters_[(horizon, q)].predict(feature.matrix, num_threads=self.n_jobs)
+                    np.asarray(
+                        self.boosters_[(horizon, q)].predict(
+                            feature.matrix, num_threads=self.n_jobs
+                        )
+                    )
                     + shifts.get(f"p{round(q * 100)}", 0.0)
                     for q in QUANTILES
                 ]

@@ -295,7 +295,7 @@ class Profile:
                         ].mean()
         if not scores:
             return self
-        half, wide, shrinkage = min(scores, key=scores.get)
+        half, wide, shrinkage = min(scores, key=scores.__getitem__)
         return replace(self, smoothing=half, shrinkage=shrinkage, level_window=wide)
 
     def _slot_means(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from citybrain_traffic.forecast._panel import (
@@ -185,7 +186,7 @@ def make_features(
     n_series, n_origins = len(panel.keys), len(origins)
     shape = (n_series, n_origins)
 
-    def full(values: np.ndarray) -> np.ndarray:
+    def full(values: npt.ArrayLike) -> np.ndarray:
         return np.broadcast_to(values, shape)
 
     static = [
@@ -204,9 +205,9 @@ def make_features(
         weekday, slot = calendar(target_times, panel.bin)
         seasonal = []
         for lag_days, average in ((1, usual.day_type), (DAYS_PER_WEEK, usual.week)):
-            columns = target - lag_days * spec.per_day
+            lagged = target - lag_days * spec.per_day
             # Seasonal lags must be in the past of the origin too (horizons longer than a day).
-            value = panel.take(np.where(columns < origins, columns, -1))
+            value = panel.take(np.where(lagged < origins, lagged, -1))
             # Compared with the target slot's own average, which leaves the target out; the
             # lag bin's average would contain the training target and leak it.
             seasonal += [value / scale, (value - average) / scale]
@@ -339,6 +340,6 @@ def _window_mean(total: np.ndarray, number: np.ndarray, end: np.ndarray, width: 
 
 
 def _codes(values: pd.Series, known: list[str]) -> np.ndarray:
-    codes = pd.Index(known).get_indexer(values.astype(str)).astype(np.float64)
+    codes = pd.Index(known).get_indexer(pd.Index(values.astype(str))).astype(np.float64)
     codes[codes < 0] = np.nan
     return codes
