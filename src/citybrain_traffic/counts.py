@@ -20,6 +20,9 @@ the bin. The Bentonville example confirms it: every day runs ``0000`` to ``2345`
 the first bin of its own date (an end label would make each day run ``0015`` to ``2400``). A file
 that contains ``2400`` can only be end-labelled; such a file is shifted back by one bin so that
 ``timestamp`` always means the start of the bin.
+
+The file readers live in ``_count_readers`` and the table checks in ``_count_checks``; import
+from here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Turn tidy counts into a series-by-bin panel, historical profiles and forecast features."""
+"""Turn tidy counts into a series-by-bin panel, historical profiles and forecast features.
+
+The panel is built in ``_panel`` and the profile in ``_profile``; this module builds the features
+and is the public home of all three.
+"""
 
 from __future__ import annotations
 

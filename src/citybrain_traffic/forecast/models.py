@@ -8,6 +8,9 @@ A forecast *origin* ``T`` is a bin boundary: only bins that start before ``T`` a
 forecast for horizon ``h`` minutes is the count of the bin that ends at ``T + h`` (so with 15-min
 bins, ``h = 15`` is the bin ``[T, T + 15 min)`` and ``h = 60`` is ``[T + 45 min, T + 60 min)``).
 Forecasts are vehicles per bin.
+
+The interface lives in ``_forecaster``, the baselines in ``_baselines`` and the LightGBM model in
+``_lightgbm``; import them from here or from :mod:`citybrain_traffic.forecast`.
 """
 
 from citybrain_traffic.forecast._baselines import HistoricalAverage, Persistence
