@@ -52,17 +52,17 @@ def test_missing_movement_is_reported_as_gap(tmp_path, single_counts):
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
     assert (
-        f"warning: 1 movement(s) with no count in the window: timed as carrying no traffic: C {absent}"
-        in text
+        "warning: 1 movement(s) with no count in the window: timed as carrying no traffic: "
+        f"C {absent}" in text
     )
     assert (
-        f"warning: 1 movement(s) with gaps in the window: flow is the mean of the bins counted: C {holed}"
-        in text
+        "warning: 1 movement(s) with gaps in the window: flow is the mean of the bins counted: "
+        f"C {holed}" in text
     )
 
 
 def test_a_missing_bin_is_not_zero_vehicles(single_counts):
-    """The flow of a movement that lacks a bin is the mean of its bins, not their sum over all bins."""
+    """A movement's flow is the mean of the bins it has, not their sum spread over all bins."""
     _, counts, full, _, absent, holed = single_counts
     flows = flows_from_counts(counts, at=DAY, minutes=30).set_index("movement")["flow_veh_h"]
     first = full[(full["movement"] == holed) & (full["timestamp"] == DAY)]["count"].item()

@@ -1,4 +1,4 @@
-"""Count tables: long CSV/.csv.gz/Parquet and UTDF import, validation, gaps, aggregation, CLI errors."""
+"""Count tables: long and UTDF import, validation, gaps, aggregation, CLI errors."""
 
 from __future__ import annotations
 
@@ -198,13 +198,14 @@ def test_bad_count_names_first_offending_line(tmp_path, bad_row, problem):
 
 
 def test_implausible_count_is_refused(tmp_path):
-    """1e15 vehicles in a bin made LightGBM abort `forecast evaluate`; every importer refuses a count
-    above what 8 lanes carry at a 1-s headway, naming the file, the row and the limit."""
+    """1e15 vehicles in a bin made LightGBM abort `forecast evaluate`; every importer refuses a
+    count above what 8 lanes carry at a 1-s headway, naming the file, the row and the limit."""
     assert MAX_FLOW_VEH_H == 28_800
     rows = GOOD_ROWS + "2025-03-03 00:30,A,NBT,7201\n"
     with pytest.raises(
         InputError,
-        match=r"^line 4 of big\.csv: implausible count .*7201.*at most 7,200 vehicles in a 15-min bin",
+        match=r"^line 4 of big\.csv: implausible count .*7201.*at most 7,200 vehicles in a 15-min "
+        r"bin",
     ):
         read_counts(_write(tmp_path / "big.csv", HEADER + rows))
     assert (

@@ -1,4 +1,4 @@
-"""Forecasters: shapes, quantile order, no look-ahead, save/load, accuracy on synthetic counts, CLI."""
+"""Forecasters: shapes, quantile order, no look-ahead, save/load, accuracy, evaluation."""
 
 from __future__ import annotations
 
@@ -20,44 +20,7 @@ from citybrain_traffic.forecast import (
 from citybrain_traffic.forecast.features import FeatureSpec, Profile, build_panel, make_features
 from citybrain_traffic.forecast.models import FORECAST_COLUMNS
 
-from conftest import run_cli
-
-START = pd.Timestamp("2025-03-03")  # a Monday
-KEYS = [("I0", "NBT"), ("I0", "SBT"), ("I0", "EBL"), ("I1", "NBT"), ("I1", "SBT"), ("I1", "EBL")]
-# Small boosting settings: these tests check behaviour, not the tuned defaults.
-SMALL = {"n_estimators": 40}
-
-
-def synthetic_counts(
-    *, days: int = 21, seed: int = 0, keys=KEYS, day_sigma: float = 0.25
-) -> pd.DataFrame:
-    """Weekday/weekend profiles x a level per series x a demand factor per day, Poisson noise.
-
-    The day factor holds for the whole day and is shared by every series (weather, an event), so
-    the morning's counts tell how the rest of the day will run: a forecaster that reads recent
-    history can beat the historical average, which cannot know the day's factor.
-    """
-    rng = np.random.default_rng(seed)
-    per_day = 96
-    hours = (np.arange(per_day) + 0.5) / 4
-    weekday = (
-        0.2 + np.exp(-(((hours - 8.0) / 1.5) ** 2)) + 0.8 * np.exp(-(((hours - 17.0) / 2.0) ** 2))
-    )
-    weekend = 0.2 + 0.7 * np.exp(-(((hours - 13.0) / 3.0) ** 2))
-    dates = pd.date_range(START, periods=days, freq="D")
-    shape = np.concatenate([weekend if date.day_of_week >= 5 else weekday for date in dates])
-    factor = np.repeat(rng.lognormal(0.0, day_sigma, size=days), per_day)
-    level = rng.uniform(8.0, 40.0, size=len(keys))[:, None]
-    counts = rng.poisson(level * shape * factor).astype(np.float64)
-    stamps = pd.date_range(START, periods=days * per_day, freq="15min")
-    return pd.DataFrame(
-        {
-            "timestamp": np.tile(stamps, len(keys)),
-            "intersection": np.repeat([k[0] for k in keys], len(stamps)),
-            "movement": np.repeat([k[1] for k in keys], len(stamps)),
-            "count": counts.ravel(),
-        }
-    )
+from forecast_helpers import KEYS, SMALL, START, synthetic_counts
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +162,7 @@ def test_load_and_save_refuse_foreign_folders(fitted, tmp_path):
 
 
 def test_lightgbm_beats_baselines_when_days_differ(counts):
-    """A day-level demand factor that persists all day: recent counts reveal it, the profile cannot."""
+    """A day-level demand factor persists all day: recent counts reveal it, the profile cannot."""
     models = {
         "persistence": Persistence(),
         "historical_average": HistoricalAverage(),
@@ -282,107 +245,6 @@ def test_pooled_lag_deviations_are_group_means(counts):
     np.testing.assert_array_equal(changed.matrix[:, names], first[:, names])
 
 
-@pytest.fixture(scope="module")
-def small_file(tmp_path_factory):
-    """Ten days of two series as a long CSV, small enough for CLI runs with default models."""
-    path = tmp_path_factory.mktemp("cli") / "counts.csv"
-    synthetic_counts(days=10, keys=KEYS[:2], seed=3).to_csv(path, index=False)
-    return path
-
-
-def test_cli_train_then_predict(small_file, tmp_path):
-    model_dir = tmp_path / "model"
-    trained = run_cli("forecast", "train", small_file, "--out", model_dir)
-    assert trained.returncode == 0, trained.stderr
-    assert (model_dir / "model.json").is_file()
-    out = tmp_path / "forecast.csv"
-    at = "2025-03-12 08:00"
-    predicted = run_cli("forecast", "predict", model_dir, small_file, "--at", at, "--out", out)
-    assert predicted.returncode == 0, predicted.stderr
-    table = pd.read_csv(out)
-    assert list(table.columns) == ["intersection", "movement", "horizon_min", "p10", "p50", "p90"]
-    assert len(table) == 2 * 3
-    assert (table["p10"] <= table["p50"]).all() and (table["p50"] <= table["p90"]).all()
-    # The saved model gives the same numbers in this process.
-    here = Forecaster.load(model_dir).predict(read_counts(small_file), at=at)
-    np.testing.assert_allclose(table["p50"], here["p50"], rtol=1e-6)
-
-
-def test_cli_train_one_bin_a_day_needs_the_bin(tmp_path):
-    """One 60-min bin from each day (a 1-hour scenario's history): the spacing is a day, not the bin."""
-    hourly = synthetic_counts(days=10, keys=KEYS[:2], seed=5)
-    hourly = hourly.assign(timestamp=hourly["timestamp"].dt.floor("60min"))
-    hourly = hourly.groupby(["timestamp", "intersection", "movement"], as_index=False)[
-        "count"
-    ].sum()
-    path = tmp_path / "one_bin_a_day.csv"
-    hourly[hourly["timestamp"].dt.hour == 8].to_csv(path, index=False)
-
-    inferred = run_cli(
-        "forecast", "train", path, "--out", tmp_path / "inferred", "--horizons", "60"
-    )
-    assert inferred.returncode != 0
-    assert "1440-min bin" in inferred.stderr and "Traceback" not in inferred.stderr
-
-    off_grid = run_cli(
-        "forecast", "train", path, "--out", tmp_path / "off", "--horizons", "60", "--bin", "50"
-    )
-    assert (
-        off_grid.returncode == 2
-        and "off the regular 50-min grid" in off_grid.stderr
-        and not off_grid.stdout
-    )
-
-    trained = run_cli(
-        "forecast", "train", path, "--out", tmp_path / "model", "--horizons", "60", "--bin", "60"
-    )
-    assert trained.returncode == 0, trained.stderr
-    assert "60-min bins" in trained.stdout
-    model = Forecaster.load(tmp_path / "model")
-    predicted = model.predict(read_counts(path), at="2025-03-13 08:00", horizons=[60])
-    assert len(predicted) == 2 and predicted["p50"].notna().all() and (predicted["p50"] >= 0).all()
-
-    evaluated = run_cli(
-        "forecast",
-        "evaluate",
-        path,
-        "--horizons",
-        "60",
-        "--bin",
-        "60",
-        "--test-days",
-        "3",
-        "--out",
-        tmp_path / "eval",
-    )
-    assert evaluated.returncode == 0, evaluated.stderr
-    metrics = pd.read_csv(tmp_path / "eval" / "metrics.csv")
-    assert set(metrics["model"]) == {"persistence", "historical_average", "lightgbm"}
-    assert (metrics["n"] == 3 * 2).all()  # three test days of one bin each, two series
-    assert metrics["mae"].notna().all()
-
-
-def test_cli_evaluate_writes_metrics_and_plot(small_file, tmp_path):
-    out = tmp_path / "eval"
-    proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)
-    assert proc.returncode == 0, proc.stderr
-    metrics = pd.read_csv(out / "metrics.csv")
-    assert list(metrics.columns) == [
-        "model",
-        "horizon_min",
-        "mae",
-        "rmse",
-        "wape",
-        "n",
-        "coverage_p10_p90",
-    ]
-    assert sorted(set(metrics["model"])) == ["historical_average", "lightgbm", "persistence"]
-    assert sorted(set(metrics["horizon_min"])) == [15, 30, 60]
-    assert (metrics["n"] > 0).all() and metrics["mae"].notna().all()
-    png = out / "forecast_vs_actual.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
 def test_test_period_is_whole_bins(counts):
     """A test period that is not a whole number of bins put the origins off the grid (a confusing
     "not a bin boundary"), one shorter than a bin left none ("origin ... is empty")."""
@@ -390,36 +252,6 @@ def test_test_period_is_whole_bins(counts):
     assert result.test_end - result.test_start == pd.Timedelta(minutes=15) * 28
     with pytest.raises(InputError, match="test_days=0.01 is shorter than one 15-min bin"):
         evaluate(counts, test_days=0.01, models={"persistence": Persistence()})
-
-
-def test_forecast_evaluate_never_overwrites(small_file, tmp_path):
-    """evaluate --out wrote over the files of a folder in use, predict --out over a file; both
-    now refuse before any work, and the user's files are as they were."""
-    out = tmp_path / "eval"
-    out.mkdir()
-    (out / "metrics.csv").write_text("mine\n")
-    proc = run_cli("forecast", "evaluate", small_file, "--test-days", "2", "--out", out)
-    assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
-    assert not proc.stdout  # refused before reading the counts
-    assert (
-        sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
-        and (out / "metrics.csv").read_text() == "mine\n"
-    )
-    forecast = tmp_path / "forecast.csv"
-    forecast.write_text("mine\n")
-    proc = run_cli(
-        "forecast",
-        "predict",
-        tmp_path / "no-model",
-        small_file,
-        "--at",
-        "2025-03-12 08:00",
-        "--out",
-        forecast,
-    )
-    assert proc.returncode == 2 and "already exists" in proc.stderr
-    assert forecast.read_text() == "mine\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval", "forecast.csv"]
 
 
 def test_bentonville_evaluates(shared):

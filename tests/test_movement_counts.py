@@ -31,7 +31,7 @@ def test_counts_match_the_vehicles_that_crossed(tmp_path):
         pd.Timestamp("2026-01-05 00:00"),
         pd.Timestamp("2026-01-05 00:15"),
     ]
-    # Every trip of `single` crosses its one signal: arrived vehicles crossed, and no one crossed twice.
+    # Every trip of `single` crosses its one signal: arrived vehicles crossed, none crossed twice.
     total = counts["count"].sum()
     assert result.kpis["vehicles_arrived"] <= total <= result.kpis["vehicles_inserted"]
     assert (counts["count"] >= 0).all()

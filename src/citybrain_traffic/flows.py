@@ -18,10 +18,11 @@ FLOW_COLUMNS = ["intersection", "movement", "flow_veh_h"]
 
 
 def route_demand(scenario: Scenario, workdir: Path, *, demand_scale: float = 1.0) -> Path:
-    """The scenario's demand in its window as routed vehicles (duarouter), scaled like a run.
+    """Route the scenario's demand in its window with duarouter, scaled like a run.
 
     Trips and flows become vehicles with explicit routes, so tools that read only routed
     vehicles (SUMO's tlsCycleAdaptation.py, ``flows_from_routes``) see the whole demand.
+    Returns the routed file, ``routed.rou.xml`` in ``workdir``.
     """
     routed = workdir / "routed.rou.xml"
     run_sumo_tool(
@@ -52,18 +53,19 @@ def route_demand(scenario: Scenario, workdir: Path, *, demand_scale: float = 1.0
 
 
 def flows_from_routes(routed: Path, network: Network, *, begin: float, end: float) -> pd.DataFrame:
-    """Hourly flow of every signalized movement from vehicles reaching it in ``[begin, end)`` (s).
+    """Return the flow (veh/h) of each signalized movement from vehicles reaching it in a window.
 
-    A vehicle contributes to each movement its route takes (consecutive edges that a signal's
-    link joins), at the time it reaches that signal's stop line driving at the speed limits
-    from its departure (free-flow travel time: length / speed of every edge before). A vehicle
-    departing at the edge of a long network reaches a signal minutes later, so counting it at
-    its departure would plan each 15 minutes for traffic that is not there yet.
+    The window ``[begin, end)`` is in simulation seconds. A vehicle contributes to each movement
+    its route takes (consecutive edges that a signal's link joins), at the time it reaches that
+    signal's stop line driving at the speed limits from its departure (free-flow travel time:
+    length / speed of every edge before). A vehicle departing at the edge of a long network
+    reaches a signal minutes later, so counting it at its departure would plan each 15 minutes
+    for traffic that is not there yet.
     Columns: ``intersection``, ``movement``, ``flow_veh_h``.
     """
     if not end > begin:
         raise InputError(f"empty flow window: begin {begin:g} s is not before end {end:g} s")
-    movement_of = {}
+    movement_of: dict[tuple[str, str], tuple[str, str]] = {}
     for intersection in network.intersections.values():
         for link in intersection.links:
             movement_of[(link.in_edge, link.out_edge)] = (intersection.tls_id, link.movement)
@@ -89,7 +91,11 @@ def flows_from_routes(routed: Path, network: Network, *, begin: float, end: floa
                 elif vehicle_depart is not None:
                     _add(edges, vehicle_depart, window, travel_s, movement_of, counts)
             elif elem.tag == "vehicle":
-                if elem.find("route") is None and elem.get("route") in routes:
+                if (
+                    vehicle_depart is not None
+                    and elem.find("route") is None
+                    and elem.get("route") in routes
+                ):
                     _add(
                         routes[elem.get("route")],
                         vehicle_depart,
@@ -109,9 +115,9 @@ def _add(
     edges: list[str],
     depart: float,
     window: tuple[float, float],
-    travel_s: dict,
-    movement_of: dict,
-    counts: dict,
+    travel_s: dict[str, float],
+    movement_of: dict[tuple[str, str], tuple[str, str]],
+    counts: dict[tuple[str, str], int],
 ) -> None:
     """Count the vehicle on each signalized movement of its route that it reaches in ``window``."""
     if not depart == depart or depart >= window[1]:  # NaN or after the window: never counted
@@ -127,7 +133,7 @@ def _add(
 
 
 def flows_from_counts(counts: pd.DataFrame, *, at: pd.Timestamp, minutes: int = 60) -> pd.DataFrame:
-    """Hourly flows from the counts in ``[at, at + minutes)``: vehicles counted / hours covered.
+    """Return flows (veh/h) from the counts in ``[at, at + minutes)``: vehicles / hours counted.
 
     Each movement's hours are those of its own bins in the window: a bin it lacks is a gap
     (``counts.find_gaps`` lists them), not a bin without traffic, so its flow is the mean of the
@@ -140,7 +146,8 @@ def flows_from_counts(counts: pd.DataFrame, *, at: pd.Timestamp, minutes: int = 
     if window.empty:
         first, last = counts["timestamp"].min(), counts["timestamp"].max()
         raise InputError(
-            f"no counts between {at} and {minutes} minutes later (the counts cover {first} to {last})"
+            f"no counts between {at} and {minutes} minutes later (the counts cover {first} to "
+            f"{last})"
         )
     step = _bin_minutes(counts)
     flows = window.groupby(["intersection", "movement"], as_index=False)["count"].agg(

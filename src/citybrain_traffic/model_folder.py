@@ -19,12 +19,19 @@ METADATA_FILE = "model.json"
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of the model folder ``path``; InputError when it is not a readable model folder."""
+    """Read the metadata of the model folder ``path``.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is not a readable model folder of this format version.
+    """
     path = Path(path)
     file = path / METADATA_FILE
     if not file.is_file():
         raise InputError(
-            f"{path} is not a forecast model folder (no {METADATA_FILE}); expected a folder written by `train`"
+            f"{path} is not a forecast model folder (no {METADATA_FILE}); expected a folder "
+            "written by `train`"
         )
     try:
         metadata = json.loads(file.read_text(encoding="utf-8"))
@@ -36,7 +43,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         )
     if metadata.get("format_version") != MODEL_FORMAT_VERSION:
         raise InputError(
-            f"{file} has model format version {metadata.get('format_version')!r}; this version reads "
-            f"{MODEL_FORMAT_VERSION}; retrain the model"
+            f"{file} has model format version {metadata.get('format_version')!r}; this version "
+            f"reads {MODEL_FORMAT_VERSION}; retrain the model"
         )
     return metadata

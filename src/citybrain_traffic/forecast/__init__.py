@@ -2,10 +2,8 @@
 
 import os
 
-# Busy-waiting OpenMP threads make LightGBM 30-50x slower whenever other processes share the
-# cores (measured: 1 s alone, 50 s beside a 2-process simulation run on 2 cores), while passive
-# waiting costs nothing measurable on idle cores. libgomp reads this once, when LightGBM loads,
-# so it is set here, before any submodule imports LightGBM; a user's own setting wins.
+# Set before any submodule imports LightGBM (libgomp reads it once); a user's own setting wins.
+# Busy-waiting threads make LightGBM 30-50x slower on shared cores (docs/decisions/0003).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from citybrain_traffic.forecast.evaluate import Evaluation, evaluate, plot_forecasts  # noqa: E402

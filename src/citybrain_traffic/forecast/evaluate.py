@@ -49,7 +49,7 @@ class Evaluation:
 
 
 def default_models(*, horizons: Sequence[int] = DEFAULT_HORIZONS) -> dict[str, Forecaster]:
-    """The three forecasters compared by :func:`evaluate`, unfitted, keyed by report name."""
+    """Return the three forecasters :func:`evaluate` compares, unfitted, keyed by report name."""
     return {
         "persistence": Persistence(horizons=horizons),
         "historical_average": HistoricalAverage(horizons=horizons),
@@ -103,8 +103,8 @@ def evaluate(
     test_bins = pd.Timedelta(days=test_days) // step
     if test_bins < 1:
         raise InputError(
-            f"test_days={test_days:g} is shorter than one {bin_minutes(step):g}-min bin; expected at least "
-            f"{step / pd.Timedelta(days=1):.4g} days"
+            f"test_days={test_days:g} is shorter than one {bin_minutes(step):g}-min bin; expected "
+            f"at least {step / pd.Timedelta(days=1):.4g} days"
         )
     test_end = counts["timestamp"].max() + step
     test_start = test_end - test_bins * step
@@ -112,8 +112,8 @@ def evaluate(
     if train.empty:
         span = (test_end - counts["timestamp"].min()) / pd.Timedelta(days=1)
         raise InputError(
-            f"test_days={test_days} leaves no training counts: the table covers only {span:.2f} days; "
-            "expected fewer test days than that"
+            f"test_days={test_days} leaves no training counts: the table covers only "
+            f"{span:.2f} days; expected fewer test days than that"
         )
     models = default_models(horizons=horizons) if models is None else models
     origins = pd.date_range(test_start, test_end - step, freq=step)
@@ -199,7 +199,8 @@ def plot_forecasts(
     shown = forecasts[forecasts["horizon_min"] == horizon]
     if shown.empty:
         raise InputError(
-            f"no forecasts at horizon {horizon} min; expected one of {sorted(forecasts['horizon_min'].unique())}"
+            f"no forecasts at horizon {horizon} min; expected one of "
+            f"{sorted(forecasts['horizon_min'].unique())}"
         )
     series = _pick_series(shown, n_series)
     from matplotlib.figure import Figure  # only when plotting: it costs ~0.6 s to import
