@@ -20,9 +20,9 @@ import pandas as pd
 from ..clock import SIM_DAY_ZERO
 from ..plans import TimingPlan, plan_to_dict, validate_all, write_tl_logics
 from ..sim.additionals import induction_loops_xml, write_additional
-from .adaptive_setup import check_params, counting_loops, describe, opening_counts
+from .adaptive_setup import check_params, counting_loops, opening_counts
 from .base import Controller, RunContext, SimSetup
-from .realtime import bounded_plan
+from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE, bounded_plan
 from .sensing import QueueLayout, Sensing, SumoSensing
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class AdaptiveController(Controller):
             self.realtime and self.offsets == "held" and len(network.intersections) > 1
         )
         (workdir / "adaptive.json").write_text(json.dumps(self._fitted_state(), indent=1))
-        self.setup_ = SimSetup(additional_files=(detectors,), notes=(describe(self, network),))
+        self.setup_ = SimSetup(additional_files=(detectors,), notes=(self.describe(network),))
         return self
 
     def _fitted_state(self) -> dict[str, Any]:
@@ -175,6 +175,37 @@ class AdaptiveController(Controller):
             "hold_offsets": self.hold_offsets_,
             "opening": self.opening_,
         }
+
+    def describe(self, network: Network) -> str:
+        """Return one line on how this fitted controller will run."""
+        parts = [f"adaptive: every {self.interval_min:g} min"]
+        if self.opening_:
+            parts.append("the first interval's plans come from the history's mean of that time")
+        if self.own_program:
+            parts.append("the network's own program runs unchanged (it did best on the checks)")
+        elif not self.realtime:
+            parts.append("plans run as fixed time (coordinated offsets)")
+        elif self.hold_offsets_:
+            parts.append(
+                "real-time layer: coordinated-actuated, cycles and offsets held (each signal's "
+                "longest green ends at its planned point in the cycle; the other greens gap out "
+                f"from {MIN_GREEN_SHARE:g}x their planned length, at least the minimum green, up "
+                "to it, and the time they free goes to the longest green)"
+            )
+        else:
+            parts.append(
+                f"real-time layer: gap-actuated greens from {MIN_GREEN_SHARE:g}x (at least the "
+                f"minimum green) to {MAX_GREEN_FACTOR:g}x the planned green (at least the "
+                "signal's own green), cycles free"
+            )
+        if self.realtime and self.offsets == "held" and len(network.intersections) == 1:
+            parts.append("--offsets held: one signal, no offsets to hold")
+        if self.blind_:
+            parts.append(
+                f"{sum(map(len, self.blind_.values()))} green phases without a SUMO detector "
+                "run their planned length"
+            )
+        return "; ".join(parts)
 
     # -- the run (worker process) --------------------------------------------------------------
     def start(self, context: RunContext, now: float) -> float | None:

@@ -11,12 +11,10 @@ from ..clock import SIM_DAY_ZERO
 from ..errors import InputError, NotApplicableError
 from ..model_folder import read_metadata
 from ..sim.detectors import MovementLoop, movement_loops
-from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
 
 if TYPE_CHECKING:
     from ..network import Network
     from ..scenario import Scenario
-    from .adaptive import AdaptiveController
 
 #: How the real-time layer treats the plans' cycles and offsets: ``free`` lets gap-outs shorten
 #: the cycle, ``held`` runs coordinated-actuated (``PlanSwitcher``).
@@ -57,38 +55,6 @@ def check_params(model: Path | None, *, interval_min: float, offsets: str) -> No
             f"interval is {minutes:g} min: train it with --horizons {minutes:g}, or set "
             "--interval to one of its horizons"
         )
-
-
-def describe(controller: AdaptiveController, network: Network) -> str:
-    """Return one line on how the fitted ``controller`` will run."""
-    parts = [f"adaptive: every {controller.interval_min:g} min"]
-    if controller.opening_:
-        parts.append("the first interval's plans come from the history's mean of that time")
-    if controller.own_program:
-        parts.append("the network's own program runs unchanged (it did best on the checks)")
-    elif not controller.realtime:
-        parts.append("plans run as fixed time (coordinated offsets)")
-    elif controller.hold_offsets_:
-        parts.append(
-            "real-time layer: coordinated-actuated, cycles and offsets held (each signal's "
-            "longest green ends at its planned point in the cycle; the other greens gap out "
-            f"from {MIN_GREEN_SHARE:g}x their planned length, at least the minimum green, up "
-            "to it, and the time they free goes to the longest green)"
-        )
-    else:
-        parts.append(
-            f"real-time layer: gap-actuated greens from {MIN_GREEN_SHARE:g}x (at least the "
-            f"minimum green) to {MAX_GREEN_FACTOR:g}x the planned green (at least the "
-            "signal's own green), cycles free"
-        )
-    if controller.realtime and controller.offsets == "held" and len(network.intersections) == 1:
-        parts.append("--offsets held: one signal, no offsets to hold")
-    if controller.blind_:
-        parts.append(
-            f"{sum(map(len, controller.blind_.values()))} green phases without a SUMO detector "
-            "run their planned length"
-        )
-    return "; ".join(parts)
 
 
 def counting_loops(scenario: Scenario, network: Network) -> list[MovementLoop]:

@@ -27,7 +27,13 @@ HISTORY_DAYS = 14
 HISTORY_SEED = 7_919
 
 #: The modules whose code decides what a saved model means.
-_FORECASTING_CODE = ("forecast", "counts.py", "model_folder.py")
+_FORECASTING_CODE = (
+    "forecast",
+    "counts.py",
+    "_count_readers.py",
+    "_count_checks.py",
+    "model_folder.py",
+)
 
 
 @dataclass(frozen=True)
