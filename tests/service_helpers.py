@@ -124,14 +124,14 @@ def serving(db: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
 def fill_disk(store: PlanStore) -> None:
     """From now on, ``store``'s database cannot grow: SQLite answers SQLITE_FULL ("database or disk
     is full") exactly as on a full disk."""
-    opened = store._connection
+    opened = store.connection
 
     def connection():
         con = opened()
         con.execute("PRAGMA max_page_count = 1")  # never set below the current size: no page more
         return con
 
-    store._connection = connection
+    store.connection = connection
 
 
 def damage(db: Path, name: str) -> None:
