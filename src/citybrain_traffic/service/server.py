@@ -18,7 +18,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .app import problem
+from .problems import problem
 
 #: Longest request line and headers a server process reads, bytes; a longer head gets a 400 and
 #: the connection is closed. A bearer token and an ETag take well under 1 KiB.
