@@ -15,9 +15,8 @@ from .store import StoredPlan, plan_from_dict
 #: Most phases a plan may have, and most plans in one batch.
 MAX_PHASES = 64
 MAX_BATCH = 20_000
-#: Deepest nesting and largest size (bytes as JSON) of a plan's provenance: audit notes (inputs,
-#: solver status, objective), a few levels and a few KiB as ``ctraffic optimize`` writes them.
-#: Unbounded, 255 levels broke the serializer.
+#: Deepest nesting and largest size (bytes as JSON) of a plan's provenance, its audit notes.
+#: Why: unbounded, 255 levels broke the serializer (docs/decisions/0005-service-request-limits.md).
 MAX_PROVENANCE_DEPTH = 32
 MAX_PROVENANCE_BYTES = 64 * 1024
 
@@ -26,8 +25,10 @@ SignalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/?#
 
 
 def _bounded(provenance: dict[str, Any]) -> dict[str, Any]:
-    """``provenance`` when it is at most ``MAX_PROVENANCE_DEPTH`` deep, ``MAX_PROVENANCE_BYTES``
-    long as JSON, and free of NaN and infinity (JSON has none; Python's parser lets them in).
+    """Return ``provenance`` when it is within bounds; raise ValueError when it is not.
+
+    Within bounds: at most ``MAX_PROVENANCE_DEPTH`` deep, ``MAX_PROVENANCE_BYTES`` long as JSON,
+    and free of NaN and infinity (JSON has none; Python's parser lets them in).
     """
     stack = [(provenance, 1)]
     while stack:  # a loop, not recursion: the depth is what is being checked
@@ -81,16 +82,18 @@ class PlanIn(BaseModel):
     phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
     provenance: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(
         default_factory=dict,
-        description=f"How the plan was made, kept for audit; at most {MAX_PROVENANCE_DEPTH} levels deep and "
-        f"{MAX_PROVENANCE_BYTES:,} bytes as JSON.",
+        description="How the plan was made, kept for audit; at most "
+        f"{MAX_PROVENANCE_DEPTH} levels deep and {MAX_PROVENANCE_BYTES:,} bytes as JSON.",
     )
     network: str | None = Field(
         None,
         max_length=200,
-        description="File name of the served network the plan was made for; default: the one with this signal.",
+        description="File name of the served network the plan was made for; "
+        "default: the one with this signal.",
     )
 
     def to_plan(self) -> TimingPlan:
+        """Return this plan as a ``TimingPlan`` (without its ``network``)."""
         doc = self.model_dump(mode="json", exclude={"network"})
         return plan_from_dict(doc)
 
@@ -178,7 +181,7 @@ class Health(BaseModel):
 
 
 def plan_out(stored: StoredPlan) -> dict[str, Any]:
-    """A stored version as a ``PlanOut`` document (plain JSON types)."""
+    """Return a stored version as a ``PlanOut`` document (plain JSON types)."""
     return {
         "version": stored.version,
         "batch": stored.batch,

@@ -1,4 +1,4 @@
-"""Append-only SQLite store of published timing-plan versions (WAL mode, one transaction per batch)."""
+"""Append-only SQLite store of published timing-plan versions (WAL, one transaction per batch)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, overload
 
 from ..errors import InputError
 from ..plans import TimingPlan, plan_from_dict, plan_to_dict, validity_time
@@ -46,6 +46,7 @@ class StoredPlan:
 
     @property
     def plan(self) -> TimingPlan:
+        """The plan of this version, read from its ``document``."""
         return plan_from_dict(json.loads(self.document))
 
 
@@ -66,8 +67,16 @@ class KeyReusedError(InputError):
     """An idempotency key already names a batch made from a different request."""
 
 
+@overload
+def time_key(value: datetime | str) -> str: ...
+
+
+@overload
+def time_key(value: None) -> None: ...
+
+
 def time_key(value: datetime | str | None) -> str | None:
-    """A validity time as fixed-width text that sorts like the time (None stays None).
+    """Return a validity time as fixed-width text that sorts like the time (None stays None).
 
     Times without a zone are the signals' local time and are kept as they are; a time with a zone
     is converted to this machine's local time first.
@@ -166,7 +175,8 @@ class PlanStore:
                 con = sqlite3.connect(
                     self.path, isolation_level=None, timeout=30.0, check_same_thread=False
                 )
-                # FULL: a commit is on disk before it is acknowledged (power loss, not only a crash).
+                # FULL: a commit is on disk before it is acknowledged (it survives a power loss,
+                # not only a crash).
                 con.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
                 raise InputError(f"{self.path} is not a usable plan database: {exc}") from exc
@@ -231,8 +241,8 @@ class PlanStore:
         batch, published_at, stored_digest = row
         if stored_digest != digest:
             raise KeyReusedError(
-                f"Idempotency-Key {key!r} was used for batch {batch}, published from another request: "
-                "use a new key for a new publish"
+                f"Idempotency-Key {key!r} was used for batch {batch}, published from another "
+                "request: use a new key for a new publish"
             )
         versions = con.execute(
             "SELECT tls_id, version FROM plans WHERE batch = ? ORDER BY version", (batch,)
@@ -247,14 +257,18 @@ class PlanStore:
         digest: str | None,
     ) -> Published:
         published_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        batch = con.execute(
-            "INSERT INTO batches (published_at, plans, idempotency_key, request_sha256) VALUES (?, ?, ?, ?)",
-            (published_at, len(items), key, digest),
-        ).lastrowid
+        batch = _row_id(
+            con.execute(
+                "INSERT INTO batches (published_at, plans, idempotency_key, request_sha256) "
+                "VALUES (?, ?, ?, ?)",
+                (published_at, len(items), key, digest),
+            )
+        )
         versions = []
         for plan, network in items:
             cursor = con.execute(
-                "INSERT INTO plans (batch, tls_id, network, valid_from, valid_until, published_at, document) "
+                "INSERT INTO plans "
+                "(batch, tls_id, network, valid_from, valid_until, published_at, document) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch,
@@ -266,17 +280,19 @@ class PlanStore:
                     json.dumps(plan_to_dict(plan), allow_nan=False),
                 ),
             )
-            versions.append((plan.tls_id, cursor.lastrowid))
+            versions.append((plan.tls_id, _row_id(cursor)))
         return Published(batch=batch, published_at=published_at, versions=versions)
 
     def in_force(self, tls_id: str, at: str) -> int | None:
-        """The version in force for ``tls_id`` at time key ``at`` (see ``time_key``): the newest
-        version whose validity contains it; None when there is none.
+        """Return the version in force for ``tls_id`` at time key ``at`` (see ``time_key``).
+
+        That is the newest version whose validity contains ``at``; None when there is none.
         """
         row = (
             self.connection()
             .execute(
-                "SELECT version FROM plans WHERE tls_id = ? AND (valid_from IS NULL OR valid_from <= ?) "
+                "SELECT version FROM plans WHERE tls_id = ? "
+                "AND (valid_from IS NULL OR valid_from <= ?) "
                 "AND (valid_until IS NULL OR valid_until > ?) ORDER BY version DESC LIMIT 1",
                 (tls_id, at, at),
             )
@@ -285,6 +301,7 @@ class PlanStore:
         return None if row is None else row[0]
 
     def get(self, version: int) -> StoredPlan | None:
+        """Return the plan version ``version``; None when there is none."""
         row = (
             self.connection()
             .execute(f"SELECT {_COLUMNS} FROM plans WHERE version = ?", (version,))
@@ -295,11 +312,12 @@ class PlanStore:
     def history(
         self, tls_id: str, *, before: int | None = None, limit: int = 50
     ) -> list[StoredPlan]:
-        """The versions of ``tls_id``, newest first, older than ``before`` when given."""
+        """Return the versions of ``tls_id``, newest first, older than ``before`` when given."""
         rows = (
             self.connection()
             .execute(
-                f"SELECT {_COLUMNS} FROM plans WHERE tls_id = ? AND version < ? ORDER BY version DESC LIMIT ?",
+                f"SELECT {_COLUMNS} FROM plans WHERE tls_id = ? AND version < ? "
+                "ORDER BY version DESC LIMIT ?",
                 (tls_id, before if before is not None else 2**63 - 1, limit),
             )
             .fetchall()
@@ -307,7 +325,7 @@ class PlanStore:
         return [StoredPlan(*row) for row in rows]
 
     def latest_versions(self) -> dict[str, int]:
-        """Every signal with a published plan, and its newest version."""
+        """Return every signal with a published plan, and its newest version."""
         return dict(
             self.connection()
             .execute("SELECT tls_id, max(version) FROM plans GROUP BY tls_id")
@@ -315,22 +333,30 @@ class PlanStore:
         )
 
     def latest_version(self) -> int:
-        """The newest version of any signal (0 when nothing is published)."""
+        """Return the newest version of any signal (0 when nothing is published)."""
         return (
             self.connection().execute("SELECT coalesce(max(version), 0) FROM plans").fetchone()[0]
         )
 
     def batches(self) -> list[tuple[int, int]]:
-        """Every committed batch with its number of plans, oldest first."""
+        """Return every committed batch with its number of plans, oldest first."""
         return (
             self.connection().execute("SELECT batch, plans FROM batches ORDER BY batch").fetchall()
         )
 
 
 def _rollback(con: sqlite3.Connection) -> None:
-    """Roll back the open transaction, unless a failed statement ended it already (SQLITE_FULL
-    can): the ROLLBACK's own error would then hide the real cause.
+    """Roll back the open transaction, unless a failed statement ended it already.
+
+    SQLITE_FULL can end it: the ROLLBACK's own error would then hide the real cause.
     """
     if con.in_transaction:
         with contextlib.suppress(sqlite3.Error):
             con.execute("ROLLBACK")
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """Return the row id the INSERT run on ``cursor`` gave its row."""
+    if cursor.lastrowid is None:  # only for a statement that inserted nothing
+        raise sqlite3.InterfaceError("the INSERT gave its row no id")
+    return cursor.lastrowid
