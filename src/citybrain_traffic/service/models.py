@@ -109,6 +109,8 @@ class PlanBatch(BaseModel):
 
 
 class PhaseOut(BaseModel):
+    """One phase of a published plan: SUMO state string and durations (s)."""
+
     state: str
     duration_s: float
     min_s: float
@@ -144,17 +146,23 @@ class Problem(BaseModel):
 
 
 class PublishedPlan(BaseModel):
+    """The version one plan of a publish got."""
+
     tls_id: str
     version: int
 
 
 class PublishResult(BaseModel):
+    """A committed publish: its batch, its time, and the version of each plan in it."""
+
     batch: int
     published_at: datetime
     plans: list[PublishedPlan]
 
 
 class IntersectionOut(BaseModel):
+    """A served signal with the version in force now and its newest version."""
+
     id: str
     network: str
     version: int | None = Field(description="The version in force now (None: none is).")
@@ -165,6 +173,8 @@ class IntersectionOut(BaseModel):
 
 
 class History(BaseModel):
+    """A page of the versions published for a signal, newest first."""
+
     id: str
     plans: list[PlanOut]
     next_before: int | None = Field(
@@ -173,6 +183,8 @@ class History(BaseModel):
 
 
 class Health(BaseModel):
+    """Liveness: the newest version and the served networks."""
+
     status: Literal["ok"]
     latest_version: int
     networks: dict[str, int] = Field(
