@@ -190,14 +190,27 @@ def link_foes(net_file: str | Path) -> dict[str, dict[int, frozenset[int]]]:
     return out
 
 
-def tls_state_output(path: Path, tls_ids: list[str], dest: Path) -> Path:
-    """An additional file asking SUMO to write every signal's state at each switch to ``dest``."""
+def tls_state_output_xml(tls_ids: list[str], dest: Path) -> str:
+    """Return the text of a SUMO additional file writing each signal's state at each switch.
+
+    Parameters
+    ----------
+    tls_ids
+        The signals.
+    dest
+        The file SUMO writes the states to (written out in full; ``read_tls_states`` reads it).
+    """
     root = ET.Element("additional")
     for tls in tls_ids:
         ET.SubElement(
             root, "timedEvent", type="SaveTLSSwitchStates", source=tls, dest=str(dest.resolve())
         )
-    path.write_text(ET.tostring(root, encoding="unicode"))
+    return ET.tostring(root, encoding="unicode")
+
+
+def tls_state_output(path: Path, tls_ids: list[str], dest: Path) -> Path:
+    """Write ``tls_state_output_xml`` to ``path``; return ``path``."""
+    path.write_text(tls_state_output_xml(tls_ids, dest))
     return path
 
 

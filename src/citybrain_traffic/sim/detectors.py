@@ -46,10 +46,18 @@ def movement_loops(network: Network) -> list[MovementLoop]:
     return loops
 
 
-def write_movement_detectors(
-    path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path
-) -> Path:
-    """An additional file placing the loops; SUMO writes their counts per ``bin_s`` to ``output``."""
+def movement_detectors_xml(loops: list[MovementLoop], *, bin_s: float, output: Path) -> str:
+    """Return the text of a SUMO additional file placing ``loops``.
+
+    Parameters
+    ----------
+    loops
+        The loops (``movement_loops``).
+    bin_s
+        Counting interval (s).
+    output
+        The file SUMO writes the loops' counts to, per interval (written out in full).
+    """
     root = ET.Element("additional")
     for loop in loops:
         ET.SubElement(
@@ -62,7 +70,14 @@ def write_movement_detectors(
             file=str(output.resolve()),
         )
     ET.indent(root)
-    path.write_text(ET.tostring(root, encoding="unicode") + "\n")
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_movement_detectors(
+    path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path
+) -> Path:
+    """Write ``movement_detectors_xml`` to ``path``; return ``path``."""
+    path.write_text(movement_detectors_xml(loops, bin_s=bin_s, output=output))
     return path
 
 
