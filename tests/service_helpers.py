@@ -1,5 +1,5 @@
-"""Shared pieces of the plan-service tests: the corridor network, safe plans, tokens, a test client,
-and `ctraffic serve` on a loopback port."""
+"""Shared pieces of the plan-service tests: the corridor network, safe plans, tokens, a test
+client, and `ctraffic serve` on a loopback port."""
 
 from __future__ import annotations
 
@@ -135,7 +135,8 @@ def fill_disk(store: PlanStore) -> None:
 
 
 def damage(db: Path, name: str) -> None:
-    """Overwrite the cell pointers of the first page of table or index ``name`` in the closed database ``db``."""
+    """Overwrite the cell pointers of the first page of table or index ``name`` in the closed
+    database ``db``."""
     con = sqlite3.connect(db)
     (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchone()
     (page_size,) = con.execute("PRAGMA page_size").fetchone()
