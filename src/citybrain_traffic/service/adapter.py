@@ -9,7 +9,6 @@ import pandas as pd
 
 from ..control.base import Controller
 from ..control.scheduled import ScheduledPlansController
-from ..control.signal import TrafficSignal
 from ..control.switching import PlanSwitcher
 from ..errors import InputError
 from ..plans import TimingPlan, validity_time, violations
@@ -59,7 +58,7 @@ class ServiceAdapter(Controller):
             raise ValueError(f"poll_s must be positive, got {poll_s}")
         self.server, self.token, self.poll_s, self.day = server, token, poll_s, day
 
-    def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
+    def start(self, signals, now: float) -> float | None:
         """Pull every signal's plan at ``now`` (s); return when to act next (s), None: never."""
         if not signals:
             return None
@@ -144,31 +143,20 @@ class ServiceAdapter(Controller):
         return {"stats": self.stats, "events": self.events, "installed": self.switcher.log}
 
 
-class DirectPlans(Controller):
-    """Run plans directly, without the service: what an adapter run is compared with.
+class DirectPlans(ScheduledPlansController):
+    """Plans run directly, without the service: what an adapter run is compared with.
 
-    The plans of ``setup.schedule`` run as ``ScheduledPlansController`` runs them; the report
-    is shaped as the adapter's (``{"installed": [...]}``).
+    The plans of ``setup.schedule``, run as ``ScheduledPlansController`` runs them; the report
+    is shaped as the adapter's.
     """
 
     name = "plans"
     description = "timing plans from a file, run directly"
     listed = False
-    needs_signals = True
-
-    def start(self, signals: dict[str, TrafficSignal], now: float) -> float | None:
-        """Start the schedule at ``now`` (s); return when to act next (s), None: never."""
-        self.plans = ScheduledPlansController()
-        self.plans.setup = self.setup
-        return self.plans.start(signals, now)
-
-    def step(self, now: float) -> float | None:
-        """Install the plans due by ``now`` (s); return when to act next (s), None: never."""
-        return self.plans.step(now)
 
     def report(self) -> dict:
         """Return the log of the plans installed, as ``{"installed": [...]}``."""
-        return {"installed": self.plans.report() if hasattr(self, "plans") else []}
+        return {"installed": super().report()}
 
 
 def schedule_from(
