@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..plans import write_tl_logics, write_utdf
+from ..plans import tl_logics_xml, utdf_text
 from .models import plan_out
 from .store import PlanStore
 
@@ -45,19 +45,8 @@ class Renderer:
             if fmt == "json":
                 body = json.dumps(plan_out(stored)).encode()
             else:
-                sink = _TextSink()
-                (write_tl_logics if fmt == "sumo" else write_utdf)(sink, [stored.plan])
-                body = sink.text.encode()
+                body = (tl_logics_xml if fmt == "sumo" else utdf_text)([stored.plan]).encode()
             if len(self.cache) >= self.LIMIT:
                 self.cache.clear()
             self.cache[key] = body
         return body
-
-
-class _TextSink:
-    """Stands in for the Path the exporters write to (they call only ``write_text``)."""
-
-    text = ""
-
-    def write_text(self, text: str) -> None:
-        self.text = text
