@@ -1,5 +1,5 @@
-"""Shared pieces of the plan-service tests: the corridor network, safe plans, tokens, a test client,
-and `ctraffic serve` on a loopback port."""
+"""Shared pieces of the plan-service tests: the corridor network, safe plans, tokens, a test
+client, and `ctraffic serve` on a loopback port."""
 
 from __future__ import annotations
 
@@ -124,18 +124,19 @@ def serving(db: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
 def fill_disk(store: PlanStore) -> None:
     """From now on, ``store``'s database cannot grow: SQLite answers SQLITE_FULL ("database or disk
     is full") exactly as on a full disk."""
-    opened = store._connection
+    opened = store.connection
 
     def connection():
         con = opened()
         con.execute("PRAGMA max_page_count = 1")  # never set below the current size: no page more
         return con
 
-    store._connection = connection
+    store.connection = connection
 
 
 def damage(db: Path, name: str) -> None:
-    """Overwrite the cell pointers of the first page of table or index ``name`` in the closed database ``db``."""
+    """Overwrite the cell pointers of the first page of table or index ``name`` in the closed
+    database ``db``."""
     con = sqlite3.connect(db)
     (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchone()
     (page_size,) = con.execute("PRAGMA page_size").fetchone()

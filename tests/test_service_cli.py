@@ -1,5 +1,5 @@
-"""The plan service as users run it: `ctraffic serve` killed mid-batch, optimize -> publish -> adapter, and
-bad input to `publish` and `serve` (one line, exit 2)."""
+"""The plan service as users run it: `ctraffic serve` killed mid-batch, optimize -> publish ->
+adapter, and bad input to `publish` and `serve` (one line, exit 2)."""
 
 from __future__ import annotations
 

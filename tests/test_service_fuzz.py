@@ -1,4 +1,5 @@
-"""Fuzzing the plan service: schemathesis from its own OpenAPI schema finds no 5xx; unsafe plans never pass."""
+"""Fuzzing the plan service: schemathesis from its own OpenAPI schema finds no 5xx; unsafe plans
+never pass."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_from_schema_generated_requests(case):
-    """Valid and invalid requests from the schema, with a write token (reads too) and without one."""
+    """Valid and invalid requests from the schema, with a write token (reads too) and without."""
     headers = (
         WRITE
         if case.operation.method.upper() == "POST" or hash(str(case.path_parameters)) % 2

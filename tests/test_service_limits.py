@@ -1,6 +1,6 @@
 """The plan service against clients that send too much: bodies without a token, huge headers or
-trailers, too many connections or publishes at once, and a publish resent after its answer was lost. Each test
-runs `ctraffic serve` on loopback and talks to it over real sockets."""
+trailers, too many connections or publishes at once, and a publish resent after its answer was
+lost. Each test runs `ctraffic serve` on loopback and talks to it over real sockets."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _post_head(length: int, token: str | None = None) -> bytes:
 def _health_latencies(
     url: str, *, while_running: threading.Thread, most: int = 400, seconds: float = 10.0
 ) -> list[float]:
-    """/v1/health answer times (s), one request every 10 ms while ``while_running`` runs (bounded)."""
+    """/v1/health answer times (s), a request every 10 ms while ``while_running`` runs (bounded)."""
     latencies = []
     deadline = time.monotonic() + seconds
     with httpx.Client(timeout=10) as client:
@@ -142,7 +142,8 @@ def test_unauthenticated_clients_neither_slow_health_nor_grow_memory(tmp_path):
     "head",
     [
         b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ",
-        b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ",
+        b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\nX-Trailer: ",
     ],
     ids=["header", "trailer"],
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from citybrain_traffic.errors import InputError
-from citybrain_traffic.service import store as store_module
+from citybrain_traffic.service.schema import SCHEMA_VERSION, migrate
 from citybrain_traffic.service.store import KeyReusedError, PlanStore, plan_to_dict, time_key
 
 from service_helpers import damage, fill_disk, safe_plan
@@ -141,8 +141,6 @@ def _publish_and_hang(path, plans, ready):
     import json
     import time
 
-    from citybrain_traffic.service import store as store_module
-
     calls = {"n": 0}
     real_dumps = json.dumps
 
@@ -153,7 +151,7 @@ def _publish_and_hang(path, plans, ready):
             time.sleep(60)
         return real_dumps(*args, **kwargs)
 
-    store_module.json.dumps = dumps_then_hang
+    json.dumps = dumps_then_hang  # the store's json module: this is a forked child
     PlanStore(path).publish([(p, "n") for p in plans])
 
 
@@ -254,9 +252,7 @@ def test_lost_versions_are_detected(tmp_path):
 def test_a_schema_1_database_is_migrated_and_keeps_its_plans(tmp_path):
     db = tmp_path / "plans.db"
     old = sqlite3.connect(db, isolation_level=None)
-    for statement in store_module._MIGRATIONS[0].strip().split(";\n"):
-        old.execute(statement)
-    old.execute("PRAGMA user_version = 1")
+    migrate(old, 0, target=1)
     old.execute("INSERT INTO batches (published_at, plans) VALUES ('2026-01-05T08:00:00+00:00', 1)")
     old.execute(
         "INSERT INTO plans (batch, tls_id, network, published_at, document) VALUES (1, 'J1', 'n', "
@@ -275,7 +271,7 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_plans(tmp_path):
         store.publish([(safe_plan("J3"), "n")], key="batch-a", digest="d2")
     assert store.latest_version() == 2
     raw = sqlite3.connect(db)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         raw.execute(
             "INSERT INTO batches (published_at, plans, idempotency_key) VALUES ('t', 1, 'batch-a')"

@@ -35,10 +35,12 @@ BESIDE = (
 
 
 def write_run_files(result: RunResult, folder: Path) -> None:
-    """``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the run
-    counted, ``counts.csv`` (per-movement counts) of one run; ``plans.jsonl`` when its controller
-    logged the plans it applied; ``safety.txt`` when the signal states SUMO showed left the
-    safety envelope (one line each).
+    """Write the files of one run into ``folder``.
+
+    ``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the
+    run counted, ``counts.csv`` (per-movement counts); ``plans.jsonl`` when its controller logged
+    the plans it applied; ``safety.txt`` when the signal states SUMO showed left the safety
+    envelope (one line each).
     """
     folder.mkdir(parents=True, exist_ok=True)
     if result.counts is not None:
@@ -73,7 +75,7 @@ def write_run_files(result: RunResult, folder: Path) -> None:
 
 
 def plot_time_series(series: pd.DataFrame, path: Path, *, title: str) -> None:
-    """Three stacked panels over time (h): vehicles in the network, mean speed, total queue."""
+    """Plot three stacked panels over time (h): vehicles in the network, mean speed, queue."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,7 +102,7 @@ def plot_time_series(series: pd.DataFrame, path: Path, *, title: str) -> None:
 def format_cell(
     mean: float, half: float, change: float | None, decimals: int, *, sep: str = " "
 ) -> str:
-    """``mean ± half`` then ``(+x.x%)`` after ``sep``; no change for the baseline itself."""
+    """Return ``mean ± half`` then ``(+x.x%)`` after ``sep``; no change for the baseline itself."""
     if not math.isfinite(mean):
         return "n/a"
     text = f"{mean:,.{decimals}f}"
@@ -112,7 +114,7 @@ def format_cell(
 
 
 def _shown(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
-    """The headline KPIs, then those of ``BESIDE`` that some row of ``table`` has, not zero."""
+    """Return the headline KPIs, then those of ``BESIDE`` some row of ``table`` has, not zero."""
     return HEADLINE + tuple(
         kpi
         for kpi in BESIDE
@@ -136,7 +138,7 @@ def _cells(
 
 
 def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
-    """The comparison as a Markdown table, one row per scenario and controller."""
+    """Return the comparison as a Markdown table, one row per scenario and controller."""
     shown = _shown(table)
     head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in shown)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -152,7 +154,7 @@ def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
 
 
 def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
-    """The comparison as a rich Table for the terminal."""
+    """Return the comparison as a rich Table for the terminal."""
     from rich.table import Table
     from rich.text import Text
 
@@ -180,7 +182,7 @@ def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
 def plot_comparison(
     table: pd.DataFrame, path: Path, *, metrics: tuple[tuple[str, str], ...]
 ) -> None:
-    """Grouped bars, one group per scenario and one bar per controller, with 95% CI whiskers."""
+    """Plot grouped bars, a group per scenario and a bar per controller, with 95% CI whiskers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,7 +218,7 @@ def plot_comparison(
 
 
 def write_failures(failures: Sequence[RunFailure], folder: Path) -> None:
-    """``failures.csv``, one row per failed run or preparation, when anything failed."""
+    """Write ``failures.csv``, one row per failed run or preparation, when anything failed."""
     if failures:
         failure_frame(failures).to_csv(folder / "failures.csv", index=False)
 
@@ -230,8 +232,10 @@ def write_benchmark(
     header: str,
     failures: Sequence[RunFailure] = (),
 ) -> None:
-    """``results.csv`` (one row per measured run), ``results.md`` (the comparison), ``results.png``
-    and, when anything failed, ``failures.csv``.
+    """Write the files of a benchmark into ``out``.
+
+    ``results.csv`` (one row per measured run), ``results.md`` (the comparison),
+    ``results.png`` and, when anything failed, ``failures.csv``.
     """
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "results.csv", index=False, float_format="%.4f")

@@ -34,8 +34,9 @@ class Scenario:
     time_to_teleport: float | None = None
 
     def sumo_args(self, *, net_file: Path | None = None) -> list[str]:
-        """SUMO options that load this scenario (without outputs, seed or window), with
-        ``net_file`` instead of the scenario's network when given.
+        """Return the SUMO options that load this scenario (without outputs, seed or window).
+
+        With ``net_file``, that network instead of the scenario's.
         """
         if self.config_file is not None:
             return [
@@ -47,11 +48,12 @@ class Scenario:
 
     @property
     def duration_s(self) -> float:
+        """The length of the evaluation window (s)."""
         return self.end - self.begin
 
 
 def scenarios_dir() -> Path:
-    """Folder of the bundled scenarios: inside the installed package, or the source checkout's."""
+    """Return the folder of the bundled scenarios: in the installed package, or the checkout's."""
     packaged = Path(__file__).parent / "_scenarios"
     if packaged.is_dir():
         return packaged
@@ -59,7 +61,7 @@ def scenarios_dir() -> Path:
 
 
 def bundled_scenarios() -> dict[str, str]:
-    """Bundled scenario names with their one-line descriptions."""
+    """Return the bundled scenario names with their one-line descriptions."""
     root = scenarios_dir()
     found = {}
     for meta in sorted(root.glob("*/scenario.json")):
@@ -176,7 +178,8 @@ def read_sumocfg(path: Path) -> Scenario:
             values[_OPTION_NAMES.get(option.tag, option.tag)] = option.attrib["value"]
     if not values:
         raise InputError(
-            f"{path} is not a SUMO config: it sets no option (<root><input><net-file value=.../>...)"
+            f"{path} is not a SUMO config: it sets no option "
+            "(<root><input><net-file value=.../>...)"
         )
     base = path.parent
 
@@ -207,14 +210,14 @@ def read_sumocfg(path: Path) -> Scenario:
 
 
 def _signed_time(raw: str, path: Path, key: str) -> float:
-    """A SUMO time option that may be negative (time-to-teleport: negative disables teleporting)."""
+    """Read a SUMO time option that may be negative (time-to-teleport: negative disables it)."""
     text = raw.strip()
     value = _time_value(text.removeprefix("-"), path, key)
     return -value if text.startswith("-") else value
 
 
 def _time_value(raw: str, path: Path, key: str) -> float:
-    """A SUMO time option: seconds, or ``h:m:s`` / ``d:h:m:s`` (SUMO's clock form)."""
+    """Read a SUMO time option: seconds, or ``h:m:s`` / ``d:h:m:s`` (SUMO's clock form)."""
     try:
         value = float(raw)
     except ValueError:
@@ -238,14 +241,16 @@ def _time_value(raw: str, path: Path, key: str) -> float:
 
 
 def waut_signals(scenario: Scenario) -> dict[str, Path]:
-    """The signals a WAUT in the scenario's additional files switches between programs, with
-    the file that does it.
+    """Return the signals a WAUT in the scenario's additional files switches between programs.
+
+    Each with the file that does it.
     """
-    found = {}
+    found: dict[str, Path] = {}
     for path in scenario.additional_files:
         for _, elem in ET.iterparse(path):
-            if elem.tag == "wautJunction" and elem.get("junctionID"):
-                found[elem.get("junctionID")] = path
+            junction = elem.get("junctionID")
+            if elem.tag == "wautJunction" and junction:
+                found[junction] = path
             elem.clear()
     return found
 

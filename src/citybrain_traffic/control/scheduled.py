@@ -56,6 +56,6 @@ class ScheduledPlansController(Controller):
         ]
         return min(wakes) if wakes else None
 
-    def report(self) -> list[dict]:
+    def report(self) -> Any:
         """Return the log of every plan installed."""
         return self.switcher.log if hasattr(self, "switcher") else []

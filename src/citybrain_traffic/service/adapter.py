@@ -59,7 +59,7 @@ class ServiceAdapter(Controller):
         self.server, self.token, self.poll_s, self.day = server, token, poll_s, day
 
     def start(self, context: RunContext, now: float) -> float | None:
-        """Connect to the service and pull every signal's plan from ``now`` on."""
+        """Pull every signal's plan at ``now`` (s); return when to act next (s), None: never."""
         signals = context.signals
         if not signals:
             return None
@@ -80,6 +80,7 @@ class ServiceAdapter(Controller):
         return self.step(now)
 
     def step(self, now: float) -> float | None:
+        """Pull when a poll is due, switch plans at cycle boundaries; return the next wake (s)."""
         if now >= self.next_poll - 1e-9:
             self._pull(now)
             while self.next_poll <= now + 1e-9:
@@ -97,9 +98,7 @@ class ServiceAdapter(Controller):
                 self.stats["failed"] += 1
                 self._event(now, tls, "failed", str(exc))
                 continue
-            except (
-                InputError
-            ) as exc:  # a plan with a field that is no finite number never gets near SUMO
+            except InputError as exc:  # a field that is no finite number never gets near SUMO
                 self.stats["refused"] += 1
                 self._event(now, tls, "refused", str(exc))
                 continue
@@ -108,10 +107,12 @@ class ServiceAdapter(Controller):
             elif fetched.status == 404:
                 self.stats["no_plan"] += 1
                 self._event(now, tls, "no_plan", "no plan in force")
-            else:
+            elif fetched.plan is not None:  # a 200, which always carries its plan
                 self._take(now, tls, fetched.plan, fetched.etag, fetched.version)
 
-    def _take(self, now: float, tls: str, plan: TimingPlan, etag: str | None, version: int) -> None:
+    def _take(
+        self, now: float, tls: str, plan: TimingPlan, etag: str | None, version: int | None
+    ) -> None:
         problems = (
             violations(plan, self.references[tls])
             if plan.tls_id == tls
@@ -137,31 +138,42 @@ class ServiceAdapter(Controller):
             log.warning("t=%g s %s: %s: %s", now, tls, kind, detail)
 
     def report(self) -> dict:
+        """Return the pull counts, the events, and the log of the plans installed ({}: no run)."""
         if not hasattr(self, "switcher"):
             return {}
         return {"stats": self.stats, "events": self.events, "installed": self.switcher.log}
 
 
 class DirectPlans(ScheduledPlansController):
-    """Plans run directly, without the service (``setup.schedule``): what an adapter run is compared with."""
+    """Plans run directly, without the service: what an adapter run is compared with.
+
+    The plans of ``setup.schedule``, run as ``ScheduledPlansController`` runs them; the report
+    is shaped as the adapter's.
+    """
 
     name = "plans"
     description = "timing plans from a file, run directly"
     listed = False
 
     def report(self) -> dict:
+        """Return the log of the plans installed, as ``{"installed": [...]}``."""
         return {"installed": super().report()}
 
 
 def schedule_from(
     plans: list[TimingPlan], *, begin: float, end: float, day: pd.Timestamp = SIM_DAY_ZERO
-):
-    """When each plan starts in a run of ``begin``-``end`` s: its ``valid_from`` (simulation time
-    from ``day`` midnight) or ``begin``; plans valid only outside the window are left out.
+) -> tuple[tuple[float, TimingPlan], ...]:
+    """Return when each plan starts in a run of ``begin``-``end`` s, as (start s, plan).
+
+    A plan starts at its ``valid_from`` (simulation time from ``day`` midnight) or at ``begin``;
+    plans valid only outside the window are left out.
     """
 
     def sim_time(text: str) -> float:
-        return (pd.Timestamp(validity_time(text)) - day).total_seconds()
+        moment = validity_time(text)
+        if moment is None:  # never for text: validity_time gives None only for None
+            raise ValueError(f"{text!r} is no validity time")
+        return (pd.Timestamp(moment) - day).total_seconds()
 
     schedule = []
     for plan in plans:

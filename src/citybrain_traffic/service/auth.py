@@ -16,15 +16,14 @@ from ..errors import InputError
 READ_ENV = "CTRAFFIC_READ_TOKEN"
 WRITE_ENV = "CTRAFFIC_WRITE_TOKEN"
 
-#: Shortest token accepted, and fewest different characters in it: a guessable token protects
-#: nothing, and ``aaaaaaaaaaaaaaaa`` is as guessable as a short one. Random hex of 32 characters
-#: (``openssl rand -hex 16``) has fewer than 8 distinct characters once in ~30 million draws.
+#: Shortest token accepted, and fewest different characters in it.
+#: Why: a guessable token protects nothing (docs/decisions/0005-service-request-limits.md).
 MIN_TOKEN_CHARS = 16
 MIN_DISTINCT_CHARS = 8
 #: The rule as the errors and ``ctraffic serve --help`` say it.
 TOKEN_RULE = (
-    f"at least {MIN_TOKEN_CHARS} printable characters, at least {MIN_DISTINCT_CHARS} of them different, "
-    "without surrounding spaces (e.g. `openssl rand -hex 16`)"
+    f"at least {MIN_TOKEN_CHARS} printable characters, at least {MIN_DISTINCT_CHARS} of them "
+    "different, without surrounding spaces (e.g. `openssl rand -hex 16`)"
 )
 
 log = logging.getLogger("citybrain_traffic.service")
@@ -69,7 +68,8 @@ def load_tokens(
     Raises
     ------
     InputError
-        For a missing, malformed or group/other-writable file, missing tokens, or a guessable token.
+        For a missing, malformed or group/other-writable file, missing tokens, or a guessable
+        token.
     """
     if path is not None:
         path = Path(path)
@@ -87,8 +87,8 @@ def load_tokens(
             )
         if mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise InputError(
-                f"tokens file {path} is writable by group or others, who could add a write token of their own: "
-                f"chmod 600 {path}"
+                f"tokens file {path} is writable by group or others, who could add a write token "
+                f"of their own: chmod 600 {path}"
             )
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             log.warning("tokens file %s is readable by other users (chmod 600 it)", path)
@@ -102,8 +102,8 @@ def load_tokens(
         source = f"the environment ({READ_ENV}, {WRITE_ENV})"
     if not write:
         raise InputError(
-            f"no write token in {source}: give --tokens FILE (TOML: read = [...], write = [...]) or set "
-            f"{WRITE_ENV} and {READ_ENV}"
+            f"no write token in {source}: give --tokens FILE (TOML: read = [...], write = [...]) "
+            f"or set {WRITE_ENV} and {READ_ENV}"
         )
     return Tokens(read=tuple(t.encode() for t in read), write=tuple(t.encode() for t in write))
 
@@ -121,7 +121,7 @@ def _token_list(value, where: str) -> list[str]:
             or not token.isprintable()
         ):
             raise InputError(
-                f"{where}: token #{k + 1} ({len(token)} characters, {len(set(token))} different) is refused: "
-                f"a token needs {TOKEN_RULE}"
+                f"{where}: token #{k + 1} ({len(token)} characters, {len(set(token))} different) "
+                f"is refused: a token needs {TOKEN_RULE}"
             )
     return values

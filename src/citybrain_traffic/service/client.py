@@ -1,4 +1,4 @@
-"""A small client of the plan service (standard library only): publish plans, pull the plan in force."""
+"""A small client of the plan service (standard library only): publish, pull the plan in force."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class PlanClient:
                 f"--server {server!r} is not an http(s) URL such as http://127.0.0.1:8080"
             )
         self.server = f"{parts.scheme}://{parts.netloc}"
+        self.host: str = parts.hostname
         self.prefix = parts.path.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -55,12 +56,13 @@ class PlanClient:
         self._conn: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
+        """Close the kept-alive connection (the next request opens a new one)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def publish(self, plans: list[TimingPlan]) -> dict:
-        """Publish ``plans`` as one batch; the server's answer (batch, versions).
+        """Publish ``plans`` as one batch; return the server's answer (batch, versions).
 
         The batch goes with a fresh ``Idempotency-Key``: sent again after a lost connection, it
         gets the first answer back instead of being stored twice.
@@ -78,8 +80,8 @@ class PlanClient:
                 encoded.append(json.dumps(plan_to_dict(plan), allow_nan=False))
             except ValueError:  # json's refusal of NaN and infinity
                 raise InputError(
-                    f"nothing published: the plan of {plan.tls_id} holds NaN or infinity, which JSON "
-                    "cannot carry; plans hold finite numbers only"
+                    f"nothing published: the plan of {plan.tls_id} holds NaN or infinity, which "
+                    "JSON cannot carry; plans hold finite numbers only"
                 ) from None
             except TypeError as exc:
                 raise InputError(
@@ -95,7 +97,15 @@ class PlanClient:
         return json.loads(data)
 
     def plan(self, tls_id: str, *, at: datetime | None = None, etag: str | None = None) -> Fetched:
-        """The plan in force for ``tls_id`` (now, or at ``at``); 304 when it still has ``etag``."""
+        """Pull the plan in force for ``tls_id`` (now, or at ``at``); 304 while it has ``etag``.
+
+        Raises
+        ------
+        InputError
+            When the plan holds a field that is no finite number.
+        ServiceError
+            When the service cannot be reached or refuses the request.
+        """
         query = urlencode({"at": at.isoformat()}) if at is not None else ""
         path = f"/v1/intersections/{quote(tls_id, safe='')}/plan" + (f"?{query}" if query else "")
         status, headers, data = self._request(
@@ -109,6 +119,13 @@ class PlanClient:
         raise ServiceError(self._refusal(f"pull the plan of {tls_id}", status, data))
 
     def health(self) -> dict:
+        """Return the service's health answer (newest version, served networks).
+
+        Raises
+        ------
+        ServiceError
+            When the service cannot be reached or is not healthy.
+        """
         status, _, data = self._request("GET", "/v1/health")
         if status != 200:
             raise ServiceError(self._refusal("check health", status, data))
@@ -150,7 +167,7 @@ class PlanClient:
                 if self._parts.scheme == "https"
                 else http.client.HTTPConnection
             )
-            self._conn = kind(self._parts.hostname, self._parts.port, timeout=self.timeout)
+            self._conn = kind(self.host, self._parts.port, timeout=self.timeout)
         return self._conn
 
     def _refusal(self, what: str, status: int, data: bytes) -> str:

@@ -15,9 +15,8 @@ from .store import StoredPlan, plan_from_dict
 #: Most phases a plan may have, and most plans in one batch.
 MAX_PHASES = 64
 MAX_BATCH = 20_000
-#: Deepest nesting and largest size (bytes as JSON) of a plan's provenance: audit notes (inputs,
-#: solver status, objective), a few levels and a few KiB as ``ctraffic optimize`` writes them.
-#: Unbounded, 255 levels broke the serializer.
+#: Deepest nesting and largest size (bytes as JSON) of a plan's provenance, its audit notes.
+#: Why: unbounded, 255 levels broke the serializer (docs/decisions/0005-service-request-limits.md).
 MAX_PROVENANCE_DEPTH = 32
 MAX_PROVENANCE_BYTES = 64 * 1024
 
@@ -26,8 +25,10 @@ SignalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/?#
 
 
 def _bounded(provenance: dict[str, Any]) -> dict[str, Any]:
-    """``provenance`` when it is at most ``MAX_PROVENANCE_DEPTH`` deep, ``MAX_PROVENANCE_BYTES``
-    long as JSON, and free of NaN and infinity (JSON has none; Python's parser lets them in).
+    """Return ``provenance`` when it is within bounds; raise ValueError when it is not.
+
+    Within bounds: at most ``MAX_PROVENANCE_DEPTH`` deep, ``MAX_PROVENANCE_BYTES`` long as JSON,
+    and free of NaN and infinity (JSON has none; Python's parser lets them in).
     """
     stack = [(provenance, 1)]
     while stack:  # a loop, not recursion: the depth is what is being checked
@@ -81,16 +82,18 @@ class PlanIn(BaseModel):
     phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
     provenance: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(
         default_factory=dict,
-        description=f"How the plan was made, kept for audit; at most {MAX_PROVENANCE_DEPTH} levels deep and "
-        f"{MAX_PROVENANCE_BYTES:,} bytes as JSON.",
+        description="How the plan was made, kept for audit; at most "
+        f"{MAX_PROVENANCE_DEPTH} levels deep and {MAX_PROVENANCE_BYTES:,} bytes as JSON.",
     )
     network: str | None = Field(
         None,
         max_length=200,
-        description="File name of the served network the plan was made for; default: the one with this signal.",
+        description="File name of the served network the plan was made for; "
+        "default: the one with this signal.",
     )
 
     def to_plan(self) -> TimingPlan:
+        """Return this plan as a ``TimingPlan`` (without its ``network``)."""
         doc = self.model_dump(mode="json", exclude={"network"})
         return plan_from_dict(doc)
 
@@ -106,6 +109,8 @@ class PlanBatch(BaseModel):
 
 
 class PhaseOut(BaseModel):
+    """One phase of a published plan: SUMO state string and durations (s)."""
+
     state: str
     duration_s: float
     min_s: float
@@ -141,17 +146,23 @@ class Problem(BaseModel):
 
 
 class PublishedPlan(BaseModel):
+    """The version one plan of a publish got."""
+
     tls_id: str
     version: int
 
 
 class PublishResult(BaseModel):
+    """A committed publish: its batch, its time, and the version of each plan in it."""
+
     batch: int
     published_at: datetime
     plans: list[PublishedPlan]
 
 
 class IntersectionOut(BaseModel):
+    """A served signal with the version in force now and its newest version."""
+
     id: str
     network: str
     version: int | None = Field(description="The version in force now (None: none is).")
@@ -162,6 +173,8 @@ class IntersectionOut(BaseModel):
 
 
 class History(BaseModel):
+    """A page of the versions published for a signal, newest first."""
+
     id: str
     plans: list[PlanOut]
     next_before: int | None = Field(
@@ -170,6 +183,8 @@ class History(BaseModel):
 
 
 class Health(BaseModel):
+    """Liveness: the newest version and the served networks."""
+
     status: Literal["ok"]
     latest_version: int
     networks: dict[str, int] = Field(
@@ -178,7 +193,7 @@ class Health(BaseModel):
 
 
 def plan_out(stored: StoredPlan) -> dict[str, Any]:
-    """A stored version as a ``PlanOut`` document (plain JSON types)."""
+    """Return a stored version as a ``PlanOut`` document (plain JSON types)."""
     return {
         "version": stored.version,
         "batch": stored.batch,

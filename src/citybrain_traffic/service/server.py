@@ -1,24 +1,20 @@
-"""Run the plan service under uvicorn with bounded request heads and a bounded number of connections.
+"""Run the plan service under uvicorn's h11 parser, with bounded request heads and connections.
 
-uvicorn's faster parser, httptools, reads a request head of any size, pasting it together piece by
-piece: a 64 MiB header held every other request for seconds (128 MiB: 50 s), and a chunked
-request's trailers do the same. uvicorn's pure-Python parser, h11, refuses any part of a request
-but its body (request line and headers, a chunk header, trailers) once it outgrows a set size, so
-``ctraffic serve`` runs h11. It costs CPU: in interleaved runs of the load benchmark on 2 shared
-cores, h11 answered from as many to a third fewer requests/s at capacity, and its tail grew more
-when other processes loaded the cores (``benchmarks/results/plan_service_load.md``). Counting head
-bytes around httptools instead kept its speed but not the trailers' bound.
+Rule: ``ctraffic serve`` runs h11, which refuses a request head, chunk header or trailers past a
+set size. Why: httptools reads a head of any size and holds every other request meanwhile; the
+measurements and the CPU this costs are in ``docs/decisions/0005-service-request-limits.md``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .app import problem
+from .problems import problem
 
 #: Longest request line and headers a server process reads, bytes; a longer head gets a 400 and
 #: the connection is closed. A bearer token and an ETag take well under 1 KiB.
@@ -38,7 +34,9 @@ class BoundedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self.max_connections, self.limit_concurrency = self.limit_concurrency, None
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    # uvicorn's H11Protocol narrows asyncio's BaseTransport to Transport, as this override must.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Take the connection; past the limit, answer its first request with a JSON 503."""
         super().connection_made(transport)
         if self.max_connections is not None and len(self.connections) > self.max_connections:
             self.logger.warning(
@@ -53,9 +51,11 @@ class BoundedH11Protocol(H11Protocol):
             )
 
     def send_400_response(self, msg: str) -> None:
+        """Answer a malformed or too long request head with a JSON 400, and close."""
         body = json.dumps(
             {
-                "detail": f"invalid HTTP request, or its request line and headers are over {MAX_HEAD_BYTES:,} bytes",
+                "detail": "invalid HTTP request, or its request line and headers are over "
+                f"{MAX_HEAD_BYTES:,} bytes",
                 "reasons": [],
             }
         ).encode()
@@ -74,7 +74,7 @@ class BoundedH11Protocol(H11Protocol):
 
 
 def uvicorn_options(*, max_connections: int) -> dict[str, Any]:
-    """The options ``ctraffic serve`` gives ``uvicorn.run`` besides host, port and logging."""
+    """Return the options ``ctraffic serve`` gives ``uvicorn.run`` beside host, port, logging."""
     return {
         "http": BoundedH11Protocol,
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,

@@ -1,58 +1,32 @@
-"""Append-only SQLite store of published timing-plan versions (WAL mode, one transaction per batch)."""
+"""Append-only SQLite store of published timing-plan versions (WAL, one transaction per batch)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import os
 import sqlite3
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, overload
 
 from ..errors import InputError
-from ..plans import TimingPlan, plan_from_dict, plan_to_dict, validity_time  # noqa: F401  (re-exported for the client)
+from ..plans import TimingPlan, plan_from_dict, plan_to_dict, validity_time
+from .schema import SCHEMA_VERSION, damage, migrate, schema_version
+from .version_mark import VersionMark
 
-log = logging.getLogger("citybrain_traffic.service")
-
-#: Schema changes in order; a database at ``user_version`` k gets those from k on.
-_MIGRATIONS = (
-    """
-CREATE TABLE batches (
-    batch INTEGER PRIMARY KEY AUTOINCREMENT,
-    published_at TEXT NOT NULL,
-    plans INTEGER NOT NULL
-);
-CREATE TABLE plans (
-    version INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch INTEGER NOT NULL REFERENCES batches (batch),
-    tls_id TEXT NOT NULL,
-    network TEXT NOT NULL,
-    valid_from TEXT,
-    valid_until TEXT,
-    published_at TEXT NOT NULL,
-    document TEXT NOT NULL
-);
-CREATE INDEX plans_by_signal ON plans (tls_id, version);
-CREATE TRIGGER plans_no_update BEFORE UPDATE ON plans BEGIN SELECT RAISE(ABORT, 'plans are append-only'); END;
-CREATE TRIGGER plans_no_delete BEFORE DELETE ON plans BEGIN SELECT RAISE(ABORT, 'plans are append-only'); END;
-CREATE TRIGGER batches_no_update BEFORE UPDATE ON batches BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
-CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END
-""",
-    # The publisher's id of a batch (its Idempotency-Key) and a digest of the request that made
-    # it: a publish retried after a lost answer finds its batch instead of storing a second one.
-    """
-ALTER TABLE batches ADD COLUMN idempotency_key TEXT;
-ALTER TABLE batches ADD COLUMN request_sha256 TEXT;
-CREATE UNIQUE INDEX batches_by_key ON batches (idempotency_key)
-""",
-)
-#: Schema version kept in SQLite's ``user_version``.
-SCHEMA_VERSION = len(_MIGRATIONS)
+#: Imported from here by the client, the models and the tests.
+__all__ = [
+    "SCHEMA_VERSION",
+    "KeyReusedError",
+    "PlanStore",
+    "Published",
+    "StoredPlan",
+    "plan_from_dict",
+    "plan_to_dict",
+    "time_key",
+]
 
 _COLUMNS = "version, batch, tls_id, network, valid_from, valid_until, published_at, document"
 
@@ -72,6 +46,7 @@ class StoredPlan:
 
     @property
     def plan(self) -> TimingPlan:
+        """The plan of this version, read from its ``document``."""
         return plan_from_dict(json.loads(self.document))
 
 
@@ -92,8 +67,16 @@ class KeyReusedError(InputError):
     """An idempotency key already names a batch made from a different request."""
 
 
+@overload
+def time_key(value: datetime | str) -> str: ...
+
+
+@overload
+def time_key(value: None) -> None: ...
+
+
 def time_key(value: datetime | str | None) -> str | None:
-    """A validity time as fixed-width text that sorts like the time (None stays None).
+    """Return a validity time as fixed-width text that sorts like the time (None stays None).
 
     Times without a zone are the signals' local time and are kept as they are; a time with a zone
     is converted to this machine's local time first.
@@ -141,38 +124,33 @@ class PlanStore:
 
     def __init__(self, path: str | Path, *, accept_lost_versions: bool = False):
         self.path = Path(path)
-        self.mark = Path(f"{self.path}-latest")
+        self.mark = VersionMark(self.path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         if not self.path.parent.is_dir():
             raise InputError(
-                f"cannot create the plan database {self.path}: folder {self.path.parent} does not exist"
+                f"cannot create the plan database {self.path}: "
+                f"folder {self.path.parent} does not exist"
             )
-        con = self._connection()
+        con = self.connection()
         try:
             con.execute("PRAGMA journal_mode=WAL")
-            damage = [row[0] for row in con.execute("PRAGMA quick_check(2)")]
-            if damage != ["ok"]:
-                lines = [line for text in damage for line in text.splitlines()]
-                problems = [
-                    line for line in lines if not line.startswith("*** in database")
-                ] or lines
-                more = ", and more" if len(problems) > 1 else ""
+            problem = damage(con)
+            if problem is not None:
                 raise InputError(
-                    f"{self.path} is damaged (PRAGMA quick_check: {problems[0]}{more}): restore it from a backup"
+                    f"{self.path} is damaged (PRAGMA quick_check: {problem}): "
+                    "restore it from a backup"
                 )
             con.execute("BEGIN IMMEDIATE")
-            version = con.execute("PRAGMA user_version").fetchone()[0]
+            version = schema_version(con)
             if version > SCHEMA_VERSION:
                 raise InputError(
-                    f"{self.path} has schema version {version}; this program knows up to {SCHEMA_VERSION}"
+                    f"{self.path} has schema version {version}; "
+                    f"this program knows up to {SCHEMA_VERSION}"
                 )
-            for script in _MIGRATIONS[version:]:
-                for statement in script.strip().split(";\n"):
-                    con.execute(statement)
-            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._check_versions(con, accept_lost_versions)
+            migrate(con, version)
+            self.mark.check(con, accept_lost=accept_lost_versions)
             con.execute("COMMIT")
         except (sqlite3.DatabaseError, InputError) as exc:
             _rollback(con)
@@ -181,55 +159,24 @@ class PlanStore:
                 raise
             raise InputError(f"{self.path} is not a usable plan database: {exc}") from exc
 
-    def _check_versions(self, con: sqlite3.Connection, accept_lost: bool) -> None:
-        """Refuse (or, accepted, skip) versions the mark says were committed and the database lacks."""
-        try:
-            marked = int(self.mark.read_text())
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            raise InputError(
-                f"cannot read {self.mark}, the newest version committed to {self.path}: {exc}"
-            ) from exc
-        assigned = self._assigned(con)
-        if marked <= assigned:
-            return
-        lost = f"versions {assigned + 1}-{marked}" if marked > assigned + 1 else f"version {marked}"
-        if not accept_lost:
-            raise InputError(
-                f"{self.path} lacks {lost}, committed to it before (its write-ahead log {self.path}-wal lost or "
-                "damaged, or the file replaced by an older one): restore it from a backup, or serve what is left "
-                "with --accept-lost-versions"
-            )
-        log.warning(
-            "%s lacks %s (lost with its write-ahead log); new versions start at %d",
-            self.path,
-            lost,
-            marked + 1,
-        )
-        # AUTOINCREMENT numbers from this row: the lost numbers are never handed out again.
-        if (
-            con.execute(
-                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'plans'", (marked,)
-            ).rowcount
-            == 0
-        ):
-            con.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('plans', ?)", (marked,))
+    def connection(self) -> sqlite3.Connection:
+        """Return the calling thread's connection to the database, opened on its first use.
 
-    @staticmethod
-    def _assigned(con: sqlite3.Connection) -> int:
-        """The highest version number ever given out (the newest one, in an append-only table)."""
-        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'plans'").fetchone()
-        return 0 if row is None else row[0]
+        Connections are in autocommit mode (transactions are explicit) with ``synchronous=FULL``.
 
-    def _connection(self) -> sqlite3.Connection:
+        Raises
+        ------
+        InputError
+            When the file cannot be opened as a database.
+        """
         con = getattr(self._local, "con", None)
         if con is None:
             try:
                 con = sqlite3.connect(
                     self.path, isolation_level=None, timeout=30.0, check_same_thread=False
                 )
-                # FULL: a commit is on disk before it is acknowledged (power loss, not only a crash).
+                # FULL: a commit is on disk before it is acknowledged (it survives a power loss,
+                # not only a crash).
                 con.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
                 raise InputError(f"{self.path} is not a usable plan database: {exc}") from exc
@@ -269,7 +216,7 @@ class PlanStore:
         """
         if not items:
             raise ValueError("a batch needs at least one plan")
-        con = self._connection()
+        con = self.connection()
         con.execute("BEGIN IMMEDIATE")
         try:
             done = self._replay(con, key, digest) if key is not None else None
@@ -280,7 +227,7 @@ class PlanStore:
             _rollback(con)
             raise
         if not done.replayed:
-            self._write_mark(done.versions[-1][1])
+            self.mark.write(done.versions[-1][1])
         return done
 
     @staticmethod
@@ -294,8 +241,8 @@ class PlanStore:
         batch, published_at, stored_digest = row
         if stored_digest != digest:
             raise KeyReusedError(
-                f"Idempotency-Key {key!r} was used for batch {batch}, published from another request: "
-                "use a new key for a new publish"
+                f"Idempotency-Key {key!r} was used for batch {batch}, published from another "
+                "request: use a new key for a new publish"
             )
         versions = con.execute(
             "SELECT tls_id, version FROM plans WHERE batch = ? ORDER BY version", (batch,)
@@ -310,14 +257,18 @@ class PlanStore:
         digest: str | None,
     ) -> Published:
         published_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        batch = con.execute(
-            "INSERT INTO batches (published_at, plans, idempotency_key, request_sha256) VALUES (?, ?, ?, ?)",
-            (published_at, len(items), key, digest),
-        ).lastrowid
+        batch = _row_id(
+            con.execute(
+                "INSERT INTO batches (published_at, plans, idempotency_key, request_sha256) "
+                "VALUES (?, ?, ?, ?)",
+                (published_at, len(items), key, digest),
+            )
+        )
         versions = []
         for plan, network in items:
             cursor = con.execute(
-                "INSERT INTO plans (batch, tls_id, network, valid_from, valid_until, published_at, document) "
+                "INSERT INTO plans "
+                "(batch, tls_id, network, valid_from, valid_until, published_at, document) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch,
@@ -329,41 +280,19 @@ class PlanStore:
                     json.dumps(plan_to_dict(plan), allow_nan=False),
                 ),
             )
-            versions.append((plan.tls_id, cursor.lastrowid))
+            versions.append((plan.tls_id, _row_id(cursor)))
         return Published(batch=batch, published_at=published_at, versions=versions)
 
-    def _write_mark(self, version: int) -> None:
-        """Record ``version`` as committed, beside the database (see the class notes).
-
-        Written after the commit, so the mark never names a version that is not committed; two
-        processes committing at once may leave the older of their versions, which only makes
-        the check later less strict. A mark that cannot be written is logged, not raised: the
-        batch is committed and its publisher must be told so.
-        """
-        try:
-            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.mark.name}-")
-        except OSError as exc:
-            log.warning("cannot record version %d in %s: %s", version, self.mark, exc)
-            return
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{version}\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, self.mark)
-        except OSError as exc:
-            log.warning("cannot record version %d in %s: %s", version, self.mark, exc)
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-
     def in_force(self, tls_id: str, at: str) -> int | None:
-        """The version in force for ``tls_id`` at time key ``at`` (see ``time_key``): the newest
-        version whose validity contains it; None when there is none.
+        """Return the version in force for ``tls_id`` at time key ``at`` (see ``time_key``).
+
+        That is the newest version whose validity contains ``at``; None when there is none.
         """
         row = (
-            self._connection()
+            self.connection()
             .execute(
-                "SELECT version FROM plans WHERE tls_id = ? AND (valid_from IS NULL OR valid_from <= ?) "
+                "SELECT version FROM plans WHERE tls_id = ? "
+                "AND (valid_from IS NULL OR valid_from <= ?) "
                 "AND (valid_until IS NULL OR valid_until > ?) ORDER BY version DESC LIMIT 1",
                 (tls_id, at, at),
             )
@@ -372,8 +301,9 @@ class PlanStore:
         return None if row is None else row[0]
 
     def get(self, version: int) -> StoredPlan | None:
+        """Return the plan version ``version``; None when there is none."""
         row = (
-            self._connection()
+            self.connection()
             .execute(f"SELECT {_COLUMNS} FROM plans WHERE version = ?", (version,))
             .fetchone()
         )
@@ -382,11 +312,12 @@ class PlanStore:
     def history(
         self, tls_id: str, *, before: int | None = None, limit: int = 50
     ) -> list[StoredPlan]:
-        """The versions of ``tls_id``, newest first, older than ``before`` when given."""
+        """Return the versions of ``tls_id``, newest first, older than ``before`` when given."""
         rows = (
-            self._connection()
+            self.connection()
             .execute(
-                f"SELECT {_COLUMNS} FROM plans WHERE tls_id = ? AND version < ? ORDER BY version DESC LIMIT ?",
+                f"SELECT {_COLUMNS} FROM plans WHERE tls_id = ? AND version < ? "
+                "ORDER BY version DESC LIMIT ?",
                 (tls_id, before if before is not None else 2**63 - 1, limit),
             )
             .fetchall()
@@ -394,30 +325,38 @@ class PlanStore:
         return [StoredPlan(*row) for row in rows]
 
     def latest_versions(self) -> dict[str, int]:
-        """Every signal with a published plan, and its newest version."""
+        """Return every signal with a published plan, and its newest version."""
         return dict(
-            self._connection()
+            self.connection()
             .execute("SELECT tls_id, max(version) FROM plans GROUP BY tls_id")
             .fetchall()
         )
 
     def latest_version(self) -> int:
-        """The newest version of any signal (0 when nothing is published)."""
+        """Return the newest version of any signal (0 when nothing is published)."""
         return (
-            self._connection().execute("SELECT coalesce(max(version), 0) FROM plans").fetchone()[0]
+            self.connection().execute("SELECT coalesce(max(version), 0) FROM plans").fetchone()[0]
         )
 
     def batches(self) -> list[tuple[int, int]]:
-        """Every committed batch with its number of plans, oldest first."""
+        """Return every committed batch with its number of plans, oldest first."""
         return (
-            self._connection().execute("SELECT batch, plans FROM batches ORDER BY batch").fetchall()
+            self.connection().execute("SELECT batch, plans FROM batches ORDER BY batch").fetchall()
         )
 
 
 def _rollback(con: sqlite3.Connection) -> None:
-    """Roll back the open transaction, unless a failed statement ended it already (SQLITE_FULL
-    can): the ROLLBACK's own error would then hide the real cause.
+    """Roll back the open transaction, unless a failed statement ended it already.
+
+    SQLITE_FULL can end it: the ROLLBACK's own error would then hide the real cause.
     """
     if con.in_transaction:
         with contextlib.suppress(sqlite3.Error):
             con.execute("ROLLBACK")
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """Return the row id the INSERT run on ``cursor`` gave its row."""
+    if cursor.lastrowid is None:  # only for a statement that inserted nothing
+        raise sqlite3.InterfaceError("the INSERT gave its row no id")
+    return cursor.lastrowid

@@ -16,8 +16,10 @@ DEFAULT_BIN_S = 900
 
 @dataclass(frozen=True)
 class MovementLoop:
-    """An induction loop at the start of a link's junction (via) lane: every vehicle on that lane
-    is making this movement, so its count is the movement's stop-line count.
+    """An induction loop at the start of a link's junction (via) lane.
+
+    Every vehicle on that lane is making this movement, so its count is the movement's stop-line
+    count.
     """
 
     id: str
@@ -27,7 +29,7 @@ class MovementLoop:
 
 
 def movement_loops(network: Network) -> list[MovementLoop]:
-    """One loop per signal-controlled link that has a junction lane."""
+    """Return one loop per signal-controlled link that has a junction lane."""
     loops = []
     for intersection in network.intersections.values():
         seen = set()
@@ -46,10 +48,18 @@ def movement_loops(network: Network) -> list[MovementLoop]:
     return loops
 
 
-def write_movement_detectors(
-    path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path
-) -> Path:
-    """An additional file placing the loops; SUMO writes their counts per ``bin_s`` to ``output``."""
+def movement_detectors_xml(loops: list[MovementLoop], *, bin_s: float, output: Path) -> str:
+    """Return the text of a SUMO additional file placing ``loops``.
+
+    Parameters
+    ----------
+    loops
+        The loops (``movement_loops``).
+    bin_s
+        Counting interval (s).
+    output
+        The file SUMO writes the loops' counts to, per interval (written out in full).
+    """
     root = ET.Element("additional")
     for loop in loops:
         ET.SubElement(
@@ -62,14 +72,21 @@ def write_movement_detectors(
             file=str(output.resolve()),
         )
     ET.indent(root)
-    path.write_text(ET.tostring(root, encoding="unicode") + "\n")
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_movement_detectors(
+    path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path
+) -> Path:
+    """Write ``movement_detectors_xml`` to ``path``; return ``path``."""
+    path.write_text(movement_detectors_xml(loops, bin_s=bin_s, output=output))
     return path
 
 
 def read_movement_counts(
     output: Path, loops: list[MovementLoop], *, origin: pd.Timestamp
 ) -> pd.DataFrame:
-    """The loops' output as the tidy counts table.
+    """Read the loops' output as the tidy counts table.
 
     Columns: ``timestamp`` (bin start: ``origin`` + simulation time), ``intersection`` (signal
     id), ``movement`` (``<in edge>><out edge>``), ``count`` (vehicles in the bin).
@@ -77,18 +94,20 @@ def read_movement_counts(
     by_id = {loop.id: loop for loop in loops}
     rows = []
     for _, elem in ET.iterparse(output):
-        if elem.tag == "interval" and elem.get("id") in by_id:
-            loop = by_id[elem.get("id")]
+        loop = by_id.get(elem.get("id", "")) if elem.tag == "interval" else None
+        if loop is not None:
             rows.append(
                 (
-                    float(elem.get("begin")),
+                    float(elem.attrib["begin"]),
                     loop.tls_id,
                     loop.movement,
-                    int(float(elem.get("nVehContrib"))),
+                    int(float(elem.attrib["nVehContrib"])),
                 )
             )
         elem.clear()
     table = pd.DataFrame(rows, columns=["time_s", "intersection", "movement", "count"])
-    table = table.groupby(["time_s", "intersection", "movement"], as_index=False)["count"].sum()
+    grouped = table.groupby(["time_s", "intersection", "movement"], as_index=False)
+    # pandas-stubs type the sum of an as_index=False groupby as a Series; it is a DataFrame.
+    table = grouped["count"].sum()  # type: ignore[assignment]
     table.insert(0, "timestamp", origin + pd.to_timedelta(table.pop("time_s"), unit="s"))
     return table.sort_values(["timestamp", "intersection", "movement"], ignore_index=True)

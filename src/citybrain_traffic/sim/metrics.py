@@ -1,7 +1,6 @@
-"""KPIs from SUMO's outputs: trips per mode (incl. unfinished and never inserted), collisions,
-approaches, time series.
+"""KPIs from SUMO's outputs: trips per mode, collisions, approaches, time series.
 
-Definitions (also in the README):
+Trips include the unfinished ones and those never inserted. Definitions (also in the README):
 
 - modes: a vehicle whose type has SUMO's class ``bicycle`` is a bicycle; a person on foot (and a
   vehicle of class ``pedestrian``) is a pedestrian; every other vehicle is a motor vehicle. The
@@ -11,7 +10,8 @@ Definitions (also in the README):
 - delay: mean ``timeLoss + departDelay`` over every loaded vehicle; a vehicle never inserted counts
   its wait since its planned departure, so a controller cannot hide congestion at the network edge.
 - waiting time, stops: mean ``waitingTime`` and ``waitingCount`` (halts) of inserted vehicles.
-- congestion index (travel time index): sum of durations / sum of (duration - timeLoss); 1 = free flow.
+- congestion index (travel time index): sum of durations / sum of (duration - timeLoss);
+  1 = free flow.
 - backlog: vehicles still running or never inserted when the window ends; never inserted: vehicles
   due to depart in the window that SUMO could not insert (per mode).
 - bicycles: loaded, inserted, never inserted, arrived, and the delay as above.
@@ -35,7 +35,8 @@ import pandas as pd
 
 from ..network import Network
 
-#: KPI names in the order of ``summary.csv``: the motor vehicles' (the headline), then the other modes'.
+#: KPI names in the order of ``summary.csv``: the motor vehicles' (the headline), then the other
+#: modes'.
 KPI_COLUMNS = (
     "vehicles_loaded",
     "vehicles_inserted",
@@ -71,8 +72,9 @@ HCM_LOS_BOUNDS = (("A", 10.0), ("B", 20.0), ("C", 35.0), ("D", 55.0), ("E", 80.0
 
 
 def _iter_elements(path: Path, *tags: str, whole: bool = False):
-    """The attributes of each element named in ``tags`` of an XML file (gzipped or not); with
-    ``whole``, the element itself with its children. Each is freed once the caller moves on.
+    """Yield the attributes of each element named in ``tags`` of an XML file (gzipped or not).
+
+    With ``whole``, the element itself with its children. Each is freed once the caller moves on.
     """
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
@@ -83,19 +85,19 @@ def _iter_elements(path: Path, *tags: str, whole: bool = False):
 
 
 def travel_mode(vehicle_class: str) -> str:
-    """The travel mode (``MOTOR``, ``BICYCLE`` or ``PEDESTRIAN``) of a SUMO vehicle class."""
+    """Return the travel mode (``MOTOR``, ``BICYCLE`` or ``PEDESTRIAN``) of a SUMO vehicle class."""
     return {"bicycle": BICYCLE, "pedestrian": PEDESTRIAN}.get(vehicle_class, MOTOR)
 
 
 def read_tripinfo(path: Path, *, vehicle_classes: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The vehicles of ``read_trips``."""
+    """Return the vehicles of ``read_trips``."""
     return read_trips(path, vehicle_classes=vehicle_classes)[0]
 
 
 def read_trips(
     path: Path, *, vehicle_classes: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Vehicles and walkers from a tripinfo file written with unfinished and undeparted trips.
+    """Read vehicles and walkers from a tripinfo file written with unfinished and undeparted trips.
 
     Vehicles, one row per loaded vehicle: ``id``, ``depart`` (s, NaN if never inserted),
     ``depart_delay`` (s), ``arrival`` (s, NaN if unfinished), ``duration``, ``time_loss``,
@@ -165,7 +167,7 @@ def trip_kpis(
     collisions: int = 0,
     walks: pd.DataFrame | None = None,
 ) -> dict[str, float]:
-    """The KPIs of one run, in the order of ``KPI_COLUMNS`` (see the module docstring).
+    """Return the KPIs of one run, in the order of ``KPI_COLUMNS`` (see the module docstring).
 
     Parameters
     ----------
@@ -209,8 +211,9 @@ def trip_kpis(
 
 
 def _walkers(walks: pd.DataFrame | None, vehicles: pd.DataFrame) -> pd.DataFrame:
-    """``read_trips``' walkers with the inserted vehicles of class pedestrian added: walkers SUMO
-    moves as vehicles, as older scenarios have them.
+    """Return ``read_trips``' walkers with the inserted vehicles of class pedestrian added.
+
+    Those are walkers SUMO moves as vehicles, as older scenarios have them.
     """
     moved = vehicles[vehicles["depart"].notna()]
     parts = [moved.assign(finished=moved["arrival"].notna())[_WALK_COLUMNS]]
@@ -220,7 +223,7 @@ def _walkers(walks: pd.DataFrame | None, vehicles: pd.DataFrame) -> pd.DataFrame
 
 
 def _mode_counts(vehicles: pd.DataFrame, prefix: str) -> dict[str, int]:
-    """``<prefix>_loaded``, ``_inserted``, ``_not_inserted`` and ``_arrived`` of one mode's vehicles."""
+    """Return ``<prefix>_loaded``, ``_inserted``, ``_not_inserted`` and ``_arrived`` of vehicles."""
     inserted = int(vehicles["depart"].notna().sum())
     return {
         f"{prefix}_loaded": int(len(vehicles)),
@@ -235,7 +238,7 @@ def _mean(values: pd.Series) -> float:
 
 
 def read_teleports(statistics_path: Path) -> int:
-    """Teleports of stuck vehicles (jam, yield, wrong lane) from SUMO's ``--statistic-output``.
+    """Read the teleports of stuck vehicles (jam, yield, wrong lane) from ``--statistic-output``.
 
     Its ``total`` also counts every collision, teleported or not; those are ``read_collisions``'.
     """
@@ -245,12 +248,18 @@ def read_teleports(statistics_path: Path) -> int:
 
 
 def read_collisions(collision_path: Path) -> int:
-    """Collisions in SUMO's ``--collision-output`` (vehicles and persons, whatever SUMO then did)."""
+    """Count the collisions in SUMO's ``--collision-output``.
+
+    Of vehicles and persons, whatever SUMO then did.
+    """
     return sum(1 for _ in _iter_elements(collision_path, "collision"))
 
 
 def level_of_service(delay_s: float) -> str:
-    """HCM level of service (A-F) of a signalized intersection or approach from its delay (s/veh)."""
+    """Return the HCM level of service (A-F) of a signalized intersection from its delay (s/veh).
+
+    The same bounds serve an approach.
+    """
     if not math.isfinite(delay_s):
         return ""
     for letter, bound in HCM_LOS_BOUNDS:
@@ -260,7 +269,7 @@ def level_of_service(delay_s: float) -> str:
 
 
 def approach_table(edgedata_path: Path, network: Network) -> pd.DataFrame:
-    """Mean delay per approach of every signal, with HCM level of service.
+    """Return the mean delay per approach of every signal, with HCM level of service.
 
     An approach's delay is the time loss accumulated on its edges (``Approach.edges``, up to
     150 m upstream) divided by the vehicles that left its stop-line edge.
@@ -301,7 +310,7 @@ def approach_table(edgedata_path: Path, network: Network) -> pd.DataFrame:
 
 
 def time_series(summary_path: Path, *, begin: float, bin_s: float = 300.0) -> pd.DataFrame:
-    """Network state in bins of ``bin_s`` seconds from SUMO's ``--summary-output``.
+    """Return the network state in bins of ``bin_s`` seconds from SUMO's ``--summary-output``.
 
     Columns: ``time_s`` (bin start), ``vehicles_running`` (mean vehicles in the network),
     ``mean_speed_m_s`` (vehicle-weighted), ``queue_veh`` (mean halting vehicles, speed < 0.1 m/s),

@@ -1,4 +1,7 @@
-"""Per-run copies of the user's additional files, their detector and edgeData outputs moved into the run's folder."""
+"""Per-run copies of the user's additional files, their detector and edgeData outputs moved.
+
+Each run's outputs land in the run's own folder.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ _NOT_A_FILE = re.compile(r"(?i)^(nul|/dev/null|[\w.-]+:\d+)$")
 def redirect_outputs(
     text: str | bytes, *, source_dir: Path, folder: Path, targets: Mapping[Path, Path] | None = None
 ) -> tuple[str | None, dict[Path, Path]]:
-    """An additional file's text with every output file it declares moved into ``folder``.
+    """Return an additional file's text with every output file it declares moved into ``folder``.
 
     Parameters
     ----------
@@ -68,7 +71,7 @@ def redirect_outputs(
     for element in root.iter():
         output = OUTPUT_ATTRIBUTES.get(element.tag)
         value = element.get(output) if output else None
-        if value and not _NOT_A_FILE.match(value):
+        if output and value and not _NOT_A_FILE.match(value):
             original = Path(os.path.normpath(source_dir / value))
             if original not in targets:
                 targets[original] = folder / _unused_name(
@@ -77,18 +80,22 @@ def redirect_outputs(
             element.set(output, str(targets[original]))
             moved = True
         source = INPUT_ATTRIBUTES.get(element.tag)
-        if source and element.get(source) and not Path(element.get(source)).is_absolute():
-            element.set(source, os.path.normpath(source_dir / element.get(source)))
+        name = element.get(source) if source else None
+        if source and name and not Path(name).is_absolute():
+            element.set(source, os.path.normpath(source_dir / name))
     return (ET.tostring(root, encoding="unicode") if moved else None), targets
 
 
 def run_additionals(paths: Sequence[Path], folder: Path) -> list[Path]:
-    """The user's additional files as a run in ``folder`` loads them: each that declares an output
-    replaced by a copy in ``folder/user-additionals`` whose outputs land in ``folder/user-outputs``
-    (parallel runs would otherwise all write the one file beside the user's config, and only the
-    last run's data would survive); the others as they are.
+    """Return the user's additional files as a run in ``folder`` loads them.
+
+    Each file that declares an output is replaced by a copy in ``folder/user-additionals`` whose
+    outputs land in ``folder/user-outputs`` (parallel runs would otherwise all write the one file
+    beside the user's config, and only the last run's data would survive); the others stay as
+    they are.
     """
-    loaded, targets = [], {}
+    loaded: list[Path] = []
+    targets: dict[Path, Path] = {}
     for path in paths:
         path = Path(path).resolve()
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()

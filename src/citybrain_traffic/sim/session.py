@@ -7,19 +7,20 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import SimulationError
 
 
 def sumo_home() -> Path:
-    """The SUMO installation that comes with the ``eclipse-sumo`` wheel."""
-    import sumo
+    """Return the SUMO installation that comes with the ``eclipse-sumo`` wheel."""
+    import sumo  # type: ignore[import-untyped]  # the wheel ships no type information
 
     return Path(sumo.SUMO_HOME)
 
 
 def sumo_binary(name: str = "sumo") -> str:
-    """Path of a SUMO executable (``sumo``, ``sumo-gui``, ``netconvert``, ``duarouter``...)."""
+    """Return the path of a SUMO executable (``sumo``, ``sumo-gui``, ``netconvert``...)."""
     path = sumo_home() / "bin" / name
     if not path.exists():
         raise SimulationError(f"SUMO executable {name!r} not found in {path.parent}")
@@ -27,7 +28,7 @@ def sumo_binary(name: str = "sumo") -> str:
 
 
 def sumo_tool(name: str) -> Path:
-    """Path of a script in SUMO's ``tools`` folder, e.g. ``tlsCycleAdaptation.py``."""
+    """Return the path of a script in SUMO's ``tools`` folder, e.g. ``tlsCycleAdaptation.py``."""
     path = sumo_home() / "tools" / name
     if not path.exists():
         raise SimulationError(f"SUMO tool {name!r} not found in {path.parent}")
@@ -35,7 +36,7 @@ def sumo_tool(name: str) -> Path:
 
 
 def sumo_env() -> dict[str, str]:
-    """Environment for SUMO's executables and tools: ``SUMO_HOME`` set to the wheel's copy."""
+    """Return the environment for SUMO's programs: ``SUMO_HOME`` set to the wheel's copy."""
     return {**os.environ, "SUMO_HOME": str(sumo_home())}
 
 
@@ -62,7 +63,7 @@ def run_sumo_tool(args: list[str], *, cwd: Path, what: str) -> None:
 
 
 def _sumo_message(text: str) -> str:
-    """The error lines of SUMO's output, joined into one readable message."""
+    """Return the error lines of SUMO's output, joined into one readable message."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("Error")]
     picked = errors or lines[-3:]
@@ -88,7 +89,8 @@ class Session:
 
     def __init__(self, command: SumoCommand):
         self.command = command
-        self.api = None
+        # The libsumo module or the traci module, both without type information; None: not running.
+        self.api: Any = None
 
     def __enter__(self) -> "Session":
         args = list(self.command.args)
@@ -113,10 +115,11 @@ class Session:
 
     @property
     def time(self) -> float:
+        """The simulation time (s)."""
         return self.api.simulation.getTime()
 
     def vehicle_classes(self) -> dict[str, str]:
-        """SUMO's vehicle class (``passenger``, ``bicycle``...) of every vehicle type loaded so far."""
+        """Return the vehicle class (``passenger``, ``bicycle``...) of each vehicle type loaded."""
         types = self.api.vehicletype
         return {type_id: types.getVehicleClass(type_id) for type_id in types.getIDList()}
 
@@ -130,19 +133,20 @@ class Session:
             ) from exc
 
     def error_message(self) -> str:
-        """SUMO's own error lines from this run's error log."""
+        """Return SUMO's own error lines from this run's error log ("" when there are none)."""
         try:
             return _sumo_message(self.command.error_log.read_text(errors="replace"))
         except OSError:
             return ""
 
 
-#: Seconds sumo-gui has to open its TraCI port: as long as traci.start waits (60 retries, 1 s apart).
+#: Seconds sumo-gui has to open its TraCI port: as long as traci.start waits (60 retries, 1 s
+#: apart).
 GUI_START_TIMEOUT_S = 60.0
 
 
-def _start_gui(args: list[str], error_log: Path):
-    """sumo-gui running the sumo command line ``args``, connected through TraCI; the ``traci`` module.
+def _start_gui(args: list[str], error_log: Path) -> Any:
+    """Start sumo-gui on the sumo command line ``args``; return the ``traci`` module connected.
 
     traci.start restarts a sumo-gui that exits at once about 60 times, printing "Retrying in 1
     seconds" for a minute, and drops its reason (without a display: "unable to open display").
