@@ -14,8 +14,6 @@ from .safety_files import (
     preload,
     read_tls_states,
     signal_programs,
-    tls_state_output,
-    tls_state_output_xml,
 )
 
 #: Imported from here by the runner, the harness and the tests.
@@ -28,8 +26,6 @@ __all__ = [
     "preload",
     "read_tls_states",
     "run_violations",
-    "tls_state_output",
-    "tls_state_output_xml",
     "trace_violations",
 ]
 
@@ -249,7 +245,7 @@ def _change_problems(
 def run_violations(
     states_file: Path, network: Network, program_files: list[Path], *, net_file: Path | None = None
 ) -> list[str]:
-    """Return every safety violation in the states a run showed (``tls_state_output``'s file).
+    """Return every safety violation in the states a run showed (``sim.additionals.tls_state_output_xml``).
 
     Each signal is checked against the envelope of every program SUMO had for it: the network's
     (``net_file``, by default ``network.path``; all its programs, since a WAUT may switch between

@@ -122,30 +122,6 @@ def _connection(
         onward[f"{elem.get('from')}_{elem.get('fromLane', '0')}"] = via
 
 
-def tls_state_output_xml(tls_ids: list[str], dest: Path) -> str:
-    """Return the text of a SUMO additional file writing each signal's state at each switch.
-
-    Parameters
-    ----------
-    tls_ids
-        The signals.
-    dest
-        The file SUMO writes the states to (written out in full; ``read_tls_states`` reads it).
-    """
-    root = ET.Element("additional")
-    for tls in tls_ids:
-        ET.SubElement(
-            root, "timedEvent", type="SaveTLSSwitchStates", source=tls, dest=str(dest.resolve())
-        )
-    return ET.tostring(root, encoding="unicode")
-
-
-def tls_state_output(path: Path, tls_ids: list[str], dest: Path) -> Path:
-    """Write ``tls_state_output_xml`` to ``path``; return ``path``."""
-    path.write_text(tls_state_output_xml(tls_ids, dest))
-    return path
-
-
 def read_tls_states(path: Path) -> dict[str, list[tuple[float, str]]]:
     """Read SUMO's SaveTLSSwitchStates output: per signal, (time s, state) at every switch."""
     trace: dict[str, list[tuple[float, str]]] = {}

@@ -17,8 +17,13 @@ from ..control.signal import TrafficSignal
 from ..network import Network, Phase, mark_pedestrian_clearances
 from ..scenario import Scenario
 from ..sim import metrics
-from ..sim.additionals import write_additional, measurement_xml
-from ..sim.detectors import movement_loops, read_movement_counts, write_movement_detectors
+from ..sim.additionals import (
+    induction_loops_xml,
+    measurement_xml,
+    tls_state_output_xml,
+    write_additional,
+)
+from ..sim.detectors import movement_loops, read_movement_counts
 from ..sim.outputs import run_additionals
 from ..sim.session import Session, SumoCommand, sumo_binary
 
@@ -113,19 +118,13 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
     sc, out = spec.scenario, spec.workdir
     measure = [_write_measurement(spec)]
     if spec.count_bin_s is not None:
-        measure.append(
-            write_movement_detectors(
-                out / "movement-loops.add.xml",
-                movement_loops(spec.network),
-                bin_s=spec.count_bin_s,
-                output=out / "movement-loops.xml",
-            )
+        loops = [(loop.id, loop.lane) for loop in movement_loops(spec.network)]
+        counting = induction_loops_xml(
+            loops, period_s=spec.count_bin_s, output=str((out / "movement-loops.xml").resolve())
         )
-    measure.append(
-        safety.tls_state_output(
-            out / "tls-states.add.xml", sorted(spec.network.intersections), out / "tls-states.xml"
-        )
-    )
+        measure.append(write_additional(out / "movement-loops.add.xml", counting))
+    states = tls_state_output_xml(sorted(spec.network.intersections), out / "tls-states.xml")
+    measure.append(write_additional(out / "tls-states.add.xml", states))
     additionals = [
         *run_additionals(sc.additional_files, out),
         *spec.run_additional_files,

@@ -40,7 +40,11 @@ def measurement_xml(edges: Sequence[str], *, output: Path, begin: float, end: fl
 
 
 def induction_loops_xml(
-    loops: Iterable[tuple[str, str]], *, period_s: float, begin: float, output: str = "/dev/null"
+    loops: Iterable[tuple[str, str]],
+    *,
+    period_s: float,
+    begin: float | None = None,
+    output: str = "/dev/null",
 ) -> str:
     """Return an additional with an induction loop at the start of each lane.
 
@@ -51,22 +55,16 @@ def induction_loops_xml(
     period_s
         The loops' aggregation period, s (read live through TraCI).
     begin
-        Simulation time the loops start counting, s.
+        Simulation time the loops start counting, s (None: from the start).
     output
         The file SUMO writes their aggregates to (none is needed when TraCI reads them).
     """
     root = ET.Element("additional")
     for loop_id, lane in loops:
-        ET.SubElement(
-            root,
-            "inductionLoop",
-            id=loop_id,
-            lane=lane,
-            pos="0",
-            period=f"{period_s:g}",
-            begin=f"{begin:g}",
-            file=output,
-        )
+        attributes = {"id": loop_id, "lane": lane, "pos": "0", "period": f"{period_s:g}"}
+        if begin is not None:
+            attributes["begin"] = f"{begin:g}"
+        ET.SubElement(root, "inductionLoop", attributes, file=output)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
 
@@ -83,3 +81,21 @@ def speed_change_xml(
     ET.SubElement(sign, "step", time=f"{begin:g}", speed=f"{speed_m_s:.2f}")
     ET.SubElement(sign, "step", time=f"{end:g}", speed=f"{normal_m_s:.2f}")
     return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def tls_state_output_xml(tls_ids: Sequence[str], dest: Path) -> str:
+    """Return an additional asking SUMO to write each signal's state at each switch.
+
+    Parameters
+    ----------
+    tls_ids
+        The signals.
+    dest
+        The file SUMO writes the states to (``safety.read_tls_states`` reads it).
+    """
+    root = ET.Element("additional")
+    for tls in tls_ids:
+        ET.SubElement(
+            root, "timedEvent", type="SaveTLSSwitchStates", source=tls, dest=str(dest.resolve())
+        )
+    return ET.tostring(root, encoding="unicode")

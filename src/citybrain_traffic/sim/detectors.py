@@ -48,41 +48,6 @@ def movement_loops(network: Network) -> list[MovementLoop]:
     return loops
 
 
-def movement_detectors_xml(loops: list[MovementLoop], *, bin_s: float, output: Path) -> str:
-    """Return the text of a SUMO additional file placing ``loops``.
-
-    Parameters
-    ----------
-    loops
-        The loops (``movement_loops``).
-    bin_s
-        Counting interval (s).
-    output
-        The file SUMO writes the loops' counts to, per interval (written out in full).
-    """
-    root = ET.Element("additional")
-    for loop in loops:
-        ET.SubElement(
-            root,
-            "inductionLoop",
-            id=loop.id,
-            lane=loop.lane,
-            pos="0",
-            period=f"{bin_s:g}",
-            file=str(output.resolve()),
-        )
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
-
-
-def write_movement_detectors(
-    path: Path, loops: list[MovementLoop], *, bin_s: float, output: Path
-) -> Path:
-    """Write ``movement_detectors_xml`` to ``path``; return ``path``."""
-    path.write_text(movement_detectors_xml(loops, bin_s=bin_s, output=output))
-    return path
-
-
 def read_movement_counts(
     output: Path, loops: list[MovementLoop], *, origin: pd.Timestamp
 ) -> pd.DataFrame:
