@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from .control.base import make_controller
-from .control.switching import OFFSET_MODES
-from .errors import CTrafficError, InputError
+from ..control.base import make_controller
+from ..control.switching import OFFSET_MODES
+from ..errors import CTrafficError, InputError
 
 _SIMULATE_HELP = """Simulate a scenario with one or more signal controllers and compare their KPIs.
 
@@ -197,7 +197,7 @@ def cli() -> None:
 @cli.command()
 def scenarios() -> None:
     """List the bundled scenarios."""
-    from .scenario import DEFAULT_SCENARIO, bundled_scenarios
+    from ..scenario import DEFAULT_SCENARIO, bundled_scenarios
 
     for name, description in bundled_scenarios().items():
         marker = " (default)" if name == DEFAULT_SCENARIO else ""
@@ -207,7 +207,7 @@ def scenarios() -> None:
 @cli.command()
 def controllers() -> None:
     """List the signal controllers."""
-    from .control.base import controller_names
+    from ..control.base import controller_names
 
     for name in controller_names():
         click.echo(f"{name:<17} {make_controller(name).description}")
@@ -286,7 +286,7 @@ def simulate(
     fixed_plans,
     offsets,
 ):
-    from .bench import parse_seeds
+    from ..bench import parse_seeds
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     if not names:
@@ -306,9 +306,9 @@ def simulate(
             "or give it an X display: ssh -X, xvfb-run)"
         )
     staged = _StagedOutDir(out) if out else None
-    from .network import read_network
-    from .scenario import load_scenario
-    from .simulate import simulate_scenario
+    from ..network import read_network
+    from ..scenario import load_scenario
+    from ..simulate import simulate_scenario
 
     options = _controller_options(
         names, model_dir, interval_min, history_days, fixed_plans, offsets
@@ -347,7 +347,7 @@ def simulate(
             on_done=progress.done,
             on_failed=progress.failed,
         )
-    from .report import comparison_rich
+    from ..report import comparison_rich
 
     title = f"{sc.name}: mean ± 95% CI over {len(seed_list)} seed(s); (% change vs {names[0]})"
     console.print(comparison_rich(outcome.comparison, baseline=names[0], title=title))
@@ -434,11 +434,11 @@ def benchmark(
     fail is reported as failed (and in failures.csv) while the others run; the command then exits 1.
     One that cannot apply to a network (NEMA programs, a WAUT) is reported as refused, no failure.
     """
-    from .bench import parse_seeds
-    from .network import read_network
-    from .report import write_benchmark
-    from .scenario import bundled_scenarios, load_scenario
-    from .simulate import simulate_cases
+    from ..bench import parse_seeds
+    from ..network import read_network
+    from ..report import write_benchmark
+    from ..scenario import bundled_scenarios, load_scenario
+    from ..simulate import simulate_cases
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
@@ -490,7 +490,7 @@ def benchmark(
             header=header,
             failures=outcome.failures,
         )
-    from .report import comparison_rich
+    from ..report import comparison_rich
 
     for sc, _ in cases:
         table = outcome.comparison[outcome.comparison["scenario"] == sc.name]
@@ -544,9 +544,9 @@ def collect(scenario, days, out, bin_min, seed, start, jobs):
     """
     import pandas as pd
 
-    from .collect import collect_history
-    from .network import read_network
-    from .scenario import load_scenario
+    from ..collect import collect_history
+    from ..network import read_network
+    from ..scenario import load_scenario
 
     target = _fresh_out_file(out, suffixes=(".csv", ".csv.gz", ".parquet"))
     days_file = _fresh_out_file(
@@ -612,11 +612,11 @@ def calibrate(scenario, seed, demand_scale, out):
     `ctraffic optimize --saturation-flow` can take. When no lane has 20 headways the demand
     queues too rarely: exit code 2, and a heavier --demand-scale is the remedy.
     """
-    from .bench import parse_seeds
-    from .calibrate import MIN_LANE_HEADWAYS, MIN_QUEUE, network_saturation_flow
-    from .calibrate import calibrate as measure
-    from .network import read_network
-    from .scenario import load_scenario
+    from ..bench import parse_seeds
+    from ..calibrate import MIN_LANE_HEADWAYS, MIN_QUEUE, network_saturation_flow
+    from ..calibrate import calibrate as measure
+    from ..network import read_network
+    from ..scenario import load_scenario
 
     parse_seeds(str(seed))  # a seed SUMO takes
     target = _fresh_out_file(out) if out else None
@@ -663,8 +663,8 @@ def plans_validate(plan_file, net):
     every yellow and all-red interval at its length, gives every green at least its minimum, and
     its durations sum to its cycle. Exit code 0 when all are safe, 2 with the reasons otherwise.
     """
-    from .network import read_network
-    from .plans import read_plans, validate_all
+    from ..network import read_network
+    from ..plans import read_plans, validate_all
 
     found = read_plans(Path(plan_file))
     if not found:
@@ -885,6 +885,3 @@ def main() -> None:
         sys.exit(128 + signal.SIGINT)
     sys.exit(code if isinstance(code, int) else 0)
 
-
-if __name__ == "__main__":
-    main()
