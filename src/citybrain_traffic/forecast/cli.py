@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from citybrain_traffic.cli import _fresh_out_file, _StagedOutDir
+from citybrain_traffic.cli._common import StagedOutDir, fresh_out_file
 from citybrain_traffic.counts import find_gaps, infer_bin, read_counts, validate_counts
 from citybrain_traffic.errors import InputError
 from citybrain_traffic.forecast.evaluate import evaluate as evaluate_models
@@ -125,7 +125,7 @@ def evaluate_command(
     before it. MAE and RMSE are in vehicles per bin; WAPE is total absolute error over total
     count; coverage is the share of counts inside the P10-P90 interval (LightGBM only).
     """
-    staged = _StagedOutDir(out) if out is not None else None
+    staged = StagedOutDir(out) if out is not None else None
     table, step = _read(counts, format_, bin_min)
     result = evaluate_models(table, horizons=horizons, test_days=test_days, bin=step)
     click.echo(
@@ -198,7 +198,7 @@ def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, fo
     Output columns: intersection, movement, horizon_min (minutes after --at at which the
     forecast bin ends), p10, p50, p90 (vehicles per bin).
     """
-    target = _fresh_out_file(out) if out is not None else None
+    target = fresh_out_file(out) if out is not None else None
     model = Forecaster.load(model_dir)
     table = read_counts(counts, format=format_)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from ..cli import FINITE_FLOAT, demand_scale_option
+from ..cli._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
 from ..errors import InputError
 from .demand import DEFAULT_SATURATION_VEH_H_LANE
 
@@ -129,26 +129,25 @@ def optimize_command(
     coordinated,
     out,
 ):
-    from ..cli import _console, _StagedOutDir
     from . import STATUS_NO_DEMAND, STATUS_OPTIMAL, optimize_network, to_plans
     from .sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     from_counts = counts_file is not None
     _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)
-    staged = _StagedOutDir(out)
-    console = _console()
+    staged = StagedOutDir(out)
+    terminal = console()
     sc, network = _scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
     name = network.path.name if sc is None else sc.name
     if from_counts:
         flows, tls_ids, source, valid = _flows_from_counts(
-            Path(counts_file), network, at, window_min or 15, console
+            Path(counts_file), network, at, window_min or 15, terminal
         )
         flows["flow_veh_h"] *= demand_scale
     else:
         flows, source = _flows_from_routes(sc, network, demand_scale, explicit=from_routes)
         tls_ids, valid = list(network.intersections), (None, None)
     coordinated = len(tls_ids) > 1 if coordinated is None else coordinated
-    console.print(
+    terminal.print(
         f"[bold]{name}[/]: {len(tls_ids)} signal(s), flows {source}, demand x{demand_scale:g}, "
         f"saturation flow {saturation_flow:,.0f} veh/h/lane, {'coordinated' if coordinated else 'isolated'}"
     )
@@ -179,20 +178,20 @@ def optimize_command(
             staged.final / path.name
             for path in write_outputs(out_dir, plans, network, sheet, summary)
         ]
-    console.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
+    terminal.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
     for row in summary.itertuples(index=False):
         if row.max_v_c > 1:
-            console.print(
+            terminal.print(
                 f"[yellow]warning[/]: {row.intersection} is over capacity (v/c up to {row.max_v_c:.2f}); "
                 f"{row.status}: {row.notes}"
             )
         elif row.status not in (STATUS_OPTIMAL, STATUS_NO_DEMAND):
-            console.print(f"[yellow]note[/]: {row.intersection}: {row.status}: {row.notes}")
-    console.print(
+            terminal.print(f"[yellow]note[/]: {row.intersection}: {row.status}: {row.notes}")
+    terminal.print(
         f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
     )
     for path in written:
-        console.print(f"  {path}")
+        terminal.print(f"  {path}")
 
 
 def _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow) -> None:

@@ -272,7 +272,7 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     import pandas as pd
 
     from ..bench import run_matrix
-    from ..cli import _StagedOutDir, _console, _exit_on_problems
+    from ..cli._common import StagedOutDir, console, exit_on_problems
     from ..control.base import SimSetup
     from ..network import read_network
     from ..plans import read_plans, validate_all
@@ -291,7 +291,7 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
         origin = pd.Timestamp(day)
     except ValueError:
         raise InputError(f"--day {day!r} is not a date (expected YYYY-MM-DD)") from None
-    staged = _StagedOutDir(out) if out else None
+    staged = StagedOutDir(out) if out else None
     sc = load_scenario(scenario, begin=begin, end=end)
     network = read_network(sc.net_file)
     setup = SimSetup()
@@ -344,4 +344,4 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
             (Path(workdir) / "adapter.json").write_text(json.dumps(report, indent=1) + "\n")
     if staged is not None:
         click.echo(f"results written to {staged.final}/", err=True)
-    _exit_on_problems(_console(), [result])
+    exit_on_problems(console(), [result])
