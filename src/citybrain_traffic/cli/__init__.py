@@ -34,11 +34,11 @@ class _LazyGroup(click.Group):
     """
 
     _lazy = {
-        "forecast": ("citybrain_traffic.forecast.cli", "forecast"),
-        "optimize": ("citybrain_traffic.optimize.cli", "optimize_command"),
-        "serve": ("citybrain_traffic.service.cli", "serve"),
-        "publish": ("citybrain_traffic.service.cli", "publish"),
-        "adapter": ("citybrain_traffic.service.cli", "adapter"),
+        "forecast": ("citybrain_traffic.cli.forecast", "forecast"),
+        "optimize": ("citybrain_traffic.cli.optimize", "optimize_command"),
+        "serve": ("citybrain_traffic.cli.service", "serve"),
+        "publish": ("citybrain_traffic.cli.service", "publish"),
+        "adapter": ("citybrain_traffic.cli.service", "adapter"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

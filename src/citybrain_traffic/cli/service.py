@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from .auth import READ_ENV, TOKEN_RULE, WRITE_ENV
+from ..service.auth import READ_ENV, TOKEN_RULE, WRITE_ENV
+from ._common import StagedOutDir, console, exit_on_problems
 
 #: How ``serve --workers N`` hands its settings to the worker processes uvicorn starts.
 _CONFIG_ENV = "CTRAFFIC_SERVE_CONFIG"
@@ -105,7 +106,7 @@ def serve(
 ):
     import uvicorn
 
-    from .server import uvicorn_options
+    from ..service.server import uvicorn_options
 
     config = {
         "db": str(Path(db).resolve()),
@@ -145,9 +146,9 @@ def app_from_environment():
 
 def _app(config: dict):
     from ..network import read_network
-    from .app import create_app
-    from .auth import load_tokens
-    from .store import PlanStore
+    from ..service.app import create_app
+    from ..service.auth import load_tokens
+    from ..service.store import PlanStore
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     tokens = load_tokens(config["tokens"])
@@ -180,7 +181,7 @@ def publish(plan_dir, server):
     refuses the whole batch, with the reasons, when one is unsafe.
     """
     from ..plans import read_plans
-    from .client import PlanClient
+    from ..service.client import PlanClient
 
     token = os.environ.get(WRITE_ENV)
     if not token:
@@ -272,16 +273,15 @@ def adapter_sumo(scenario, server, plans_file, seed, begin, end, poll_s, day, ou
     import pandas as pd
 
     from ..bench import run_matrix
-    from ..cli._common import StagedOutDir, console, exit_on_problems
     from ..control.base import SimSetup
     from ..network import read_network
     from ..plans import read_plans, validate_all
     from ..report import write_run_files
     from ..scenario import load_scenario
+    from ..service.adapter import DirectPlans, ServiceAdapter, schedule_from
+    from ..service.client import PlanClient
     from ..sim.metrics import KPI_COLUMNS
     from ..sim.runner import RunSpec
-    from .adapter import DirectPlans, ServiceAdapter, schedule_from
-    from .client import PlanClient
 
     if (server is None) == (plans_file is None):
         raise InputError(

@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from ..cli._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
 from ..errors import InputError
-from .demand import DEFAULT_SATURATION_VEH_H_LANE
+from ..optimize.demand import DEFAULT_SATURATION_VEH_H_LANE
+from ._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
 
 _HELP = """Optimize the signal timing of SCENARIO and write the plans.
 
@@ -129,8 +129,8 @@ def optimize_command(
     coordinated,
     out,
 ):
-    from . import STATUS_NO_DEMAND, STATUS_OPTIMAL, optimize_network, to_plans
-    from .sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
+    from ..optimize import STATUS_NO_DEMAND, STATUS_OPTIMAL, optimize_network, to_plans
+    from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     from_counts = counts_file is not None
     _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)

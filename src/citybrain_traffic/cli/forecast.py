@@ -7,18 +7,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from citybrain_traffic.cli._common import StagedOutDir, fresh_out_file
-from citybrain_traffic.counts import find_gaps, infer_bin, read_counts, validate_counts
-from citybrain_traffic.errors import InputError
-from citybrain_traffic.forecast.evaluate import evaluate as evaluate_models
-from citybrain_traffic.forecast.evaluate import plot_forecasts
-from citybrain_traffic.forecast.features import bin_minutes
-from citybrain_traffic.forecast.models import (
-    Forecaster,
-    HistoricalAverage,
-    LightGBMForecaster,
-    Persistence,
-)
+from ..counts import find_gaps, infer_bin, read_counts, validate_counts
+from ..errors import InputError
+from ..forecast.evaluate import evaluate as evaluate_models
+from ..forecast.evaluate import plot_forecasts
+from ..forecast.features import bin_minutes
+from ..forecast.models import Forecaster, HistoricalAverage, LightGBMForecaster, Persistence
+from ._common import StagedOutDir, fresh_out_file
 
 _MODELS: dict[str, type[Forecaster]] = {
     "lightgbm": LightGBMForecaster,
