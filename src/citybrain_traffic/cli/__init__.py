@@ -36,9 +36,9 @@ class _LazyGroup(click.Group):
     _lazy = {
         "forecast": ("citybrain_traffic.cli.forecast", "forecast"),
         "optimize": ("citybrain_traffic.cli.optimize", "optimize_command"),
-        "serve": ("citybrain_traffic.cli.service", "serve"),
-        "publish": ("citybrain_traffic.cli.service", "publish"),
-        "adapter": ("citybrain_traffic.cli.service", "adapter"),
+        "serve": ("citybrain_traffic.cli.serve", "serve"),
+        "publish": ("citybrain_traffic.cli.publish", "publish"),
+        "adapter": ("citybrain_traffic.cli.adapter", "adapter"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -118,9 +118,14 @@ class RunProgress:
             self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if self.live:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(kind, exc, traceback)
 
     def preparing(self, scenario: str, controller: str) -> None:
         """Show that a controller's preparation starts (the adaptive one may simulate minutes)."""
@@ -206,7 +211,7 @@ def exit_on_problems(
 
 
 # --------------------------------------------------------------------------------------------
-# Output files and folders
+# Files and folders
 
 
 def fresh_out_dir(out: str | Path) -> Path:
@@ -243,7 +248,12 @@ class StagedOutDir:
             ) from None
         return self.partial
 
-    def __exit__(self, kind: type[BaseException] | None, exc: object, traceback: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if kind is not None:
             shutil.rmtree(self.partial, ignore_errors=True)
             return
@@ -265,6 +275,21 @@ def fresh_out_file(out: str | Path, *, suffixes: tuple[str, ...] = ()) -> Path:
         raise InputError(f"{path} already exists: choose a new --out (nothing is overwritten)")
     if suffixes and not path.name.endswith(suffixes):
         raise InputError(f"--out {path}: expected a {', '.join(suffixes)} file name")
+    return path
+
+
+def plan_file(path: Path) -> Path:
+    """Return the plan file of ``path``: the file itself, or the plans an optimize folder holds."""
+    if path.is_dir():
+        for name in ("plans.json", "plans.add.xml"):
+            if (path / name).is_file():
+                return path / name
+        raise InputError(
+            f"{path} holds neither plans.json nor plans.add.xml "
+            "(the files `ctraffic optimize --out` writes)"
+        )
+    if not path.is_file():
+        raise InputError(f"plan folder or file not found: {path}")
     return path
 
 

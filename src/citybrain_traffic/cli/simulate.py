@@ -116,7 +116,7 @@ def simulate_command(
     fixed_plans: bool,
     offsets: str | None,
 ) -> None:
-    """Simulate SCENARIO with every controller and print their KPIs side by side (see _HELP)."""
+    """Simulate SCENARIO with every controller, print their KPIs; ``--help`` shows ``_HELP``."""
     names = _controller_names(controllers)
     seed_list = parse_seeds(seeds) if seeds else parse_seeds(str(seed))
     _check_run(names, seed_list, jobs, gui)
