@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..control.base import Controller, SimSetup
 from ..errors import InputError
 from ..service.auth import READ_ENV, WRITE_ENV
 from ._common import StagedOutDir, console, exit_on_problems, plan_file
@@ -18,7 +19,6 @@ from ._common import StagedOutDir, console, exit_on_problems, plan_file
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..control.base import Controller, SimSetup
     from ..network import Network
     from ..scenario import Scenario
 
@@ -149,7 +149,6 @@ def _plan_source(
     With ``server``: the adapter pulling them from the service (checked to answer first); else
     the plans of ``plans_file``, validated against ``network``, run directly.
     """
-    from ..control.base import SimSetup
     from ..plans import read_plans, validate_all
     from ..service.adapter import DirectPlans, ServiceAdapter, schedule_from
     from ..service.client import PlanClient
