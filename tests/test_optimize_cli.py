@@ -1,4 +1,5 @@
-"""``ctraffic optimize``: plans from routes or counts, the timing sheet, exports SUMO runs, clear errors."""
+"""``ctraffic optimize``: plans from routes or counts, the timing sheet, exports SUMO runs, clear
+errors."""
 
 from __future__ import annotations
 
@@ -124,7 +125,8 @@ def test_isolated_window_and_saturation_flow(tmp_path):
     )
     assert base.returncode == 0 and low.returncode == 0, base.stderr + low.stderr
     assert "routes departing 0-1800 s" in base.stdout and "isolated" in base.stdout
-    assert "1,000 veh/h/lane" in low.stdout
+    demand = read_plans(tmp_path / "b" / "plans.json")[0].provenance["demand"]
+    assert demand["saturation_veh_h_lane"] == 1000 and demand["demand_scale"] == 1
     a = pd.read_csv(tmp_path / "a" / "timing_summary.csv").iloc[0]
     b = pd.read_csv(tmp_path / "b" / "timing_summary.csv").iloc[0]
     assert a["offset_s"] == 0
@@ -198,11 +200,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path, single_counts):
         run_cli(
             "optimize", "single", "--counts", path, "--at", "00:00", "--from-routes", "--out", out
         ),
-        "not both",
+        "--counts",
+        "--from-routes",
     )
-    _clean_error(
-        run_cli("optimize", "single", "--counts", path, "--out", out), "--counts needs --at"
-    )
+    _clean_error(run_cli("optimize", "single", "--counts", path, "--out", out), "--at")
     _clean_error(
         run_cli("optimize", "single", "--counts", path, "--at", "00:05", "--out", out),
         "no count bin starts at 2026-01-05 00:05",
@@ -227,6 +228,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, single_counts):
         _clean_error(
             run_cli("optimize", "single", "--saturation-flow", value, "--out", out),
             "--saturation-flow",
+            f"got {value}",
         )
     assert not (tmp_path / "out").exists()
 
@@ -234,5 +236,5 @@ def test_bad_inputs_are_one_line_errors(tmp_path, single_counts):
 def test_occupied_out_folder_is_left_alone(tmp_path):
     mine = tmp_path / "mine.txt"
     mine.write_text("keep me")
-    _clean_error(run_cli("optimize", "single", "--out", tmp_path), "not empty")
+    _clean_error(run_cli("optimize", "single", "--out", tmp_path), str(tmp_path), "--out")
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"] and mine.read_text() == "keep me"

@@ -120,25 +120,25 @@ def test_interrupted_run_leaves_out_free(tmp_path):
 
 
 def test_staged_out_dir_renames_only_at_the_end(tmp_path):
-    """Every command with an --out folder writes through _StagedOutDir: a failure removes only
+    """Every command with an --out folder writes through StagedOutDir: a failure removes only
     its partial folder; success replaces an empty --out; files put into --out meanwhile stay."""
-    from citybrain_traffic.cli import _StagedOutDir
+    from citybrain_traffic.cli._common import StagedOutDir
     from citybrain_traffic.errors import InputError
 
     out = tmp_path / "out"
-    with pytest.raises(RuntimeError), _StagedOutDir(out) as partial:
+    with pytest.raises(RuntimeError), StagedOutDir(out) as partial:
         (partial / "half.csv").write_text("1")
         raise RuntimeError
     assert list(tmp_path.iterdir()) == []
 
     out.mkdir()
-    with _StagedOutDir(out) as partial:
+    with StagedOutDir(out) as partial:
         assert partial.parent == tmp_path and partial.name.startswith(".out.partial-")
         (partial / "done.csv").write_text("1")
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "done.csv").read_text() == "1"
 
     later = tmp_path / "later"
-    staged = _StagedOutDir(later)
+    staged = StagedOutDir(later)
     with pytest.raises(InputError, match="changed while the command ran"):
         with staged as partial:
             (partial / "done.csv").write_text("2")

@@ -28,7 +28,8 @@ DETECTORS = """<additional>
 
 
 def _user_config(folder: Path, *, teleport: str | None = None) -> Path:
-    """A user's folder: a config naming the bundled `single` files and an additional file of theirs."""
+    """A user's folder: a config naming the bundled `single` files, and an additional file of
+    theirs."""
     folder.mkdir()
     net, routes = single_files()
     (folder / "detectors.add.xml").write_text(DETECTORS)
@@ -99,8 +100,8 @@ def test_a_replaced_time_to_teleport_is_said(tmp_path):
     proc = run_cli("simulate", config, "-c", "fixed")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (
-        "mine.sumocfg sets time-to-teleport 120; the runs use -1 (teleporting off, so that a gridlock shows in "
-        "the KPIs): --time-to-teleport 120 runs with the config's"
+        "mine.sumocfg sets time-to-teleport 120; the runs use -1 (teleporting off, so that a "
+        "gridlock shows in the KPIs): --time-to-teleport 120 runs with the config's"
     ) in " ".join(proc.stdout.split())
     chosen = run_cli("simulate", config, "-c", "fixed", "--time-to-teleport", "120")
     assert chosen.returncode == 0 and "sets time-to-teleport" not in chosen.stdout

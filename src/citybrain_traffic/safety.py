@@ -245,7 +245,7 @@ def _change_problems(
 def run_violations(
     states_file: Path, network: Network, program_files: list[Path], *, net_file: Path | None = None
 ) -> list[str]:
-    """Return every safety violation in the states a run showed (``sim.additionals.tls_state_output_xml``).
+    """Return every safety violation in the states a run showed (``tls_state_output_xml``).
 
     Each signal is checked against the envelope of every program SUMO had for it: the network's
     (``net_file``, by default ``network.path``; all its programs, since a WAUT may switch between

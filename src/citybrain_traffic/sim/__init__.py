@@ -1,0 +1,1 @@
+"""Talking to SUMO: sessions, detectors, the additional files of runs, outputs and KPIs."""

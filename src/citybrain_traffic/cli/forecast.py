@@ -7,18 +7,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from citybrain_traffic.cli import _fresh_out_file, _StagedOutDir
-from citybrain_traffic.counts import find_gaps, infer_bin, read_counts, validate_counts
-from citybrain_traffic.errors import InputError
-from citybrain_traffic.forecast.evaluate import evaluate as evaluate_models
-from citybrain_traffic.forecast.evaluate import plot_forecasts
-from citybrain_traffic.forecast.features import bin_minutes
-from citybrain_traffic.forecast.models import (
-    Forecaster,
-    HistoricalAverage,
-    LightGBMForecaster,
-    Persistence,
-)
+from ..counts import CountsFormat, find_gaps, infer_bin, read_counts, validate_counts
+from ..errors import InputError
+from ..forecast.evaluate import evaluate as evaluate_models
+from ..forecast.evaluate import plot_forecasts
+from ..forecast.features import bin_minutes
+from ..forecast.models import Forecaster, HistoricalAverage, LightGBMForecaster, Persistence
+from ._common import StagedOutDir, fresh_out_file
 
 _MODELS: dict[str, type[Forecaster]] = {
     "lightgbm": LightGBMForecaster,
@@ -47,8 +42,9 @@ _format_option = click.option(
     type=click.Choice(["auto", "long", "utdf"]),
     default="auto",
     show_default=True,
-    help="Layout of COUNTS: 'long' = timestamp,intersection,movement,count (.csv, .csv.gz, .parquet); "
-    "'utdf' = UTDF turning-movement counts (DATE,TIME,INTID,NBL,...); 'auto' detects it.",
+    help="Layout of COUNTS: 'long' = timestamp,intersection,movement,count "
+    "(.csv, .csv.gz, .parquet); 'utdf' = UTDF turning-movement counts "
+    "(DATE,TIME,INTID,NBL,...); 'auto' detects it.",
 )
 _horizons_option = click.option(
     "--horizons",
@@ -73,15 +69,15 @@ _bin_option = click.option(
     "bin_min",
     type=click.IntRange(min=1),
     default=None,
-    help="Bin length in minutes (default: the smallest spacing of a series' timestamps). Needed when "
-    "COUNTS hold fewer than two bins a day, e.g. one 60-min bin from each day.",
+    help="Bin length in minutes (default: the smallest spacing of a series' timestamps). "
+    "Needed when COUNTS hold fewer than two bins a day, e.g. one 60-min bin from each day.",
 )
 
 
 def _read(
-    counts: Path, format_: str, bin_min: int | None
+    counts: Path, format_: CountsFormat, bin_min: int | None
 ) -> tuple[pd.DataFrame, pd.Timedelta | None]:
-    """The count table and the bin given (None: inferred), after printing a line about them.
+    """Read COUNTS, print a line about them; return the table and the bin given (None: inferred).
 
     Counts off the given bin's grid fail before that line (which would describe them wrongly).
     """
@@ -101,21 +97,23 @@ def _read(
     type=click.FloatRange(min=0, min_open=True),
     default=7,
     show_default=True,
-    help="Length of the test period in days: the last days of COUNTS; the models train on the rest.",
+    help="Length of the test period in days: the last days of COUNTS; the models train on the "
+    "rest.",
 )
 @_format_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="New or empty folder to write metrics.csv and forecast_vs_actual.png into (nothing is overwritten).",
+    help="New or empty folder to write metrics.csv and forecast_vs_actual.png into "
+    "(nothing is overwritten).",
 )
 @_bin_option
 def evaluate_command(
     counts: Path,
     horizons: tuple[int, ...],
     test_days: float,
-    format_: str,
+    format_: CountsFormat,
     out: Path | None,
     bin_min: int | None,
 ) -> None:
@@ -125,7 +123,7 @@ def evaluate_command(
     before it. MAE and RMSE are in vehicles per bin; WAPE is total absolute error over total
     count; coverage is the share of counts inside the P10-P90 interval (LightGBM only).
     """
-    staged = _StagedOutDir(out) if out is not None else None
+    staged = StagedOutDir(out) if out is not None else None
     table, step = _read(counts, format_, bin_min)
     result = evaluate_models(table, horizons=horizons, test_days=test_days, bin=step)
     click.echo(
@@ -167,7 +165,7 @@ def train_command(
     model_dir: Path,
     horizons: tuple[int, ...],
     kind: str,
-    format_: str,
+    format_: CountsFormat,
     bin_min: int | None,
 ) -> None:
     """Train a forecaster on all of COUNTS and save it to a model folder."""
@@ -183,7 +181,8 @@ def train_command(
 @click.option(
     "--at",
     required=True,
-    help="Forecast origin, a bin boundary such as '2025-11-22 08:00'; only counts before it are used.",
+    help="Forecast origin, a bin boundary such as '2025-11-22 08:00'; only counts before it are "
+    "used.",
 )
 @click.option(
     "--out",
@@ -192,13 +191,15 @@ def train_command(
     help="CSV file to write the forecasts to instead of printing them (must not exist).",
 )
 @_format_option
-def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, format_: str) -> None:
+def predict_command(
+    model_dir: Path, counts: Path, at: str, out: Path | None, format_: CountsFormat
+) -> None:
     """Forecast each series in COUNTS from the origin --at with a saved model.
 
     Output columns: intersection, movement, horizon_min (minutes after --at at which the
     forecast bin ends), p10, p50, p90 (vehicles per bin).
     """
-    target = _fresh_out_file(out) if out is not None else None
+    target = fresh_out_file(out) if out is not None else None
     model = Forecaster.load(model_dir)
     table = read_counts(counts, format=format_)
     try:
@@ -217,7 +218,10 @@ def predict_command(model_dir: Path, counts: Path, at: str, out: Path | None, fo
 
 
 def _describe(table: pd.DataFrame, step: pd.Timedelta | None = None) -> str:
-    """One line on the size, bin length (``step``, inferred if not given), period and gaps of a count table."""
+    """Describe a count table in one line: size, bin length, period and gaps.
+
+    ``step`` is the bin length, inferred when not given.
+    """
     if table.empty:
         raise InputError("the count file has no counts")
     step = infer_bin(table) if step is None else step

@@ -1,4 +1,4 @@
-"""The ``ctraffic optimize`` command: timing plans from routed demand or counts, a timing sheet, exports."""
+"""``ctraffic optimize``: timing plans from routed demand or counts, a timing sheet, exports."""
 
 from __future__ import annotations
 
@@ -7,13 +7,20 @@ import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
 
-from ..cli import FINITE_FLOAT, demand_scale_option
 from ..errors import InputError
-from .demand import DEFAULT_SATURATION_VEH_H_LANE
+from ..optimize.demand import DEFAULT_SATURATION_VEH_H_LANE
+from ._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..network import Network
+    from ..scenario import Scenario
 
 _HELP = """Optimize the signal timing of SCENARIO and write the plans.
 
@@ -73,7 +80,8 @@ delay.
     "window_min",
     metavar="MIN",
     type=int,
-    help="With --counts: length of the count window, minutes; a multiple of the bin length [default: 15].",
+    help="With --counts: length of the count window, minutes; a multiple of the bin length "
+    "[default: 15].",
 )
 @click.option(
     "--from-routes",
@@ -115,42 +123,46 @@ delay.
     help="New or empty folder for the plans and the timing sheet.",
 )
 def optimize_command(
-    scenario,
-    net,
-    routes,
-    counts_file,
-    at,
-    window_min,
-    from_routes,
-    begin,
-    end,
-    demand_scale,
-    saturation_flow,
-    coordinated,
-    out,
-):
-    from ..cli import _console, _StagedOutDir
-    from . import STATUS_NO_DEMAND, STATUS_OPTIMAL, optimize_network, to_plans
-    from .sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
+    scenario: str | None,
+    net: str | None,
+    routes: str | None,
+    counts_file: str | None,
+    at: str | None,
+    window_min: int | None,
+    from_routes: bool,
+    begin: float | None,
+    end: float | None,
+    demand_scale: float,
+    saturation_flow: float,
+    coordinated: bool | None,
+    out: str,
+) -> None:
+    """Optimize the signal timing of SCENARIO and write the plans; ``--help`` shows ``_HELP``."""
+    from ..optimize import optimize_network, to_plans
+    from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     from_counts = counts_file is not None
     _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)
-    staged = _StagedOutDir(out)
-    console = _console()
+    staged = StagedOutDir(out)
+    terminal = console()
     sc, network = _scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
     name = network.path.name if sc is None else sc.name
-    if from_counts:
+    valid: tuple[str | None, str | None] = (None, None)
+    if counts_file is not None:
+        assert at is not None  # _check_options: --counts comes with --at
         flows, tls_ids, source, valid = _flows_from_counts(
-            Path(counts_file), network, at, window_min or 15, console
+            Path(counts_file), network, at, window_min or 15, terminal
         )
         flows["flow_veh_h"] *= demand_scale
     else:
+        assert sc is not None  # without --counts, _scenario_and_network loads the scenario
         flows, source = _flows_from_routes(sc, network, demand_scale, explicit=from_routes)
-        tls_ids, valid = list(network.intersections), (None, None)
+        tls_ids = list(network.intersections)
     coordinated = len(tls_ids) > 1 if coordinated is None else coordinated
-    console.print(
+    terminal.print(
         f"[bold]{name}[/]: {len(tls_ids)} signal(s), flows {source}, demand x{demand_scale:g}, "
-        f"saturation flow {saturation_flow:,.0f} veh/h/lane, {'coordinated' if coordinated else 'isolated'}"
+        f"saturation flow {saturation_flow:,.0f} veh/h/lane, "
+        f"{'coordinated' if coordinated else 'isolated'}"
     )
     timings = optimize_network(
         network,
@@ -179,23 +191,40 @@ def optimize_command(
             staged.final / path.name
             for path in write_outputs(out_dir, plans, network, sheet, summary)
         ]
-    console.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
-    for row in summary.itertuples(index=False):
-        if row.max_v_c > 1:
-            console.print(
-                f"[yellow]warning[/]: {row.intersection} is over capacity (v/c up to {row.max_v_c:.2f}); "
-                f"{row.status}: {row.notes}"
-            )
-        elif row.status not in (STATUS_OPTIMAL, STATUS_NO_DEMAND):
-            console.print(f"[yellow]note[/]: {row.intersection}: {row.status}: {row.notes}")
-    console.print(
+    terminal.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
+    _print_notes(summary, terminal)
+    terminal.print(
         f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
     )
     for path in written:
-        console.print(f"  {path}")
+        terminal.print(f"  {path}")
 
 
-def _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow) -> None:
+def _print_notes(summary: pd.DataFrame, console: Console) -> None:
+    """Warn of every signal over capacity; note every other one not timed to optimality."""
+    from ..optimize import STATUS_NO_DEMAND, STATUS_OPTIMAL
+
+    for row in summary.to_dict("records"):
+        if row["max_v_c"] > 1:
+            console.print(
+                f"[yellow]warning[/]: {row['intersection']} is over capacity "
+                f"(v/c up to {row['max_v_c']:.2f}); {row['status']}: {row['notes']}"
+            )
+        elif row["status"] not in (STATUS_OPTIMAL, STATUS_NO_DEMAND):
+            console.print(
+                f"[yellow]note[/]: {row['intersection']}: {row['status']}: {row['notes']}"
+            )
+
+
+def _check_options(
+    from_counts: bool,
+    from_routes: bool,
+    at: str | None,
+    window_min: int | None,
+    begin: float | None,
+    end: float | None,
+    saturation_flow: float,
+) -> None:
     """Refuse option combinations that mix the two flow sources or lack a value, before any work."""
     if from_counts and from_routes:
         raise InputError("give either --counts FILE --at TIME or --from-routes, not both")
@@ -207,19 +236,31 @@ def _check_options(from_counts, from_routes, at, window_min, begin, end, saturat
         raise InputError("--at and --window select counts: give them with --counts FILE")
     if from_counts and (begin is not None or end is not None):
         raise InputError(
-            "--begin/--end are the --from-routes window (s); with --counts use --at and --window (min)"
+            "--begin/--end are the --from-routes window (s); "
+            "with --counts use --at and --window (min)"
         )
     if window_min is not None and window_min <= 0:
         raise InputError(f"--window must be a positive number of minutes, got {window_min}")
     if not (math.isfinite(saturation_flow) and saturation_flow > 0):
         raise InputError(
-            f"--saturation-flow must be a positive number of veh/h of green per lane (typically 1,500-2,000), "
-            f"got {saturation_flow:g}"
+            "--saturation-flow must be a positive number of veh/h of green per lane "
+            f"(typically 1,500-2,000), got {saturation_flow:g}"
         )
 
 
-def _scenario_and_network(scenario, net, routes, begin, end, *, net_alone: bool):
-    """The scenario and its network; counts need no demand, so then ``--net`` alone gives (None, network)."""
+def _scenario_and_network(
+    scenario: str | None,
+    net: str | None,
+    routes: str | None,
+    begin: float | None,
+    end: float | None,
+    *,
+    net_alone: bool,
+) -> tuple[Scenario | None, Network]:
+    """Load the scenario and its network.
+
+    Counts need no demand: with ``net_alone``, ``--net`` alone gives (None, network).
+    """
     from ..network import read_network
     from ..scenario import load_scenario
 
@@ -229,7 +270,10 @@ def _scenario_and_network(scenario, net, routes, begin, end, *, net_alone: bool)
     return sc, read_network(sc.net_file)
 
 
-def _flows_from_routes(sc, network, demand_scale: float, *, explicit: bool):
+def _flows_from_routes(
+    sc: Scenario, network: Network, demand_scale: float, *, explicit: bool
+) -> tuple[pd.DataFrame, str]:
+    """Return the flows of the routes departing in the window, and a description of them."""
     from ..flows import flows_from_routes, route_demand
 
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
@@ -239,8 +283,13 @@ def _flows_from_routes(sc, network, demand_scale: float, *, explicit: bool):
     return flows, f"from the routes departing {sc.begin:g}-{sc.end:g} s{how}"
 
 
-def _flows_from_counts(path: Path, network, at: str, window_min: int, console):
-    """Flows of the count window, the signals they cover (network order), a description, the window."""
+def _flows_from_counts(
+    path: Path, network: Network, at: str, window_min: int, console: Console
+) -> tuple[pd.DataFrame, list[str], str, tuple[str, str]]:
+    """Return the flows of the count window and what goes with them.
+
+    That is the signals they cover (in network order), a description and the window (ISO).
+    """
     from ..counts import infer_bin, read_counts
     from ..flows import flows_from_counts
 
@@ -250,28 +299,30 @@ def _flows_from_counts(path: Path, network, at: str, window_min: int, console):
     unknown = sorted(set(counts["intersection"]) - set(network.intersections))
     if unknown:
         raise InputError(
-            f"{path.name}: intersection id(s) {unknown[:8]} are not signals of {network.path.name}; "
-            f"its signals are {list(network.intersections)[:8]}"
+            f"{path.name}: intersection id(s) {unknown[:8]} are not signals of "
+            f"{network.path.name}; its signals are {list(network.intersections)[:8]}"
         )
     start = _window_start(at, counts)
     starts = counts["timestamp"].drop_duplicates().sort_values()
     step = infer_bin(counts) if len(starts) > 1 else pd.Timedelta(minutes=15)
     if start not in set(starts):
         raise InputError(
-            f"--at {at}: no count bin starts at {start}; the counts have {step.total_seconds() / 60:g}-minute bins "
-            f"from {starts.iloc[0]} to {starts.iloc[-1]}"
+            f"--at {at}: no count bin starts at {start}; the counts have "
+            f"{step.total_seconds() / 60:g}-minute bins from {starts.iloc[0]} to {starts.iloc[-1]}"
         )
     window = pd.Timedelta(minutes=window_min)
     if window % step != pd.Timedelta(0):
         raise InputError(
-            f"--window {window_min} min is not a multiple of the counts' {step.total_seconds() / 60:g}-minute bins"
+            f"--window {window_min} min is not a multiple of the counts' "
+            f"{step.total_seconds() / 60:g}-minute bins"
         )
     flows = flows_from_counts(counts, at=start, minutes=window_min)
     tls_ids = [tls for tls in network.intersections if tls in set(flows["intersection"])]
     missing = [tls for tls in network.intersections if tls not in tls_ids]
     if missing:
         console.print(
-            f"[yellow]note[/]: no counts for {', '.join(missing[:8])}: not timed (they keep their programs)"
+            f"[yellow]note[/]: no counts for {', '.join(missing[:8])}: "
+            "not timed (they keep their programs)"
         )
     _report_gaps(counts, network, tls_ids, start, window, step, console)
     source = f"from {path.name}, {window_min} min from {start}"
@@ -280,12 +331,12 @@ def _flows_from_counts(path: Path, network, at: str, window_min: int, console):
 
 def _report_gaps(
     counts: pd.DataFrame,
-    network,
+    network: Network,
     tls_ids: list[str],
     start: pd.Timestamp,
     window: pd.Timedelta,
     step: pd.Timedelta,
-    console,
+    console: Console,
 ) -> None:
     """Warn of every movement of a timed signal that lacks bins of the window.
 
@@ -311,19 +362,21 @@ def _report_gaps(
             names = [f"{tls} {movement}" for tls, movement in absent.index]
             more = f" and {len(names) - 6} more" if len(names) > 6 else ""
             console.print(
-                f"[yellow]warning[/]: {len(names)} movement(s) with {what}: {', '.join(names[:6])}{more}"
+                f"[yellow]warning[/]: {len(names)} movement(s) with {what}: "
+                f"{', '.join(names[:6])}{more}"
             )
 
 
 def _window_start(at: str, counts: pd.DataFrame) -> pd.Timestamp:
-    """``--at`` as a timestamp; a bare time of day takes the counts' date when they cover only one."""
+    """Read ``--at`` as a timestamp; a bare time of day takes the counts' date if they have one."""
     text = at.strip()
     if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text):
         dates = sorted(counts["timestamp"].dt.normalize().unique())
         if len(dates) != 1:
             raise InputError(
-                f"--at {at}: the counts cover {len(dates)} dates ({pd.Timestamp(dates[0]).date()} to "
-                f"{pd.Timestamp(dates[-1]).date()}); give the date too, e.g. '{pd.Timestamp(dates[0]).date()} {text}'"
+                f"--at {at}: the counts cover {len(dates)} dates "
+                f"({pd.Timestamp(dates[0]).date()} to {pd.Timestamp(dates[-1]).date()}); "
+                f"give the date too, e.g. '{pd.Timestamp(dates[0]).date()} {text}'"
             )
         text = f"{pd.Timestamp(dates[0]).date()} {text}"
     try:
