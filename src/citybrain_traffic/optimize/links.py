@@ -39,8 +39,24 @@ def signal_links(
     From every outgoing edge of a signal the road is followed downstream through junctions
     without a signal, along every branch, until it reaches an approach of another signal of the
     group (a link), a signal outside the group, or ``max_length_m``. The shortest road is kept
-    for each (upstream signal, approach) pair. Lengths are in m, travel times in s.
+    for each (upstream signal, approach) pair. Lengths are in m, travel times in s. A static fact
+    of the network: found once per process for a file, group and length (a re-plan asks again).
     """
+    key = (str(network.path), network.path.stat().st_mtime_ns, tuple(tls_ids), max_length_m)
+    if key not in _FOUND:
+        if len(_FOUND) >= _FOUND_MAX:
+            _FOUND.pop(next(iter(_FOUND)))
+        _FOUND[key] = tuple(_find_links(network, tls_ids, max_length_m))
+    return list(_FOUND[key])
+
+
+#: Links already found in this process: (net file, its mtime, signals, max length) -> links.
+_FOUND: dict[tuple[str, int, tuple[str, ...], float], tuple[SignalLink, ...]] = {}
+_FOUND_MAX = 16
+
+
+def _find_links(network: Network, tls_ids: Sequence[str], max_length_m: float) -> list[SignalLink]:
+    """Follow every road out of the group's signals in the network file (``signal_links``)."""
     import sumolib
 
     net = sumolib.net.readNet(str(network.path))
