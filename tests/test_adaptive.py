@@ -147,7 +147,8 @@ def test_held_offsets_run_coordinated_actuated_plans(tmp_path):
         str(out),
     )
     assert done.returncode == 0, done.stderr
-    assert "coordinated-actuated, cycles and offsets held" in done.stdout + done.stderr
+    fitted = json.loads((out / "prepared" / "adaptive" / "adaptive.json").read_text())
+    assert fitted["hold_offsets"] is True
     records = [
         json.loads(line)
         for line in (out / "adaptive" / "seed-1" / "plans.jsonl").read_text().splitlines()
