@@ -22,7 +22,8 @@ Writes `benchmarks/results/adaptive_closed_loop.csv` (one row per scenario, cont
 seed) and `adaptive_closed_loop.md` (mean ± 95 % CI, % change against `fixed`, every target);
 exit code 1 when a target is missed or a run fails.
 
-    python benchmarks/adaptive_closed_loop.py [--seeds 1-5] [--jobs 2] [--scenarios corridor,grid,...]
+    python benchmarks/adaptive_closed_loop.py [--seeds 1-5] [--jobs 2] \
+[--scenarios corridor,grid,...]
         [--rerun-baselines] [--overload-scenario single] [--overload-scale 1.6]
 """
 
@@ -61,7 +62,8 @@ def _committed_baselines(results: Path, seeds: list[int]) -> pd.DataFrame:
     frames = [pd.read_csv(results / name) for name in COMMITTED if (results / name).is_file()]
     if not frames:
         raise SystemExit(
-            f"no committed baseline rows in {results} ({', '.join(COMMITTED)}); use --rerun-baselines"
+            f"no committed baseline rows in {results} ({', '.join(COMMITTED)}); "
+            "use --rerun-baselines"
         )
     rows = pd.concat(frames, ignore_index=True).drop_duplicates(["scenario", "controller", "seed"])
     return rows[rows["seed"].isin(seeds)]
@@ -116,7 +118,8 @@ def main() -> int:
         summary = pd.concat([summary, others], ignore_index=True)
         source = (
             f"`fixed` and `adaptive` run here; the other baselines' rows from the committed "
-            f"{' and '.join(f'`{n}`' for n in COMMITTED)} (this run's `fixed` rows reproduce them exactly)"
+            f"{' and '.join(f'`{n}`' for n in COMMITTED)} "
+            "(this run's `fixed` rows reproduce them exactly)"
         )
     order = {name: i for i, name in enumerate([*BASELINES, "adaptive"])}
     summary = summary.sort_values(
@@ -226,9 +229,11 @@ def main() -> int:
     text = [
         "# The closed loop: `adaptive` against every baseline",
         "",
-        f"Command: `python benchmarks/adaptive_closed_loop.py --seeds {args.seeds} --jobs {args.jobs}"
+        "Command: `python benchmarks/adaptive_closed_loop.py "
+        f"--seeds {args.seeds} --jobs {args.jobs}"
         f"{' --rerun-baselines' if args.rerun_baselines else ''}` (SUMO {version('eclipse-sumo')}, "
-        f"{len(seeds)} seeds, teleports disabled, whole run {(time.perf_counter() - started) / 60:.0f} min on "
+        f"{len(seeds)} seeds, teleports disabled, "
+        f"whole run {(time.perf_counter() - started) / 60:.0f} min on "
         f"{os.cpu_count()} shared cores). Rows: {source}. Each cell: mean ± 95% CI over the seeds, "
         "(% change against `fixed`). Per-seed rows: `adaptive_closed_loop.csv`.",
         "",

@@ -158,9 +158,9 @@ def main() -> int:
         f"Command: `python benchmarks/baselines.py --seeds {args.seeds} --jobs {args.jobs}` "
         f"(SUMO {version('eclipse-sumo')}, {len(seeds)} seeds, teleports disabled, whole run "
         f"{(time.perf_counter() - started) / 60:.0f} min on {os.cpu_count()} shared cores). "
-        "Each cell: mean ± 95% CI over the seeds, (% change against `fixed`). Delay counts vehicles "
-        "still running and never inserted; see the README for every KPI's definition. Per-seed rows: "
-        "`baselines.csv`.",
+        "Each cell: mean ± 95% CI over the seeds, (% change against `fixed`). "
+        "Delay counts vehicles still running and never inserted; see the README for every KPI's "
+        "definition. Per-seed rows: `baselines.csv`.",
         "",
         comparison_markdown(table, baseline="fixed"),
         "## Check: `fixed` reproduces the shared reference figures",
@@ -172,7 +172,8 @@ def main() -> int:
 
 
 def write_report(out: Path, name: str, lines: list[str], problems: list[str], *, label: str) -> int:
-    """Write ``out/<name>.md`` (its CSV is written beside it already), print each problem; the exit code."""
+    """Write ``out/<name>.md`` (its CSV is written beside it already), print each problem;
+    the exit code."""
     (out / f"{name}.md").write_text("\n".join(lines))
     print(f"written {out / (name + '.md')} and {name}.csv")
     for problem in problems:

@@ -1,4 +1,5 @@
-"""Forecast accuracy: LightGBM against persistence and the historical average, real and simulated counts.
+"""Forecast accuracy: LightGBM against persistence and the historical average, real and \
+simulated counts.
 
 Every bin boundary of the test period is a forecast origin and each forecast reads only the counts
 before it (``citybrain_traffic.forecast.evaluate``, default models); MAE/RMSE are of the P50
@@ -23,7 +24,8 @@ Bentonville are skipped, with the reason printed, when the shared data folder is
 
 Exit code 1 when a target is missed.
 
-    python benchmarks/forecast_accuracy.py [--corridor-counts FILE] [--out benchmarks/results/forecast_accuracy.md]
+    python benchmarks/forecast_accuracy.py [--corridor-counts FILE] \
+[--out benchmarks/results/forecast_accuracy.md]
 
 Writes the Markdown table to ``--out`` and every metric to the same name with ``.csv``.
 """
@@ -166,7 +168,8 @@ def checks_for(dataset: Dataset, mae: pd.Series, coverage: pd.Series) -> list[Ch
                 out.append(
                     Check(
                         dataset.name,
-                        f"ordering at {horizon} min: LightGBM MAE below {baseline.replace('_', ' ')}'s",
+                        f"ordering at {horizon} min: LightGBM MAE below "
+                        f"{baseline.replace('_', ' ')}'s",
                         f"{ratio:.4f}",
                         "< 1",
                         bool(ratio < 1.0),
@@ -269,14 +272,15 @@ def report(table: pd.DataFrame, checks: list[Check], notes: list[str]) -> str:
     lines = [
         "# Forecast accuracy",
         "",
-        "Command: `python benchmarks/forecast_accuracy.py`. Every bin boundary of the test period is a "
-        "forecast origin; forecasts read only counts before their origin; all models are scored on the "
-        "same targets. MAE and RMSE: P50 forecast, vehicles per 15-min bin; WAPE: total absolute error / "
-        "total count; coverage: share of counts within [P10, P90] (LightGBM only). Models: the defaults "
-        "of `citybrain_traffic.forecast` (`LightGBMForecaster()`, `HistoricalAverage()`, `Persistence()`).",
+        "Command: `python benchmarks/forecast_accuracy.py`. Every bin boundary of the test period "
+        "is a forecast origin; forecasts read only counts before their origin; all models are "
+        "scored on the same targets. MAE and RMSE: P50 forecast, vehicles per 15-min bin; WAPE: "
+        "total absolute error / total count; coverage: share of counts within [P10, P90] "
+        "(LightGBM only). Models: the defaults of `citybrain_traffic.forecast` "
+        "(`LightGBMForecaster()`, `HistoricalAverage()`, `Persistence()`).",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), load average {load:.1f} at the end; "
-        f"Python {platform.python_version()}.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), "
+        f"load average {load:.1f} at the end; Python {platform.python_version()}.",
         "",
         *notes,
         "",
@@ -291,14 +295,16 @@ def report(table: pd.DataFrame, checks: list[Check], notes: list[str]) -> str:
         "",
         "## Metrics",
         "",
-        "| data | model | horizon (min) | MAE | RMSE | WAPE | n | P10-P90 coverage | MAE / HA | MAE / persistence |",
+        "| data | model | horizon (min) | MAE | RMSE | WAPE | n | P10-P90 coverage "
+        "| MAE / HA | MAE / persistence |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in table.itertuples(index=False):
         coverage = "-" if np.isnan(row.coverage_p10_p90) else f"{row.coverage_p10_p90:.3f}"
         lines.append(
-            f"| {row.dataset} | {row.model} | {row.horizon_min} | {row.mae:.3f} | {row.rmse:.3f} | {row.wape:.3f} | "
-            f"{row.n:,} | {coverage} | {row.mae_vs_historical_average:.3f} | {row.mae_vs_persistence:.3f} |"
+            f"| {row.dataset} | {row.model} | {row.horizon_min} | {row.mae:.3f} | "
+            f"{row.rmse:.3f} | {row.wape:.3f} | {row.n:,} | {coverage} | "
+            f"{row.mae_vs_historical_average:.3f} | {row.mae_vs_persistence:.3f} |"
         )
     return "\n".join(lines) + "\n"
 

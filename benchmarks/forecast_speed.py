@@ -105,16 +105,17 @@ def main() -> int:
     rows = [
         (
             "train LightGBM (3 horizons x P10/P50/P90)",
-            f"{len(train):,} counts, {train.groupby(['intersection', 'movement']).ngroups} series; features for "
-            f"every (series, origin), boosting on {LightGBMForecaster().max_train_rows:,} rows per horizon "
+            f"{len(train):,} counts, {train.groupby(['intersection', 'movement']).ngroups} "
+            "series; features for every (series, origin), boosting on "
+            f"{LightGBMForecaster().max_train_rows:,} rows per horizon "
             f"(the default `max_train_rows`); {train_cores:.2f} cores busy on average",
             train_s,
             TRAIN_TARGET_S,
         ),
         (
             "forecast next hour (horizons " + ", ".join(map(str, model.horizons)) + " min)",
-            f"{history.groupby(['intersection', 'movement']).ngroups:,} series, {len(history):,} history rows, "
-            f"{len(forecast):,} forecasts",
+            f"{history.groupby(['intersection', 'movement']).ngroups:,} series, "
+            f"{len(history):,} history rows, {len(forecast):,} forecasts",
             predict_s,
             PREDICT_TARGET_S,
         ),
@@ -123,9 +124,11 @@ def main() -> int:
         "# Forecaster speed",
         "",
         f"`PYTHONPATH=src python benchmarks/forecast_speed.py` on {platform.machine()} with "
-        f"{LightGBMForecaster().n_jobs} LightGBM threads; wall-clock seconds (forecast: best of 3).",
+        f"{LightGBMForecaster().n_jobs} LightGBM threads; "
+        "wall-clock seconds (forecast: best of 3).",
         "",
-        f"Machine: {os.cpu_count()} cores shared with other work; load average {load_start:.1f} at the start, "
+        f"Machine: {os.cpu_count()} cores shared with other work; "
+        f"load average {load_start:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end; Python {platform.python_version()}.",
         "",
         "| task | size | seconds | target (s) | met |",

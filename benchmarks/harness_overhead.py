@@ -8,7 +8,8 @@ so the ratio is what the harness adds: its start-up, a worker process, the measu
 
 Target: ratio <= 1.5 on every scenario. Exit code 1 when missed.
 
-    python benchmarks/harness_overhead.py [--repeats 3] [--out benchmarks/results/harness_overhead.md]
+    python benchmarks/harness_overhead.py [--repeats 3] \
+[--out benchmarks/results/harness_overhead.md]
 """
 
 from __future__ import annotations
@@ -90,15 +91,17 @@ def main() -> int:
             p, o = statistics.median(plain), statistics.median(ours)
             rows.append((name, p, o, o / p))
             print(
-                f"{name:<12} plain sumo {p:6.2f} s   ctraffic simulate {o:6.2f} s   ratio {o / p:4.2f}",
+                f"{name:<12} plain sumo {p:6.2f} s   "
+                f"ctraffic simulate {o:6.2f} s   ratio {o / p:4.2f}",
                 flush=True,
             )
 
     lines = [
         "# Harness overhead: `ctraffic simulate -c fixed` vs plain `sumo`",
         "",
-        f"Command: `python benchmarks/harness_overhead.py --repeats {args.repeats}`; medians of interleaved runs, "
-        f"seed 1, SUMO {_sumo_version()}, {os.cpu_count()} cores (shared machine). Target: ratio <= {TARGET}.",
+        f"Command: `python benchmarks/harness_overhead.py --repeats {args.repeats}`; "
+        f"medians of interleaved runs, seed 1, SUMO {_sumo_version()}, "
+        f"{os.cpu_count()} cores (shared machine). Target: ratio <= {TARGET}.",
         "",
         "| scenario | plain sumo (s) | ctraffic simulate (s) | ratio | target met |",
         "|---|---|---|---|---|",
@@ -108,7 +111,8 @@ def main() -> int:
     extra = statistics.median(o - p for _, p, o, _ in rows)
     lines += [
         "",
-        f"Median extra time per command: {extra:.2f} s. Most of it does not grow with the simulation: "
+        f"Median extra time per command: {extra:.2f} s. "
+        "Most of it does not grow with the simulation: "
         "the command's and the worker's Python start-up, libsumo's import and reading the outputs; "
         "so short simulations show large ratios and long ones small ratios.",
     ]

@@ -59,9 +59,9 @@ def main() -> int:
     lines = [
         "# Network corpus: every controller on every signal-program feature",
         "",
-        f"`python benchmarks/network_corpus.py --end {args.end:g}`: seed 1, randomTrips demand; a cell is the mean "
-        "delay (s/veh) of a run whose signal states SUMO showed stayed in the safety envelope, or why the "
-        "controller refused the network, or how it failed.",
+        f"`python benchmarks/network_corpus.py --end {args.end:g}`: seed 1, randomTrips demand; "
+        "a cell is the mean delay (s/veh) of a run whose signal states SUMO showed stayed in the "
+        "safety envelope, or why the controller refused the network, or how it failed.",
         "",
         "| network | signals | " + " | ".join(CORPUS_CONTROLLERS) + " |",
         "|---|---|" + "---|" * len(CORPUS_CONTROLLERS),
@@ -78,7 +78,8 @@ def main() -> int:
     lines += [
         "",
         f"Failed: {len(failed)}; runs that left the safety envelope: {len(unsafe)}; "
-        f"refused: {int((table['outcome'] == 'refused').sum())}; wall time {time.perf_counter() - started:.0f} s.",
+        f"refused: {int((table['outcome'] == 'refused').sum())}; "
+        f"wall time {time.perf_counter() - started:.0f} s.",
     ]
     (args.out / "network_corpus.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

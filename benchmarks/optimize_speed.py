@@ -151,15 +151,17 @@ def main() -> int:
     for case, seconds, detail in rows:
         verdict = "MISSED" if case in missed else "ok"
         print(
-            f"{case:<24}{seconds * 1000:>9.1f} ms{TARGETS_S[case] * 1000:>7.0f} ms  {verdict:<6}  {detail}"
+            f"{case:<24}{seconds * 1000:>9.1f} ms"
+            f"{TARGETS_S[case] * 1000:>7.0f} ms  {verdict:<6}  {detail}"
         )
 
     lines = [
         "# Optimizer speed",
         "",
-        f"Command: `python benchmarks/optimize_speed.py --repeats {args.repeats}`; medians of repeats "
-        f"(the 1,000-signal case: {max(1, args.repeats // 2)} repeats). Each time runs from flows: demand "
-        "ratios + optimization (+ reading the roads between signals, for the grid).",
+        f"Command: `python benchmarks/optimize_speed.py --repeats {args.repeats}`; "
+        f"medians of repeats (the 1,000-signal case: {max(1, args.repeats // 2)} repeats). "
+        "Each time runs from flows: demand ratios + optimization (+ reading the roads between "
+        "signals, for the grid).",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
         f"load average {load:.1f} at the start; Python {platform.python_version()}.",
@@ -170,7 +172,8 @@ def main() -> int:
     for case, seconds, detail in rows:
         verdict = "missed" if case in missed else "ok"
         lines.append(
-            f"| {case} | {seconds * 1000:.1f} ms | {TARGETS_S[case] * 1000:.0f} ms | {verdict} | {detail} |"
+            f"| {case} | {seconds * 1000:.1f} ms | {TARGETS_S[case] * 1000:.0f} ms | "
+            f"{verdict} | {detail} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

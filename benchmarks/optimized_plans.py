@@ -9,7 +9,8 @@ Writes `benchmarks/results/optimized_plans.csv` (one row per scenario, controlle
 `optimized_plans.md` (mean ± 95% CI, % change against `fixed`, and the target per scenario);
 exit code 1 when the target is missed anywhere or a run fails.
 
-    python benchmarks/optimized_plans.py [--seeds 1-5] [--jobs 2] [--scenarios corridor,cologne1,...]
+    python benchmarks/optimized_plans.py [--seeds 1-5] [--jobs 2] \
+[--scenarios corridor,cologne1,...]
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def main() -> int:
         index="scenario", columns="controller", values="mean_delay_s", sort=False
     )
     lines = [
-        "| scenario | fixed (s) | webster (s) | optimized (s) | vs fixed | vs webster | target met |",
+        "| scenario | fixed (s) | webster (s) | optimized (s) "
+        "| vs fixed | vs webster | target met |",
         "|---|---|---|---|---|---|---|",
     ]
     missed = []
@@ -55,7 +57,8 @@ def main() -> int:
             missed.append(name)
         lines.append(
             f"| {name} | {row['fixed']:.1f} | {row['webster']:.1f} | {row['optimized']:.1f} | "
-            f"{100 * (row['optimized'] / row['fixed'] - 1):+.1f}% | {100 * (row['optimized'] / row['webster'] - 1):+.1f}% | "
+            f"{100 * (row['optimized'] / row['fixed'] - 1):+.1f}% | "
+            f"{100 * (row['optimized'] / row['webster'] - 1):+.1f}% | "
             f"{'yes' if ok else 'NO'} |"
         )
     from importlib.metadata import version

@@ -99,7 +99,8 @@ def start_server(db: Path, workers: int) -> tuple[subprocess.Popen, str]:
 
 
 def plan_batch(extra_s: float) -> dict:
-    """A publish body with a plan for every served signal: its own program, first green ``extra_s`` longer."""
+    """A publish body with a plan for every served signal: its own program, first green
+    ``extra_s`` longer."""
     from dataclasses import replace
 
     from citybrain_traffic.network import read_network
@@ -310,7 +311,8 @@ def _post_head(port: int, length: int) -> bytes:
 
 
 def _send_bodies(port: int, stop: float, counts) -> None:
-    """Send 7.5 MiB bodies without a token, one after the other, until ``stop``; count the refusals."""
+    """Send 7.5 MiB bodies without a token, one after the other, until ``stop``;
+    count the refusals."""
     payload = _post_head(port, BODY_BYTES) + b"[" * BODY_BYTES
     while time.time() < stop:
         try:
@@ -421,7 +423,8 @@ async def _probe_health(url: str, stop: float, phase: Phase) -> None:
 def run_hostile_phase(
     url: str, server_pid: int, *, duration: float, body_senders: int, header_senders: int
 ) -> dict:
-    """Health answer times while clients without a token send bodies and headers (see the module notes)."""
+    """Health answer times while clients without a token send bodies and headers
+    (see the module notes)."""
     port = int(url.rsplit(":", 1)[1])
     rss_before = _rss_mib(server_pid)
     ctx = multiprocessing.get_context("spawn")  # the attackers' CPU is theirs, not the prober's
@@ -501,7 +504,8 @@ def main() -> int:
             publish(url, first)
             ids = [p["tls_id"] for p in first["plans"]]
             print(
-                f"server: {url}, {args.workers} worker(s), {len(ids)} signals; {args.adapters} adapters",
+                f"server: {url}, {args.workers} worker(s), {len(ids)} signals; "
+                f"{args.adapters} adapters",
                 flush=True,
             )
             rows = []
@@ -551,41 +555,49 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=30)
     command = (
-        f"`python benchmarks/plan_service_load.py --adapters {args.adapters} --interval {args.interval:g} "
-        f"--duration {args.duration:g} --repeats {args.repeats} --workers {args.workers} --client {args.client} "
+        "`python benchmarks/plan_service_load.py "
+        f"--adapters {args.adapters} --interval {args.interval:g} "
+        f"--duration {args.duration:g} --repeats {args.repeats} "
+        f"--workers {args.workers} --client {args.client} "
         f"--hostile-duration {args.hostile_duration:g} --body-senders {args.body_senders} "
         f"--header-senders {args.header_senders}{' --hostile-only' if args.hostile_only else ''}`"
     )
     lines = [
         "# Plan service load",
         "",
-        f"{command}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, client: raw HTTP/1.1 on {loop_name} (adapters: {args.client}).",
+        f"{command}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, client: raw HTTP/1.1 on {loop_name} "
+        f"(adapters: {args.client}).",
         "",
-        f"`ctraffic serve --workers {args.workers}` (uvicorn with its h11 parser and uvloop; access log off) on "
-        f"loopback with {len(ids)} signals (corridor, grid, single). Client and server share the machine's cores, "
-        "and so do other processes: `load` is the machine's 1-minute load average before the phase. Latency: "
-        "request sent to answer read, at the client.",
+        f"`ctraffic serve --workers {args.workers}` "
+        "(uvicorn with its h11 parser and uvloop; access log off) on "
+        f"loopback with {len(ids)} signals (corridor, grid, single). "
+        "Client and server share the machine's cores, and so do other processes: "
+        "`load` is the machine's 1-minute load average before the phase. "
+        "Latency: request sent to answer read, at the client.",
         "",
-        "| phase | load | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | statuses | errors | late | client CPU s |",
+        "| phase | load | requests | req/s | p50 ms | p90 ms | p99 ms | max ms "
+        "| statuses | errors | late | client CPU s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in [*rows, hostile]:
         statuses = ", ".join(f"{k}: {v:,}" for k, v in r["statuses"].items())
         lines.append(
-            f"| {r['phase']} | {r['load']:.1f} | {r['requests']:,} | {r['requests_s']:,.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {statuses} | {r['errors']} | "
-            f"{r['late_sends']:,} | {r['client_cpu_s']} |"
+            f"| {r['phase']} | {r['load']:.1f} | {r['requests']:,} | {r['requests_s']:,.0f} | "
+            f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | "
+            f"{statuses} | {r['errors']} | {r['late_sends']:,} | {r['client_cpu_s']} |"
         )
     verdicts, met = [], True
     if rows:
         lines += [
             "",
-            f"Adapters: {args.adapters}, each on its own kept-alive connection, pull their signal's plan with "
-            f"`If-None-Match`. Open loop: each adapter every {args.interval:g} s on a fixed schedule (offered "
-            f"{args.adapters / args.interval:,.0f} req/s), for {args.duration:g} s, {args.repeats} times; half-way "
-            "through each, every signal gets a new version (one 200 per adapter, the rest 304). Closed loop: each "
-            "adapter sends its next request as soon as it has the answer (the service's capacity here). `late` "
+            f"Adapters: {args.adapters}, each on its own kept-alive connection, "
+            "pull their signal's plan with `If-None-Match`. "
+            f"Open loop: each adapter every {args.interval:g} s on a fixed schedule "
+            f"(offered {args.adapters / args.interval:,.0f} req/s), for {args.duration:g} s, "
+            f"{args.repeats} times; half-way through each, every signal gets a new version "
+            "(one 200 per adapter, the rest 304). Closed loop: each adapter sends its next "
+            "request as soon as it has the answer (the service's capacity here). `late` "
             "counts requests the client itself sent over 10 ms behind schedule.",
         ]
         runs = rows[:-1]
@@ -598,8 +610,10 @@ def main() -> int:
         p99_note = "met" if met_p99 else f"missed by {p99 - TARGET_P99_MS:.1f} ms"
         worst = max(r["p99_ms"] for r in runs)
         verdicts.append(
-            f"Target (open loop, median of {len(runs)}): >= {TARGET_RPS:,.0f} req/s and p99 <= {TARGET_P99_MS:g} ms: "
-            f"{rps:,.0f} req/s ({rps_note}), p99 {p99:.1f} ms ({p99_note}; worst run {worst:.1f} ms)"
+            f"Target (open loop, median of {len(runs)}): >= {TARGET_RPS:,.0f} req/s "
+            f"and p99 <= {TARGET_P99_MS:g} ms: "
+            f"{rps:,.0f} req/s ({rps_note}), p99 {p99:.1f} ms "
+            f"({p99_note}; worst run {worst:.1f} ms)"
             f"{'' if errors == 0 else f', {errors} errors'}."
         )
     sent = hostile["sent"]
@@ -615,17 +629,25 @@ def main() -> int:
     bodies, headers = sent.get("bodies", (0, 0)), sent.get("headers", (0, 0))
     lines += [
         "",
-        f"Hostile clients: for {args.hostile_duration:g} s, /v1/health every 20 ms on a kept-alive connection while, "
-        f"from other processes, {args.body_senders} clients without a token send 7.5 MiB bodies one after the "
-        f"other ({bodies[0]:,} sent, {bodies[1]:,} answered 401), {args.header_senders} send 64 MiB headers "
-        f"({headers[0]:,} sent, {headers[1]:,} refused or cut off), and {UNFINISHED} bodies of 7.5 MiB stay "
-        f"unfinished (1 MiB sent each; {sent.get('unfinished', (0, 0))[1]} answered 401). Server memory (all its processes): {hostile['rss_before']:.0f} MiB before, "
+        f"Hostile clients: for {args.hostile_duration:g} s, /v1/health every 20 ms "
+        "on a kept-alive connection while, "
+        f"from other processes, {args.body_senders} clients without a token send "
+        "7.5 MiB bodies one after the "
+        f"other ({bodies[0]:,} sent, {bodies[1]:,} answered 401), "
+        f"{args.header_senders} send 64 MiB headers "
+        f"({headers[0]:,} sent, {headers[1]:,} refused or cut off), "
+        f"and {UNFINISHED} bodies of 7.5 MiB stay "
+        f"unfinished (1 MiB sent each; {sent.get('unfinished', (0, 0))[1]} answered 401). "
+        "Server memory (all its processes): "
+        f"{hostile['rss_before']:.0f} MiB before, "
         f"{hostile['rss_during']:.0f} MiB with the unfinished bodies held.",
     ]
     verdicts.append(
-        f"Target (hostile clients): health p99 <= {TARGET_HEALTH_P99_MS:g} ms with every answer 200, every hostile "
-        f"request refused, memory up by <= {TARGET_RSS_GROWTH_MIB:g} MiB: p99 {hostile['p99_ms']:.1f} ms "
-        f"({'met' if met_health else 'missed'}), {'all' if refused_all else 'not all'} refused, memory "
+        f"Target (hostile clients): health p99 <= {TARGET_HEALTH_P99_MS:g} ms "
+        "with every answer 200, every hostile request refused, "
+        f"memory up by <= {TARGET_RSS_GROWTH_MIB:g} MiB: p99 {hostile['p99_ms']:.1f} ms "
+        f"({'met' if met_health else 'missed'}), "
+        f"{'all' if refused_all else 'not all'} refused, memory "
         f"{growth:+.0f} MiB ({'met' if met_rss else 'missed'})."
     )
     lines += ["", *verdicts, ""]

@@ -178,7 +178,8 @@ class PlainNet:
 
     def _edge(self, edge_id: str, frm: str, to: str, lanes: int, speed: float) -> None:
         self.edges.append(
-            f'    <edge id="{edge_id}" from="{frm}" to="{to}" numLanes="{lanes}" speed="{speed:.2f}"/>'
+            f'    <edge id="{edge_id}" from="{frm}" to="{to}" numLanes="{lanes}" '
+            f'speed="{speed:.2f}"/>'
         )
 
     def _connection(self, frm: str, to: str, from_lane: int, to_lane: int) -> None:
@@ -413,21 +414,30 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario(
             name="single",
-            description="One four-leg signal, 2 through lanes + left bay per approach, protected lefts, 2 h peak demand.",
+            description=(
+                "One four-leg signal, 2 through lanes + left bay per approach, protected lefts, "
+                "2 h peak demand."
+            ),
             build_net=build_single,
             entry_rate=SINGLE_RATES.get,
             shares=lambda edge: SINGLE_SHARES,
         ),
         Scenario(
             name="corridor",
-            description="Five-signal 50 km/h arterial (300/380/260/340 m spacing) with left bays and side streets, 2 h peak demand.",
+            description=(
+                "Five-signal 50 km/h arterial (300/380/260/340 m spacing) with left bays and "
+                "side streets, 2 h peak demand."
+            ),
             build_net=build_corridor,
             entry_rate=corridor_rate,
             shares=corridor_shares,
         ),
         Scenario(
             name="grid",
-            description="4x4 grid of signals, 2 lanes + left bay per approach, attached entry/exit legs, 2 h peak demand.",
+            description=(
+                "4x4 grid of signals, 2 lanes + left bay per approach, attached entry/exit legs, "
+                "2 h peak demand."
+            ),
             build_net=build_grid,
             entry_rate=grid_rate,
             shares=lambda edge: GRID_SHARES,

@@ -23,7 +23,8 @@ def shared() -> Path:
     path = shared_dir()
     if path is None:
         pytest.skip(
-            "shared data folder absent (../shared or $CTRAFFIC_SHARED): real-city fixtures not available"
+            "shared data folder absent (../shared or $CTRAFFIC_SHARED): "
+            "real-city fixtures not available"
         )
     return path
 

@@ -79,7 +79,8 @@ def long_minimum_greens(folder: Path) -> Path:
         }.items():
             text = re.sub(
                 rf'<phase duration="\d+"\s+state="{state}"/>',
-                f'<phase duration="{duration}" minDur="{min_dur}" maxDur="{duration}" state="{state}"/>',
+                f'<phase duration="{duration}" minDur="{min_dur}" maxDur="{duration}" '
+                f'state="{state}"/>',
                 text,
             )
         return text

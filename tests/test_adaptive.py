@@ -101,7 +101,8 @@ def test_adaptive_same_seed_same_numbers(model_dir, tmp_path):
 
 
 def test_fixed_plans_and_no_history_modes(tmp_path):
-    """`--fixed-plans` runs static, coordinated plans; `--history-days 0` forecasts from the run's own counts."""
+    """`--fixed-plans` runs static, coordinated plans; `--history-days 0` forecasts from the
+    run's own counts."""
     out = tmp_path / "run"
     done = run_cli(
         "simulate",
@@ -230,7 +231,8 @@ def test_a_model_must_forecast_one_interval_ahead(model_dir):
 
 
 def test_opening_counts_average_the_first_interval_of_days_like_the_run(tmp_path):
-    """The first plans come from the history's mean count of the first interval on days of the run's type."""
+    """The first plans come from the history's mean count of the first interval on days of the
+    run's type."""
     from citybrain_traffic.clock import SIM_DAY_ZERO
     from citybrain_traffic.control.adaptive import opening_counts
 

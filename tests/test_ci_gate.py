@@ -58,11 +58,12 @@ def test_adaptive_cuts_delay_on_the_default_scenario(options, gate, tmp_path_fac
     delay = results.groupby("controller")["mean_delay_s"].mean()
     reduction = 1.0 - delay["adaptive"] / delay["fixed"]
     print(
-        f"corridor, seeds 1-2 {' '.join(options)}: fixed {delay['fixed']:.1f} s, adaptive {delay['adaptive']:.1f} s, "
-        f"reduction {reduction:.1%} (gate {gate:.0%})"
+        f"corridor, seeds 1-2 {' '.join(options)}: fixed {delay['fixed']:.1f} s, "
+        f"adaptive {delay['adaptive']:.1f} s, reduction {reduction:.1%} (gate {gate:.0%})"
     )
     assert reduction >= gate, (
         f"adaptive {' '.join(options)} cut mean delay by {reduction:.1%} against fixed on corridor "
-        f"(fixed {delay['fixed']:.1f} s, adaptive {delay['adaptive']:.1f} s); the gate is {gate:.0%}"
+        f"(fixed {delay['fixed']:.1f} s, adaptive {delay['adaptive']:.1f} s); "
+        f"the gate is {gate:.0%}"
     )
     assert os.listdir(cache)  # the forecaster was trained and cached, not skipped

@@ -42,7 +42,8 @@ def _failures(out) -> pd.DataFrame:
 
 
 def test_an_infeasible_preparation_is_a_failed_row_and_the_others_run(tmp_path):
-    """Minimum greens that need a 224 s cycle: the optimizer cannot time the signal, fixed runs it."""
+    """Minimum greens that need a 224 s cycle: the optimizer cannot time the signal,
+    fixed runs it."""
     out = tmp_path / "out"
     proc = _simulate(long_minimum_greens(tmp_path), out, "fixed,optimized")
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -78,8 +79,9 @@ def test_a_crashing_run_is_a_failed_row_and_the_others_run(tmp_path):
         in text
     )
     assert (
-        "failed: missing-internal-connection optimized (preparation): optimized: checking its candidates in "
-        "SUMO (on seeds of their own) failed: SUMO crashed (exit code -11, SIGSEGV)"
+        "failed: missing-internal-connection optimized (preparation): optimized: "
+        "checking its candidates in SUMO (on seeds of their own) failed: "
+        "SUMO crashed (exit code -11, SIGSEGV)"
     ) in text
     assert list(pd.read_csv(out / "summary.csv")["controller"]) == ["actuated-rebuilt"]
     assert (out / "actuated-rebuilt" / "seed-1" / "kpis.json").is_file()

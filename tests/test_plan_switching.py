@@ -110,7 +110,8 @@ def test_switching_keeps_clearances_minimums_and_reaches_offsets(tmp_path):
 
 
 def test_actuated_plans_keep_order_clearances_and_their_green_range(tmp_path):
-    """Gap-actuated plans (the adaptive controller's real-time layer) switched in one after another."""
+    """Gap-actuated plans (the adaptive controller's real-time layer) switched in one after
+    another."""
     sc = load_scenario("corridor", end=1500)
     network = read_network(sc.net_file)
     schedule = []

@@ -92,7 +92,8 @@ def _start_and_stop(
     "how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
 )
 def test_sigterm_leaves_no_worker_behind(tmp_path, how, code):
-    """``kill PID`` used to orphan the workers (they simulated on, then hung); it now ends like Ctrl-C."""
+    """``kill PID`` used to orphan the workers (they simulated on, then hung); it now ends
+    like Ctrl-C."""
     done, workers, seconds = _start_and_stop(tmp_path / "out", how)
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr

@@ -30,8 +30,9 @@ def test_contradicting_ranges_are_widened_and_said_once_per_signal(tmp_path):
     assert (phases[2].min_dur, phases[2].duration, phases[2].max_dur) == (6, 6, 50)
     assert phases[2].min_green == 6
     assert network.notes == [
-        "C: the network's program widened to its own durations: phase 0 78 s outside its 5-50 s range, read as "
-        "5-78 s; phase 2 6 s outside its 7-50 s range, read as 6-50 s"
+        "C: the network's program widened to its own durations: "
+        "phase 0 78 s outside its 5-50 s range, read as 5-78 s; "
+        "phase 2 6 s outside its 7-50 s range, read as 6-50 s"
     ]
     (own,) = plans_from_network(network)
     assert violations(own, phases) == []
@@ -71,7 +72,8 @@ def test_webster_replaces_a_tool_plan_below_a_minimum_green(tmp_path):
 def test_a_program_without_yellow_is_noted_and_keeps_its_all_red(tmp_path):
     network = read_network(no_yellow(tmp_path))
     assert network.notes == [
-        "C: the program has no yellow: its own change intervals (all-red, or none) are the clearances kept"
+        "C: the program has no yellow: its own change intervals (all-red, or none) "
+        "are the clearances kept"
     ]
     (own,) = plans_from_network(network)
     assert violations(own, network.intersections["C"].phases) == []
