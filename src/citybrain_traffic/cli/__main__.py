@@ -2,4 +2,6 @@
 
 from . import main
 
-main()
+# Guarded: a process spawned from this one (the forecaster's training) must not run the command.
+if __name__ == "__main__":
+    main()
