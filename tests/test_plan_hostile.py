@@ -323,14 +323,28 @@ def test_every_hostile_plan_is_refused_with_its_reason(case, service, tmp_path_f
     assert response.json()["detail"]
 
 
+@pytest.mark.parametrize("when", ["0", "2026", "1700000000"])
+def test_the_service_reads_validity_times_as_the_validator_does(when, service):
+    """A fuzzed plan valid from "2026" was stored: pydantic read it as 2026 s after 1970, where
+    the validator refuses anything but ISO 8601 text."""
+    plan = replace(safe_plan("J1"), valid_from=when)
+    assert any("valid_from" in p for p in violations(plan, REFERENCE))
+    response = service.post(
+        "/v1/plans",
+        content=json.dumps(plan_to_dict(plan)),
+        headers={**WRITE, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+
+
 class RecordingAdapter(ServiceAdapter):
     """The service adapter, recording J1's program and phase index each simulation second."""
 
     name = "recording-adapter"
 
-    def start(self, signals, now):
+    def start(self, context, now):
         self.trace = []
-        return self._record(now, super().start(signals, now))
+        return self._record(now, super().start(context, now))
 
     def step(self, now):
         return self._record(now, super().step(now))

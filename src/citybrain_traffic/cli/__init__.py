@@ -21,6 +21,7 @@ from .simulate import simulate_command
 
 __all__ = ["cli", "main"]
 
+
 class _LazyGroup(click.Group):
     """A group whose bigger commands are imported only when run (or listed by --help).
 

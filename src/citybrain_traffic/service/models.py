@@ -7,7 +7,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..plans import TimingPlan
 from .store import StoredPlan, plan_from_dict
@@ -22,6 +22,24 @@ MAX_PROVENANCE_BYTES = 64 * 1024
 
 Seconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
 SignalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/?#%\\]+$")]
+
+
+def _iso_text(value: object) -> object:
+    """Refuse a time that is not ISO 8601 text, as the plan validator does.
+
+    Pydantic alone reads "2026" or 0 as seconds since 1970: a plan valid from 00:33 on
+    1 January 1970 would be stored where the validator refuses the same document.
+    """
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected ISO 8601 text, e.g. 2026-01-05T07:00")
+    datetime.fromisoformat(value)  # its ValueError names the text
+    return value
+
+
+#: ``valid_from``/``valid_until``: ISO 8601 text only (``plans.validity_time`` reads the same).
+IsoTime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 def _bounded(provenance: dict[str, Any]) -> dict[str, Any]:
@@ -75,10 +93,10 @@ class PlanIn(BaseModel):
     kind: Literal["static", "actuated"] = "static"
     cycle_s: float = Field(gt=0, le=86_400, allow_inf_nan=False)
     offset_s: Seconds = 0.0
-    valid_from: datetime | None = Field(
+    valid_from: IsoTime | None = Field(
         None, description="In force from (ISO 8601; no zone: the signal's local time)."
     )
-    valid_until: datetime | None = Field(None, description="In force until, exclusive.")
+    valid_until: IsoTime | None = Field(None, description="In force until, exclusive.")
     phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
     provenance: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(
         default_factory=dict,
