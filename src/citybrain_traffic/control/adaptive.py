@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import pandas as pd
 
-from ..clock import SIM_DAY_ZERO
+from ..clock import timestamp
 from ..plans import TimingPlan, plan_to_dict, validate_all, write_tl_logics
 from ..sim.additionals import induction_loops_xml, write_additional
 from .adaptive_setup import check_params, counting_loops, opening_counts
@@ -254,13 +254,13 @@ class AdaptiveController(Controller):
     def _replan(self, now: float) -> None:
         """Sense the interval that ended, forecast the next, and plan for it."""
         boundary = now - _READ_DELAY_S
-        started = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary - self.interval_s)
+        started = timestamp(boundary - self.interval_s)
         last = self.sensing.interval_counts()
         self.counts_seen += [(started, tls, mv, count) for (tls, mv), count in last.items()]
         counts = pd.DataFrame(
             self.counts_seen, columns=["timestamp", "intersection", "movement", "count"]
         )
-        origin = SIM_DAY_ZERO + pd.Timedelta(seconds=boundary)
+        origin = timestamp(boundary)
         try:
             forecast, source = self.forecast(counts, origin)
         except Exception as exc:  # a failed forecast must never stop the signals

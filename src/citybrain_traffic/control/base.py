@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,13 +91,6 @@ class Controller:
     def clone(self, **params: Any) -> Self:
         """Return a new, unfitted controller with the same parameters, ``params`` changed."""
         return type(self)(**{**self.get_params(), **params})
-
-    def with_params(self, **params: Any) -> Self:
-        """Return a copy of this fitted controller with run-time parameters changed.
-
-        Only for parameters that :meth:`fit` does not use (they take effect in the run).
-        """
-        return copy.copy(self).set_params(**params)
 
     @property
     def setup(self) -> SimSetup:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from ..network import Intersection, Network, Phase
@@ -103,9 +104,9 @@ class QueueLayout:
                 queue_lanes[lane] = [(up, 1.0 / feeds[up]) for up in ups]
         return cls(movement_lanes, lane_movements, queue_lanes)
 
-    @property
+    @cached_property
     def approach_lanes(self) -> list[str]:
-        """Every lane whose halting vehicles count in some queue, sorted."""
+        """Every lane whose halting vehicles count in some queue, sorted (found once)."""
         return sorted({up for ups in self.queue_lanes.values() for up, _ in ups})
 
     def queued(

@@ -21,8 +21,8 @@ _LOGIC_TYPES = {"static": 0, "actuated": 3}
 
 
 #: How the adaptive controller's real-time layer treats plan offsets (``--offsets``): ``free`` and
-#: ``held`` are this switcher's (``submit(..., hold_offset=...)``), ``auto`` lets the controller
-#: choose by simulating both. Here, not in ``adaptive``, so that the command line lists them
+#: ``held`` are this switcher's (``submit(..., hold_offset=...)``), ``auto`` lets the experiments
+#: layer choose by simulating both. Here, not in ``adaptive``, so that the command line lists them
 #: without importing the controller.
 OFFSET_MODES = ("auto", "held", "free")
 

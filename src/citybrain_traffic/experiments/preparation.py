@@ -8,6 +8,7 @@ from typing import Any
 
 from ..control.adaptive import AdaptiveController
 from ..control.base import Controller, SimSetup
+from ..control.switching import OFFSET_MODES
 from ..control.optimized import CHECKED_CYCLE_FLOORS_S, OptimizedController, demand_periods
 from ..errors import InputError
 from ..network import Network
@@ -27,11 +28,6 @@ class Preparation:
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
-
-    @property
-    def name(self) -> str:
-        """The controller's name."""
-        return self.controller.name
 
     def build(
         self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
@@ -109,8 +105,8 @@ class AdaptivePreparation(Preparation):
         realtime: bool = True,
         offsets: str = "auto",
     ) -> None:
-        if offsets not in ("auto", "free", "held"):
-            raise InputError(f"--offsets {offsets!r}: expected one of auto, held, free")
+        if offsets not in OFFSET_MODES:
+            raise InputError(f"--offsets {offsets!r}: expected one of {', '.join(OFFSET_MODES)}")
         params: dict[str, Any] = {"realtime": bool(realtime)}
         if interval_min is not None:
             params["interval_min"] = float(interval_min)
