@@ -32,6 +32,9 @@ class FakeSensing:
     def vehicles(self, lanes):
         return self.halting(lanes)
 
+    def approaching(self, lanes):
+        return {lane: [] for lane in lanes}
+
 
 class FakeSwitcher:
     def __init__(self):
@@ -82,8 +85,9 @@ def network():
 
 
 def _running(network, forecaster, counts):
-    """An adaptive controller mid-run, as ``start`` leaves it, on fakes."""
-    controller = AdaptiveController()
+    """An adaptive controller mid-run, as ``start`` leaves it, on fakes (plans as programs)."""
+    controller = AdaptiveController(sequence="plan")
+    controller.sequencer = None
     controller.layout_ = QueueLayout.of(network)
     controller.begin_s_ = 0.0
     controller.blind_ = {}

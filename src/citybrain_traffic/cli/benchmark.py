@@ -57,6 +57,8 @@ def benchmark_command(
     history_days: int | None,
     fixed_plans: bool,
     offsets: str | None,
+    sequence: str | None,
+    max_red_s: float | None,
 ) -> None:
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
@@ -76,7 +78,7 @@ def benchmark_command(
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
     options = configure_controllers(
-        names, model_dir, interval_min, history_days, fixed_plans, offsets
+        names, model_dir, interval_min, history_days, fixed_plans, offsets, sequence, max_red_s
     )
     seed_list = parse_seeds(seeds)
     staged = StagedOutDir(out)

@@ -43,6 +43,24 @@ def adaptive_options(command: FC) -> FC:
     ``--offsets``; ``configure_controllers`` checks them.
     """
     command = click.option(
+        "--max-red",
+        "max_red_s",
+        type=float,
+        default=None,
+        help="adaptive, --sequence free or cyclic: the longest red, in seconds, that a waiting "
+        "vehicle may see [default: 1.5x the running plan's cycle, the longest red a plan-bounded "
+        "sequence needs].",
+    )(command)
+    command = click.option(
+        "--sequence",
+        type=click.Choice(["free", "cyclic", "plan"]),
+        default=None,
+        help="adaptive, real-time layer: 'free' serves the program's greens in any order, 'cyclic' "
+        "in the program's order, both choosing every second from the vehicles on the approaches "
+        "and skipping greens nobody waits for; 'plan' runs each 15-min plan as SUMO's "
+        "gap-actuated program in its order [default: free].",
+    )(command)
+    command = click.option(
         "--offsets",
         type=click.Choice(list(OFFSET_MODES)),
         default=None,
@@ -93,13 +111,15 @@ def configure_controllers(
     history_days: int | None = None,
     fixed_plans: bool = False,
     offsets: str | None = None,
+    sequence: str | None = None,
+    max_red_s: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Configure the controllers ``names`` with the options given; return the options per name.
 
     The adaptive controller's options are refused when it is not among ``names``.
     """
     options = _controller_options(
-        names, model_dir, interval_min, history_days, fixed_plans, offsets
+        names, model_dir, interval_min, history_days, fixed_plans, offsets, sequence, max_red_s
     )
     from ..experiments.registry import preparation
 
@@ -115,23 +135,37 @@ def _controller_options(
     history_days: int | None,
     fixed_plans: bool,
     offsets: str | None,
+    sequence: str | None = None,
+    max_red_s: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Return the options per controller; refuse the adaptive ones when it does not run."""
-    if fixed_plans and offsets is not None:
+    for flag, value in (("--offsets", offsets), ("--sequence", sequence), ("--max-red", max_red_s)):
+        if fixed_plans and value is not None:
+            raise InputError(
+                f"{flag} is an option of the real-time layer, which --fixed-plans turns off"
+            )
+    if offsets is not None and sequence is None:
+        sequence = "plan"  # the offsets belong to the plans' cycles
+    if offsets is not None and sequence != "plan":
         raise InputError(
-            "--offsets is an option of the real-time layer, which --fixed-plans turns off"
+            "--offsets applies to --sequence plan (the plans' cycles and offsets); the free and "
+            "cyclic sequences have no cycle to hold"
         )
+    if max_red_s is not None and sequence == "plan":
+        raise InputError("--max-red applies to --sequence free or cyclic")
     given = (
         ("model", model_dir),
         ("interval_min", interval_min),
         ("history_days", history_days),
         ("realtime", False if fixed_plans else None),
         ("offsets", offsets),
+        ("sequence", sequence),
+        ("max_red_s", max_red_s),
     )
     adaptive = {k: v for k, v in given if v is not None}
     if adaptive and "adaptive" not in names:
         raise InputError(
-            "--model, --interval, --history-days, --fixed-plans and --offsets are options of the "
-            "adaptive controller: add it to --controller"
+            "--model, --interval, --history-days, --fixed-plans, --offsets, --sequence and "
+            "--max-red are options of the adaptive controller: add it to --controller"
         )
     return {"adaptive": adaptive} if adaptive else {}

@@ -115,6 +115,8 @@ def simulate_command(
     history_days: int | None,
     fixed_plans: bool,
     offsets: str | None,
+    sequence: str | None,
+    max_red_s: float | None,
 ) -> None:
     """Simulate SCENARIO with every controller, print their KPIs; ``--help`` shows ``_HELP``."""
     names = _controller_names(controllers)
@@ -126,7 +128,7 @@ def simulate_command(
     from ..experiments.simulate import simulate_scenario
 
     options = configure_controllers(
-        names, model_dir, interval_min, history_days, fixed_plans, offsets
+        names, model_dir, interval_min, history_days, fixed_plans, offsets, sequence, max_red_s
     )
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
     network = read_network(sc.net_file)

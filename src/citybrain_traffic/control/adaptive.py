@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self
 
 import pandas as pd
 
 from ..clock import timestamp
 from ..plans import TimingPlan, plan_to_dict, validate_all, write_tl_logics
 from ..sim.additionals import induction_loops_xml, write_additional
-from .adaptive_setup import check_params, counting_loops, opening_counts
+from .adaptive_setup import (
+    check_params,
+    counting_loops,
+    describe,
+    forecast_counts,
+    opening_counts,
+)
 from .base import Controller, RunContext, SimSetup
-from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE, bounded_plan
+from .realtime import bounded_plan
 from .sensing import QueueLayout, Sensing, SumoSensing
+from .sequencing import SEQUENCE_MODES, GreenSequencer
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -57,7 +64,16 @@ class AdaptiveController(Controller):
     realtime
         Run each plan as gap-actuated greens within bounds (``realtime``); off, as fixed time.
     offsets
-        ``free`` or ``held``: whether the real-time layer holds the plans' cycles and offsets.
+        ``free`` or ``held``: whether the real-time layer holds the plans' cycles and offsets
+        (``sequence="plan"`` only).
+    sequence
+        The real-time layer: ``free`` (any green next, empty greens skipped) or ``cyclic`` (the
+        program's order, empty greens skipped), both decided every second from the vehicles on
+        the approaches (``sequencing``); ``plan``: each plan as SUMO's gap-actuated program,
+        in its order.
+    max_red_s
+        The longest red a waiting vehicle may see with ``free`` or ``cyclic`` (s); None:
+        ``sequencing.MAX_RED_CYCLES`` times the running plan's cycle.
     cycle_floor_s
         The shortest cycle the optimizer may choose (s); None: its own lower bound.
     own_program
@@ -78,6 +94,8 @@ class AdaptiveController(Controller):
         offsets: str = "free",
         cycle_floor_s: float | None = None,
         own_program: bool = False,
+        sequence: str = "free",
+        max_red_s: float | None = None,
     ) -> None:
         self.model = model
         self.history = history
@@ -86,6 +104,13 @@ class AdaptiveController(Controller):
         self.offsets = offsets
         self.cycle_floor_s = cycle_floor_s
         self.own_program = own_program
+        self.sequence = sequence
+        self.max_red_s = max_red_s
+
+    @property
+    def sequenced(self) -> bool:
+        """Whether the real-time layer chooses the greens' sequence (``free`` or ``cyclic``)."""
+        return self.realtime and self.sequence in SEQUENCE_MODES
 
     @property
     def interval_s(self) -> float:
@@ -101,7 +126,13 @@ class AdaptiveController(Controller):
             An interval out of range, an unknown offsets mode, or a model that does not
             forecast one control interval ahead on counts of that interval.
         """
-        check_params(self.model, interval_min=self.interval_min, offsets=self.offsets)
+        check_params(
+            self.model,
+            interval_min=self.interval_min,
+            offsets=self.offsets,
+            sequence=self.sequence,
+            max_red_s=self.max_red_s,
+        )
 
     # -- preparation (main process, once per scenario) -----------------------------------------
     def check_applicable(self, scenario: Scenario, network: Network) -> None:
@@ -140,7 +171,7 @@ class AdaptiveController(Controller):
         self.layout_ = QueueLayout.of(network)
         self.opening_ = [] if self.history is None else opening_counts(self.history, scenario.begin)
         self.blind_: dict[str, frozenset[int]] = {}
-        if self.realtime:
+        if self.realtime and not self.sequenced:
             # SUMO gap-controls a green only through detectors on lanes whose every link it
             # serves; a green it has none for keeps the plan's length.
             from .actuated import phases_without_detector
@@ -160,7 +191,10 @@ class AdaptiveController(Controller):
             blind = phases_without_detector(scenario, probe, workdir)
             self.blind_ = {tls: frozenset(indices) for tls, indices in blind.items()}
         self.hold_offsets_ = (
-            self.realtime and self.offsets == "held" and len(network.intersections) > 1
+            self.realtime
+            and not self.sequenced
+            and self.offsets == "held"
+            and len(network.intersections) > 1
         )
         (workdir / "adaptive.json").write_text(json.dumps(self._fitted_state(), indent=1))
         self.setup_ = SimSetup(additional_files=(detectors,), notes=(self.describe(network),))
@@ -178,34 +212,7 @@ class AdaptiveController(Controller):
 
     def describe(self, network: Network) -> str:
         """Return one line on how this fitted controller will run."""
-        parts = [f"adaptive: every {self.interval_min:g} min"]
-        if self.opening_:
-            parts.append("the first interval's plans come from the history's mean of that time")
-        if self.own_program:
-            parts.append("the network's own program runs unchanged (it did best on the checks)")
-        elif not self.realtime:
-            parts.append("plans run as fixed time (coordinated offsets)")
-        elif self.hold_offsets_:
-            parts.append(
-                "real-time layer: coordinated-actuated, cycles and offsets held (each signal's "
-                "longest green ends at its planned point in the cycle; the other greens gap out "
-                f"from {MIN_GREEN_SHARE:g}x their planned length, at least the minimum green, up "
-                "to it, and the time they free goes to the longest green)"
-            )
-        else:
-            parts.append(
-                f"real-time layer: gap-actuated greens from {MIN_GREEN_SHARE:g}x (at least the "
-                f"minimum green) to {MAX_GREEN_FACTOR:g}x the planned green (at least the "
-                "signal's own green), cycles free"
-            )
-        if self.realtime and self.offsets == "held" and len(network.intersections) == 1:
-            parts.append("--offsets held: one signal, no offsets to hold")
-        if self.blind_:
-            parts.append(
-                f"{sum(map(len, self.blind_.values()))} green phases without a SUMO detector "
-                "run their planned length"
-            )
-        return "; ".join(parts)
+        return describe(self, network)
 
     # -- the run (worker process) --------------------------------------------------------------
     def start(self, context: RunContext, now: float) -> float | None:
@@ -222,6 +229,17 @@ class AdaptiveController(Controller):
         self.forecaster = None if self.model is None else Forecaster.load(Path(self.model))
         self.switcher = PlanSwitcher.for_signals(context.signals)
         self.counts_seen: list[tuple[pd.Timestamp, str, str, int]] = []
+        self.sequencer: GreenSequencer | None = None
+        if self.sequenced:
+            self.sequencer = GreenSequencer(
+                context.signals,
+                self.network,
+                self.layout_,
+                SumoSensing(context.api),
+                sequence=self.sequence,
+                max_red_s=self.max_red_s,
+            )
+            self.next_tick = self.sequencer.start(now)
         if self.opening_:
             # Until the first counts are in, plan from the history's mean of this interval.
             counts = pd.DataFrame(
@@ -229,7 +247,7 @@ class AdaptiveController(Controller):
             ).assign(queued=0.0)
             flows = counts.assign(flow_veh_h=counts["count"] * 3600.0 / self.interval_s)
             self._plan(flows, now, self.begin_s_, "historical profile of the first interval")
-        elif self.realtime:
+        elif self.realtime and not self.sequenced:
             # Until the first counts are in, the network's own program is the plan to bound.
             for tls, intersection in self.network.intersections.items():
                 if tls in context.signals:
@@ -240,16 +258,22 @@ class AdaptiveController(Controller):
         self.next_plan = self.begin_s_ + self.interval_s + _READ_DELAY_S
         while self.next_plan <= now:
             self.next_plan += self.interval_s
-        wake = self.switcher.step(now)
-        return self.next_plan if wake is None else min(wake, self.next_plan)
+        return self._wake(now)
 
     def step(self, now: float) -> float | None:
-        """Re-plan at each interval's end; let the switcher install plans at cycle boundaries."""
+        """Re-plan at each interval's end; switch plans or greens when their time comes."""
         if now >= self.next_plan - 1e-9:
             self._replan(now)
             self.next_plan += self.interval_s
-        wake = self.switcher.step(now)
-        return min(w for w in (wake, self.next_plan) if w is not None)
+        if self.sequencer is not None and now >= self.next_tick - 1e-9:
+            self.next_tick = self.sequencer.step(now)
+        return self._wake(now)
+
+    def _wake(self, now: float) -> float:
+        wakes = [self.next_plan, self.switcher.step(now)]
+        if self.sequencer is not None:
+            wakes.append(self.next_tick)
+        return min(w for w in wakes if w is not None)
 
     def _replan(self, now: float) -> None:
         """Sense the interval that ended, forecast the next, and plan for it."""
@@ -315,12 +339,23 @@ class AdaptiveController(Controller):
             **floor,
         )
         plans = to_plans(timings, self.network, program_id=f"ctraffic-adaptive-{int(boundary)}")
-        if self.realtime:
+        if self.realtime and not self.sequenced:
             plans = [self._bounded(plan, hold=hold) for plan in plans]
         plans = validate_all(plans, self.network)
-        mode = "held" if hold else "free" if self.realtime else "fixed time"
+        mode = (
+            f"{self.sequence} sequence"
+            if self.sequenced
+            else "held"
+            if hold
+            else "free"
+            if self.realtime
+            else "fixed time"
+        )
         for plan in plans:
-            self.switcher.submit(plan, now, hold_offset=hold)
+            if self.sequencer is not None:
+                self.sequencer.set_plan(plan)
+            else:
+                self.switcher.submit(plan, now, hold_offset=hold)
             mine = flows[flows["intersection"] == plan.tls_id]
             self.plans_log.append(
                 {
@@ -342,34 +377,17 @@ class AdaptiveController(Controller):
     def forecast(self, counts: pd.DataFrame, origin: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Return every movement's expected count in the interval from ``origin``, and its source.
 
-        The forecaster's P50 where it has one, else the movement's mean count over the last
-        hour of ``counts`` (``timestamp``, ``intersection``, ``movement``, ``count``).
+        See :func:`adaptive_setup.forecast_counts`.
         """
-        last_hour = counts[counts["timestamp"] >= origin - pd.Timedelta(hours=1)]
-        # as_index=False: a frame with the keys as columns (pandas-stubs types it a Series).
-        profile = cast(
-            pd.DataFrame,
-            last_hour.groupby(["intersection", "movement"], as_index=False)["count"].mean(),
-        )
-        if self.forecaster is None:
-            return profile, "recent mean"
-        predicted = self.forecaster.predict(
-            counts, at=origin, horizons=[int(round(self.interval_s / 60))]
-        )
-        predicted = predicted.dropna(subset=["p50"])[["intersection", "movement", "p50"]].rename(
-            columns={"p50": "count"}
-        )
-        merged = profile.merge(
-            predicted, on=["intersection", "movement"], how="left", suffixes=("_recent", "")
-        )
-        merged["count"] = merged["count"].fillna(merged["count_recent"])
-        return merged[["intersection", "movement", "count"]], "lightgbm"
+        return forecast_counts(self.forecaster, counts, origin, self.interval_s)
 
     def report(self) -> dict[str, Any]:
         """Return the log of every decision (plans and failures) and of every switch."""
+        sequencer = getattr(self, "sequencer", None)
         return {
             "plans": getattr(self, "plans_log", []),
             "switches": getattr(getattr(self, "switcher", None), "log", []),
+            **({"sequencing": sequencer.report()} if sequencer is not None else {}),
         }
 
     def failures(self) -> int:

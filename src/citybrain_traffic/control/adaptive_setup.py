@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -11,30 +12,48 @@ from ..clock import SIM_DAY_ZERO
 from ..errors import InputError, NotApplicableError
 from ..model_folder import read_metadata
 from ..sim.detectors import MovementLoop, movement_loops
+from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
+from .sequencing import MAX_RED_CYCLES, TICK_S
 
 if TYPE_CHECKING:
+    from .adaptive import AdaptiveController
     from ..network import Network
     from ..scenario import Scenario
 
 #: How the real-time layer treats the plans' cycles and offsets: ``free`` lets gap-outs shorten
 #: the cycle, ``held`` runs coordinated-actuated (``PlanSwitcher``).
 OFFSETS = ("free", "held")
+#: The real-time layer's sequence modes: the sequencer's (``free``, ``cyclic``), or ``plan``
+#: (each plan as SUMO's gap-actuated program, in its order).
+SEQUENCES = ("free", "cyclic", "plan")
 
 
-def check_params(model: Path | None, *, interval_min: float, offsets: str) -> None:
+def check_params(
+    model: Path | None,
+    *,
+    interval_min: float,
+    offsets: str,
+    sequence: str = "free",
+    max_red_s: float | None = None,
+) -> None:
     """Refuse adaptive options that cannot work together (see ``AdaptiveController``).
 
     Raises
     ------
     InputError
-    An interval out of range, an unknown offsets mode, or a model that does not
-    forecast one control interval ahead on counts of that interval.
+    An interval out of range, an unknown offsets or sequence mode, a maximum red that is not
+    a positive number of seconds, or a model that does not forecast one control interval ahead
+    on counts of that interval.
     """
     minutes = float(interval_min)
     if not 1 <= minutes <= 120:
         raise InputError(f"--interval {minutes:g} min: expected 1 to 120 minutes")
     if offsets not in OFFSETS:
         raise InputError(f"--offsets {offsets!r}: expected one of {', '.join(OFFSETS)}")
+    if sequence not in SEQUENCES:
+        raise InputError(f"--sequence {sequence!r}: expected one of {', '.join(SEQUENCES)}")
+    if max_red_s is not None and not (math.isfinite(max_red_s) and max_red_s > 0):
+        raise InputError(f"--max-red {max_red_s!r}: expected a positive number of seconds")
     if model is None:
         return
     try:
@@ -94,3 +113,80 @@ def opening_counts(history: Path, begin_s: float) -> list[list[Any]]:
     days = first["timestamp"].nunique()
     total = first.groupby(["intersection", "movement"], as_index=False)["count"].sum()
     return [[str(i), str(m), float(c) / days] for i, m, c in total.itertuples(index=False)]
+
+
+def describe(controller: AdaptiveController, network: Network) -> str:
+    """Return one line on how the fitted ``controller`` will run."""
+    parts = [f"adaptive: every {controller.interval_min:g} min"]
+    if controller.opening_:
+        parts.append("the first interval's plans come from the history's mean of that time")
+    if controller.own_program:
+        parts.append("the network's own program runs unchanged (it did best on the checks)")
+    elif not controller.realtime:
+        parts.append("plans run as fixed time (coordinated offsets)")
+    elif controller.sequenced:
+        bound = (
+            f"{controller.max_red_s:g} s"
+            if controller.max_red_s is not None
+            else f"{MAX_RED_CYCLES:g}x the plan's cycle"
+        )
+        parts.append(
+            f"real-time layer: {controller.sequence} sequence, every {TICK_S:g} s the green that "
+            "serves the vehicles on the approaches fastest (change interval and start-up "
+            "counted; empty greens skipped), each green from its minimum up to "
+            f"{MAX_GREEN_FACTOR:g}x its plan (at least the signal's own green), maximum red "
+            f"for a waiting vehicle {bound}"
+        )
+    elif controller.hold_offsets_:
+        parts.append(
+            "real-time layer: coordinated-actuated, cycles and offsets held (each signal's "
+            "longest green ends at its planned point in the cycle; the other greens gap out "
+            f"from {MIN_GREEN_SHARE:g}x their planned length, at least the minimum green, up "
+            "to it, and the time they free goes to the longest green)"
+        )
+    else:
+        parts.append(
+            f"real-time layer: gap-actuated greens from {MIN_GREEN_SHARE:g}x (at least the "
+            f"minimum green) to {MAX_GREEN_FACTOR:g}x the planned green (at least the "
+            "signal's own green), cycles free"
+        )
+    if (
+        controller.realtime
+        and not controller.sequenced
+        and controller.offsets == "held"
+        and len(network.intersections) == 1
+    ):
+        parts.append("--offsets held: one signal, no offsets to hold")
+    if controller.blind_:
+        parts.append(
+            f"{sum(map(len, controller.blind_.values()))} green phases without a SUMO detector "
+            "run their planned length"
+        )
+    return "; ".join(parts)
+
+
+def forecast_counts(
+    forecaster: Any, counts: pd.DataFrame, origin: pd.Timestamp, interval_s: float
+) -> tuple[pd.DataFrame, str]:
+    """Return every movement's expected count in the interval from ``origin``, and its source.
+
+    The forecaster's P50 where it has one, else the movement's mean count over the last
+    hour of ``counts`` (``timestamp``, ``intersection``, ``movement``, ``count``).
+    """
+    last_hour = counts[counts["timestamp"] >= origin - pd.Timedelta(hours=1)]
+    # as_index=False: a frame with the keys as columns (pandas-stubs types it a Series).
+    profile = cast(
+        pd.DataFrame,
+        last_hour.groupby(["intersection", "movement"], as_index=False)["count"].mean(),
+    )
+    if forecaster is None:
+        return profile, "recent mean"
+    predicted = forecaster.predict(counts, at=origin, horizons=[int(round(interval_s / 60))])
+    predicted = predicted.dropna(subset=["p50"])[["intersection", "movement", "p50"]].rename(
+        columns={"p50": "count"}
+    )
+    merged = profile.merge(
+        predicted, on=["intersection", "movement"], how="left", suffixes=("_recent", "")
+    )
+    merged["count"] = merged["count"].fillna(merged["count_recent"])
+    return merged[["intersection", "movement", "count"]], "lightgbm"

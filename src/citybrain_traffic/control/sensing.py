@@ -28,6 +28,10 @@ class Sensing(Protocol):
         """Return the vehicles on each lane now."""
         ...
 
+    def approaching(self, lanes: Iterable[str]) -> dict[str, list[tuple[float, float]]]:
+        """Return (position along the lane m, speed m/s) of each vehicle on each lane now."""
+        ...
+
 
 class SumoSensing:
     """:class:`Sensing` through SUMO's API (libsumo or TraCI).
@@ -60,6 +64,17 @@ class SumoSensing:
     def vehicles(self, lanes: Iterable[str]) -> dict[str, int]:
         """Return the vehicles on each lane in the last step."""
         return {lane: self.api.lane.getLastStepVehicleNumber(lane) for lane in lanes}
+
+    def approaching(self, lanes: Iterable[str]) -> dict[str, list[tuple[float, float]]]:
+        """Return (position along the lane m, speed m/s) of each vehicle on each lane."""
+        vehicle = self.api.vehicle
+        return {
+            lane: [
+                (vehicle.getLanePosition(v), vehicle.getSpeed(v))
+                for v in self.api.lane.getLastStepVehicleIDs(lane)
+            ]
+            for lane in lanes
+        }
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,11 @@ class AdaptivePreparation(Preparation):
     realtime
         Run the bounded real-time layer (off: fixed-time plans).
     offsets
-        ``auto`` (chosen by simulation), ``free`` or ``held``.
+        ``auto`` (chosen by simulation), ``free`` or ``held``; with ``sequence="plan"`` only.
+    sequence
+        The real-time layer's sequence: ``free``, ``cyclic`` or ``plan``.
+    max_red_s
+        The longest red a waiting vehicle may see (s); None: derived from each plan.
     """
 
     def __init__(
@@ -104,10 +108,16 @@ class AdaptivePreparation(Preparation):
         check_in_sumo: bool = True,
         realtime: bool = True,
         offsets: str = "auto",
+        sequence: str = "free",
+        max_red_s: float | None = None,
     ) -> None:
         if offsets not in OFFSET_MODES:
             raise InputError(f"--offsets {offsets!r}: expected one of {', '.join(OFFSET_MODES)}")
-        params: dict[str, Any] = {"realtime": bool(realtime)}
+        params: dict[str, Any] = {
+            "realtime": bool(realtime),
+            "sequence": sequence,
+            "max_red_s": None if max_red_s is None else float(max_red_s),
+        }
         if interval_min is not None:
             params["interval_min"] = float(interval_min)
         if model is not None:
@@ -159,6 +169,8 @@ class AdaptivePreparation(Preparation):
         self, base: AdaptiveController, network: Network
     ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Return the parameters the options decide, and the candidates to simulate."""
+        if base.sequenced:
+            return {}, {}  # no cycle, no offsets: nothing to choose
         if base.realtime:
             several = len(network.intersections) > 1
             if self.offsets == "auto" and several and self.check_in_sumo:

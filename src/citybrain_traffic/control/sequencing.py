@@ -1,0 +1,352 @@
+"""Demand-responsive sequencing: which green to serve next, and when, within the safety envelope.
+
+The real-time layer of ``adaptive`` with ``sequence`` ``free`` or ``cyclic`` (decision 0008).
+Every tick each signal past its minimum green looks at the vehicles on its approaches (the last
+150 m, what cameras or advance loops see) and weighs two things for every green of its program:
+how many vehicles it would serve and how long that takes, counting the change interval and the
+start-up lost time to reach it. It keeps the running green while that green serves vehicles
+faster than any other could (a green with no vehicles is skipped), up to the plan's maximum
+green, and it always serves a movement whose waiting vehicle nears the maximum red. Greens are
+only the program's; every change plays the program's yellow and all-red (``TrafficSignal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..network import GREEN_CHARS, Network
+from ..optimize import DEFAULT_SATURATION_VEH_H_LANE
+from ..plans import TimingPlan
+from .realtime import MAX_GREEN_FACTOR
+from .sensing import QueueLayout, Sensing
+from .signal import TrafficSignal
+
+#: Sequence modes (``--sequence``): any order, or the program's order with empty greens skipped.
+SEQUENCE_MODES = ("free", "cyclic")
+
+#: How often each signal reconsiders its green (s of simulated time): a detector's gap, about.
+TICK_S = 1.0
+#: Start-up lost time of a green (s): HCM's 2 s, the first vehicles' reaction and acceleration.
+STARTUP_LOST_S = 2.0
+#: Space a standing vehicle takes (m): SUMO's default length 5 m plus its minimum gap 2.5 m.
+VEHICLE_SPACE_M = 7.5
+#: A lane whose halting vehicles fill this share of it takes no more: its feeders are blocked.
+JAM_SHARE = 0.9
+#: A green keeps going while a vehicle is this close to its stop line (s of travel at its speed):
+#: the passage time (unit extension) of practice, 2-4 s; SUMO's actuated default is 3 s.
+GAP_S = 3.0
+#: A permitted (``g``) link's share of its lane's vehicles it can serve: it yields to an
+#: opposing stream, so a green counts it half.
+PERMITTED_SHARE = 0.5
+#: The default maximum red, as a multiple of the plan's cycle: a fixed-time plan keeps any
+#: movement red less than one cycle, and the real-time layer may stretch every green up to
+#: ``MAX_GREEN_FACTOR`` times its plan, so no plan-consistent sequence needs a longer red.
+MAX_RED_CYCLES = MAX_GREEN_FACTOR
+
+
+@dataclass(frozen=True)
+class _Green:
+    """One green phase of a signal: the lanes it discharges and where its links lead."""
+
+    index: int
+    #: (incoming lane, outgoing lane, share of the incoming lane's vehicles) per green link; a
+    #: permitted link (``g``, yielding to a conflicting stream) counts ``PERMITTED_SHARE`` of it.
+    links: tuple[tuple[str, str, float], ...]
+    #: The lanes this green serves: one of their links has priority green (``G``), or has
+    #: permitted green and the lane never gets priority green.
+    lanes: frozenset[str]
+
+
+class _SignalState:
+    """What the sequencer knows and remembers about one signal."""
+
+    def __init__(self, signal: TrafficSignal, network: Network, sequence: str) -> None:
+        self.signal = signal
+        self.sequence = sequence
+        intersection = signal.intersection
+        per_lane: dict[str, int] = {}
+        for link in intersection.links:
+            per_lane[link.in_lane] = per_lane.get(link.in_lane, 0) + 1
+        priority = {
+            link.in_lane
+            for index in signal.green_indices
+            for link in intersection.links
+            if signal.phases[index].state[link.index] == "G"
+        }
+        self.greens: dict[int, _Green] = {}
+        for index in signal.green_indices:
+            state = signal.phases[index].state
+            green = [link for link in intersection.links if state[link.index] in GREEN_CHARS]
+            links = tuple(
+                (
+                    link.in_lane,
+                    link.out_lane,
+                    (1.0 if state[link.index] == "G" else PERMITTED_SHARE) / per_lane[link.in_lane],
+                )
+                for link in green
+            )
+            served = frozenset(
+                link.in_lane
+                for link in green
+                if state[link.index] == "G" or link.in_lane not in priority
+            )
+            self.greens[index] = _Green(index, links, served)
+        self.lanes = tuple(per_lane)
+        self.change_s = {
+            (a, b): sum(d for _, d in signal.transition(a, b)) + STARTUP_LOST_S
+            for a in self.greens
+            for b in self.greens
+            if a != b
+        }
+        own = signal.phases
+        self.max_green = {i: MAX_GREEN_FACTOR * own[i].duration for i in self.greens}
+        self.max_red_s = MAX_RED_CYCLES * sum(p.duration for p in own)
+        #: The longest change from any green to another, start-up included (s).
+        self.longest_change_s = max(self.change_s.values(), default=0.0)
+        #: When the current red spell of each lane first had a halting vehicle (None: none yet).
+        self.waiting_since: dict[str, float | None] = dict.fromkeys(self.lanes)
+        self.skips = 0
+        self.out_of_order = 0
+        self.forced = 0
+
+    def order_after(self, index: int) -> list[int]:
+        """Return the greens after ``index`` in program order, wrapping around."""
+        order = sorted(self.greens)
+        k = order.index(index)
+        return order[k + 1 :] + order[:k]
+
+
+class GreenSequencer:
+    """Drives the signals' greens from the vehicles on their approaches, within the envelope.
+
+    Parameters
+    ----------
+    signals
+        The run's signals, which the sequencer takes over.
+    network
+        The network: lane lengths and speeds.
+    layout
+        The network's queue layout (which lanes make up each stop-line lane's approach).
+    sensing
+        What the detectors read.
+    sequence
+        ``free``: the next green is any of the program's; ``cyclic``: the next in program order
+        that has vehicles waiting (empty greens skipped).
+    max_red_s
+        The longest a waiting vehicle may see red (s); None: ``MAX_RED_CYCLES`` times the
+        running plan's cycle (the signal's own program's until a plan comes).
+    """
+
+    def __init__(
+        self,
+        signals: Mapping[str, TrafficSignal],
+        network: Network,
+        layout: QueueLayout,
+        sensing: Sensing,
+        *,
+        sequence: str = "free",
+        max_red_s: float | None = None,
+    ) -> None:
+        if sequence not in SEQUENCE_MODES:
+            raise ValueError(f"sequence {sequence!r}: expected one of {', '.join(SEQUENCE_MODES)}")
+        self.sensing = sensing
+        self.max_red_s = max_red_s
+        self.states = {tls: _SignalState(sig, network, sequence) for tls, sig in signals.items()}
+        self.headway_s = 3600.0 / DEFAULT_SATURATION_VEH_H_LANE
+        self.approach = {
+            lane: layout.queue_lanes.get(lane, [(lane, 1.0)])
+            for state in self.states.values()
+            for lane in state.lanes
+        }
+        # Time to cross a lane's approach at the speed limit: how soon its moving vehicles arrive.
+        self.crossing_s = {
+            lane: sum(network.lanes[up].length_m for up, _ in ups if up in network.lanes)
+            / max(network.lanes[lane].speed_m_s if lane in network.lanes else 13.9, 1.0)
+            for lane, ups in self.approach.items()
+        }
+        self.lane_length = {lane: network.lanes[lane].length_m for lane in network.lanes}
+        # The lanes on which a vehicle may be within the gap of each stop line: the stop-line
+        # lane, and the lanes feeding it (with its length still to go).
+        self.watch = {
+            lane: [(lane, 0.0)]
+            + [
+                (up, self.lane_length.get(lane, 0.0))
+                for up, _ in ups
+                if up != lane and up in self.lane_length
+            ]
+            for lane, ups in self.approach.items()
+            if lane in self.lane_length
+        }
+        outs = {
+            out
+            for state in self.states.values()
+            for green in state.greens.values()
+            for _, out, _ in green.links
+        }
+        self.jam_vehicles = {
+            out: max(1.0, JAM_SHARE * network.lanes[out].length_m / VEHICLE_SPACE_M)
+            if out in network.lanes
+            else float("inf")
+            for out in outs
+        }
+        self.read_lanes = tuple(
+            sorted({up for ups in self.approach.values() for up, _ in ups} | set(outs))
+        )
+
+    def set_plan(self, plan: TimingPlan) -> None:
+        """Take a validated plan's greens as maximum greens, its cycle for the maximum red."""
+        state = self.states.get(plan.tls_id)
+        if state is None:
+            return
+        own = state.signal.phases
+        for i in state.greens:
+            state.max_green[i] = max(MAX_GREEN_FACTOR * plan.phases[i].duration, own[i].duration)
+        state.max_red_s = MAX_RED_CYCLES * plan.cycle_s
+
+    def max_red(self, tls: str) -> float:
+        """Return the maximum red (s) the sequencer keeps at signal ``tls`` now."""
+        return self.max_red_s if self.max_red_s is not None else self.states[tls].max_red_s
+
+    def start(self, now: float) -> float:
+        """Take the signals over in their current state; return when to act next."""
+        for state in self.states.values():
+            state.signal.take_over(now)
+        return now + TICK_S
+
+    def step(self, now: float) -> float:
+        """Let every signal past its minimum green choose its green; return the next tick."""
+        vehicles = self.sensing.vehicles(self.read_lanes)
+        halting = self.sensing.halting(self.read_lanes)
+        for tls, state in self.states.items():
+            sig = state.signal
+            sig.update(now)
+            if sig.in_transition:
+                continue
+            present, queued = self._approaches(state, vehicles, halting)
+            self._track_waiting(state, queued, now)
+            if sig.green_time(now) < sig.min_green(sig.current) - 1e-6:
+                continue
+            target = self._choose(state, present, queued, halting, now)
+            if target != sig.current:
+                self._count(state, target)
+                sig.switch_to(target, now)
+        return now + TICK_S
+
+    # -- decisions ---------------------------------------------------------------------------
+    def _approaches(self, state: _SignalState, vehicles, halting):
+        present, queued = {}, {}
+        for lane in state.lanes:
+            ups = self.approach[lane]
+            present[lane] = sum(w * vehicles[up] for up, w in ups)
+            queued[lane] = sum(w * halting[up] for up, w in ups)
+        return present, queued
+
+    def _track_waiting(self, state: _SignalState, queued, now: float) -> None:
+        green_lanes = state.greens[state.signal.current].lanes
+        for lane in state.lanes:
+            if lane in green_lanes:
+                state.waiting_since[lane] = None
+            elif queued[lane] > 0 and state.waiting_since[lane] is None:
+                state.waiting_since[lane] = now
+
+    def _service(self, state: _SignalState, index: int, present, queued, halting):
+        """Vehicles green ``index`` would serve now, and the time it takes (s)."""
+        per_lane: dict[str, float] = {}
+        for lane, out, share in state.greens[index].links:
+            if halting[out] >= self.jam_vehicles[out]:
+                continue  # spillback: the link's way out is full
+            per_lane[lane] = per_lane.get(lane, 0.0) + share * present[lane]
+        served = sum(per_lane.values())
+        if served <= 0:
+            return 0.0, 0.0
+        needed = 0.0
+        for lane, n in per_lane.items():
+            moving = present[lane] - queued[lane] > 0.5
+            needed = max(needed, n * self.headway_s, self.crossing_s[lane] if moving else 0.0)
+        return served, needed
+
+    def _choose(self, state: _SignalState, present, queued, halting, now: float) -> int:
+        """Return the green to show next: the current one while it is busy, else the fastest."""
+        sig = state.signal
+        current = sig.current
+        overdue = self._overdue(state, current, now)
+        if overdue is not None:
+            state.forced += 1
+            return overdue
+        if sig.green_time(now) < state.max_green[current] - 1e-6 and self._busy(
+            state, current, queued, halting
+        ):
+            return current
+        candidates = (
+            [i for i in state.greens if i != current]
+            if state.sequence == "free"
+            else state.order_after(current)
+        )
+        best, best_rate = current, 0.0
+        for index in candidates:
+            n, t = self._service(state, index, present, queued, halting)
+            if n <= 0:
+                continue
+            r = n / (state.change_s[current, index] + t)
+            if r > best_rate + 1e-9:
+                best, best_rate = index, r
+            if state.sequence == "cyclic":
+                break  # the next green in order that has vehicles
+        return best
+
+    def _busy(self, state: _SignalState, index: int, queued, halting) -> bool:
+        """Whether green ``index`` still discharges a queue or has a vehicle within the gap."""
+        green = state.greens[index]
+        open_lanes = {
+            lane
+            for lane, out, _ in green.links
+            if lane in green.lanes and halting[out] < self.jam_vehicles[out]
+        }
+        if any(queued[lane] > 0 for lane in open_lanes):
+            return True
+        near = self.sensing.approaching([up for lane in open_lanes for up, _ in self.watch[lane]])
+        for lane in open_lanes:
+            for up, beyond in self.watch[lane]:
+                length = self.lane_length[up]
+                for position, speed in near[up]:
+                    if length - position + beyond <= GAP_S * max(speed, 1.0):
+                        return True
+        return False
+
+    def _overdue(self, state: _SignalState, current: int, now: float) -> int | None:
+        """Return the green to serve now so no waiting vehicle sees more than the maximum red."""
+        limit = self.max_red(state.signal.id)
+        worst, worst_lane = 0.0, None
+        for lane, since in state.waiting_since.items():
+            if since is None:
+                continue
+            waited = now - since
+            if waited + state.longest_change_s + TICK_S >= limit and waited > worst:
+                worst, worst_lane = waited, lane
+        if worst_lane is None:
+            return None
+        serving = [i for i in state.greens if worst_lane in state.greens[i].lanes and i != current]
+        order = state.order_after(current)
+        serving.sort(key=order.index)  # cyclic: the first in program order
+        return serving[0] if serving else None
+
+    def _count(self, state: _SignalState, target: int) -> None:
+        order = state.order_after(state.signal.current)
+        if order and target != order[0]:
+            if order.index(target) > 0 and state.sequence == "cyclic":
+                state.skips += 1
+            elif state.sequence == "free":
+                state.out_of_order += 1
+
+    def report(self) -> dict[str, dict[str, float]]:
+        """Per signal: out-of-order changes, skipped greens and forced (maximum-red) changes."""
+        return {
+            tls: {
+                "out_of_order": s.out_of_order,
+                "skips": s.skips,
+                "forced_by_max_red": s.forced,
+                "max_red_s": round(self.max_red(tls), 1),
+            }
+            for tls, s in self.states.items()
+        }
