@@ -16,7 +16,6 @@ from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
 from .sequencing import MAX_RED_CYCLES, TICK_S
 
 if TYPE_CHECKING:
-    from .adaptive import AdaptiveController
     from ..network import Network
     from ..scenario import Scenario
 
@@ -115,8 +114,8 @@ def opening_counts(history: Path, begin_s: float) -> list[list[Any]]:
     return [[str(i), str(m), float(c) / days] for i, m, c in total.itertuples(index=False)]
 
 
-def describe(controller: AdaptiveController, network: Network) -> str:
-    """Return one line on how the fitted ``controller`` will run."""
+def describe(controller: Any, network: Network) -> str:
+    """Return one line on how the fitted ``controller`` (an ``AdaptiveController``) will run."""
     parts = [f"adaptive: every {controller.interval_min:g} min"]
     if controller.opening_:
         parts.append("the first interval's plans come from the history's mean of that time")
