@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+from scipy import sparse
+
 from ..network import GREEN_CHARS, Network
 from ..optimize import DEFAULT_SATURATION_VEH_H_LANE
 from ..plans import TimingPlan
@@ -193,6 +196,18 @@ class GreenSequencer:
         self.read_lanes = tuple(
             sorted({up for ups in self.approach.values() for up, _ in ups} | set(outs))
         )
+        # Each stop-line lane's approach as a row of weights over the lanes read each tick.
+        self.stop_lanes = tuple(sorted(self.approach))
+        column = {lane: j for j, lane in enumerate(self.read_lanes)}
+        rows, cols, weights = [], [], []
+        for i, lane in enumerate(self.stop_lanes):
+            for up, w in self.approach[lane]:
+                rows.append(i)
+                cols.append(column[up])
+                weights.append(w)
+        self.approach_matrix = sparse.csr_matrix(
+            (weights, (rows, cols)), shape=(len(self.stop_lanes), len(self.read_lanes))
+        )
 
     def set_plan(self, plan: TimingPlan) -> None:
         """Take a validated plan's greens as maximum greens, its cycle for the maximum red."""
@@ -216,34 +231,28 @@ class GreenSequencer:
 
     def step(self, now: float) -> float:
         """Let every signal past its minimum green choose its green; return the next tick."""
-        vehicles = self.sensing.vehicles(self.read_lanes)
-        halting = self.sensing.halting(self.read_lanes)
-        for tls, state in self.states.items():
+        vehicles, halting = self.sensing.lane_counts(self.read_lanes)
+        counts = np.array([[vehicles[lane], halting[lane]] for lane in self.read_lanes], float)
+        summed = (self.approach_matrix @ counts).tolist()
+        present = {lane: row[0] for lane, row in zip(self.stop_lanes, summed)}
+        queued = {lane: row[1] for lane, row in zip(self.stop_lanes, summed)}
+        for state in self.states.values():
             sig = state.signal
             sig.update(now)
-            if sig.in_transition:
-                continue
-            present, queued = self._approaches(state, vehicles, halting)
             self._track_waiting(state, queued, now)
-            if sig.green_time(now) < sig.min_green(sig.current) - 1e-6:
+            if sig.in_transition or sig.green_time(now) < sig.min_green(sig.current) - 1e-6:
                 continue
-            target = self._choose(state, present, queued, halting, now)
+            target = self._choose(state, vehicles, present, queued, halting, now)
             if target != sig.current:
                 self._count(state, target)
                 sig.switch_to(target, now)
         return now + TICK_S
 
     # -- decisions ---------------------------------------------------------------------------
-    def _approaches(self, state: _SignalState, vehicles, halting):
-        present, queued = {}, {}
-        for lane in state.lanes:
-            ups = self.approach[lane]
-            present[lane] = sum(w * vehicles[up] for up, w in ups)
-            queued[lane] = sum(w * halting[up] for up, w in ups)
-        return present, queued
-
     def _track_waiting(self, state: _SignalState, queued, now: float) -> None:
-        green_lanes = state.greens[state.signal.current].lanes
+        """Note when each red lane's waiting began; a lane in green waits for nothing."""
+        sig = state.signal
+        green_lanes = frozenset() if sig.in_transition else state.greens[sig.current].lanes
         for lane in state.lanes:
             if lane in green_lanes:
                 state.waiting_since[lane] = None
@@ -266,24 +275,29 @@ class GreenSequencer:
             needed = max(needed, n * self.headway_s, self.crossing_s[lane] if moving else 0.0)
         return served, needed
 
-    def _choose(self, state: _SignalState, present, queued, halting, now: float) -> int:
-        """Return the green to show next: the current one while it is busy, else the fastest."""
+    def _choose(self, state: _SignalState, vehicles, present, queued, halting, now: float) -> int:
+        """Return the green to show next: the one that serves vehicles fastest from now on.
+
+        The running green serves at its present rate (a discharging queue at saturation flow,
+        else the vehicles within the gap of the stop line); another green serves the vehicles
+        on its approaches after its change interval and start-up. Past its maximum, the running
+        green counts nothing.
+        """
         sig = state.signal
         current = sig.current
         overdue = self._overdue(state, current, now)
         if overdue is not None:
             state.forced += 1
             return overdue
-        if sig.green_time(now) < state.max_green[current] - 1e-6 and self._busy(
-            state, current, queued, halting
-        ):
-            return current
+        rate = 0.0
+        if sig.green_time(now) < state.max_green[current] - 1e-6:
+            rate = self._present_rate(state, current, vehicles, queued, halting)
         candidates = (
             [i for i in state.greens if i != current]
             if state.sequence == "free"
             else state.order_after(current)
         )
-        best, best_rate = current, 0.0
+        best, best_rate = current, rate
         for index in candidates:
             n, t = self._service(state, index, present, queued, halting)
             if n <= 0:
@@ -295,24 +309,38 @@ class GreenSequencer:
                 break  # the next green in order that has vehicles
         return best
 
-    def _busy(self, state: _SignalState, index: int, queued, halting) -> bool:
-        """Whether green ``index`` still discharges a queue or has a vehicle within the gap."""
+    def _present_rate(self, state: _SignalState, index: int, vehicles, queued, halting) -> float:
+        """Return how fast green ``index`` serves now (veh/s).
+
+        A lane with a queue discharges at saturation flow; another lane serves the vehicles
+        within ``GAP_S`` of its stop line, over that gap.
+        """
         green = state.greens[index]
         open_lanes = {
             lane
             for lane, out, _ in green.links
             if lane in green.lanes and halting[out] < self.jam_vehicles[out]
         }
-        if any(queued[lane] > 0 for lane in open_lanes):
-            return True
-        near = self.sensing.approaching([up for lane in open_lanes for up, _ in self.watch[lane]])
-        for lane in open_lanes:
-            for up, beyond in self.watch[lane]:
-                length = self.lane_length[up]
-                for position, speed in near[up]:
-                    if length - position + beyond <= GAP_S * max(speed, 1.0):
-                        return True
-        return False
+        rate = 0.0
+        moving = [lane for lane in open_lanes if queued[lane] <= 0]
+        rate += (len(open_lanes) - len(moving)) / self.headway_s
+        # Only lanes with a vehicle on them are read vehicle by vehicle (the costly reading).
+        watched = [up for lane in moving for up, _ in self.watch[lane] if vehicles[up] > 0]
+        if watched:
+            near = self.sensing.approaching(watched)
+            for lane in moving:
+                arriving = 0
+                for up, beyond in self.watch[lane]:
+                    if up not in near:
+                        continue
+                    length = self.lane_length[up]
+                    arriving += sum(
+                        1
+                        for position, speed in near[up]
+                        if length - position + beyond <= GAP_S * max(speed, 1.0)
+                    )
+                rate += min(arriving / GAP_S, 1.0 / self.headway_s)
+        return rate
 
     def _overdue(self, state: _SignalState, current: int, now: float) -> int | None:
         """Return the green to serve now so no waiting vehicle sees more than the maximum red."""
