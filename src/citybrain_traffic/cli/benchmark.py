@@ -59,6 +59,7 @@ def benchmark_command(
     offsets: str | None,
     sequence: str | None,
     max_red_s: float | None,
+    phases: str | None,
 ) -> None:
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
@@ -78,7 +79,15 @@ def benchmark_command(
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
     options = configure_controllers(
-        names, model_dir, interval_min, history_days, fixed_plans, offsets, sequence, max_red_s
+        names,
+        model_dir,
+        interval_min,
+        history_days,
+        fixed_plans,
+        offsets,
+        sequence,
+        max_red_s,
+        phases,
     )
     seed_list = parse_seeds(seeds)
     staged = StagedOutDir(out)

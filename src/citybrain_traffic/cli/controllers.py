@@ -43,6 +43,14 @@ def adaptive_options(command: FC) -> FC:
     ``--offsets``; ``configure_controllers`` checks them.
     """
     command = click.option(
+        "--phases",
+        type=click.Choice(["own", "rebuilt"]),
+        default=None,
+        help="adaptive: 'own' runs the network's phases; 'rebuilt' the phases netconvert "
+        "--tls.rebuild derives from the junctions' conflicts (as actuated-rebuilt runs them; "
+        "with --sequence free or cyclic) [default: own].",
+    )(command)
+    command = click.option(
         "--max-red",
         "max_red_s",
         type=float,
@@ -113,13 +121,22 @@ def configure_controllers(
     offsets: str | None = None,
     sequence: str | None = None,
     max_red_s: float | None = None,
+    phases: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Configure the controllers ``names`` with the options given; return the options per name.
 
     The adaptive controller's options are refused when it is not among ``names``.
     """
     options = _controller_options(
-        names, model_dir, interval_min, history_days, fixed_plans, offsets, sequence, max_red_s
+        names,
+        model_dir,
+        interval_min,
+        history_days,
+        fixed_plans,
+        offsets,
+        sequence,
+        max_red_s,
+        phases,
     )
     from ..experiments.registry import preparation
 
@@ -137,6 +154,7 @@ def _controller_options(
     offsets: str | None,
     sequence: str | None = None,
     max_red_s: float | None = None,
+    phases: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Return the options per controller; refuse the adaptive ones when it does not run."""
     for flag, value in (("--offsets", offsets), ("--sequence", sequence), ("--max-red", max_red_s)):
@@ -161,11 +179,13 @@ def _controller_options(
         ("offsets", offsets),
         ("sequence", sequence),
         ("max_red_s", max_red_s),
+        ("phases", phases),
     )
     adaptive = {k: v for k, v in given if v is not None}
     if adaptive and "adaptive" not in names:
         raise InputError(
-            "--model, --interval, --history-days, --fixed-plans, --offsets, --sequence and "
-            "--max-red are options of the adaptive controller: add it to --controller"
+            "--model, --interval, --history-days, --fixed-plans, --offsets, --sequence, "
+            "--max-red and --phases are options of the adaptive controller: add it to "
+            "--controller"
         )
     return {"adaptive": adaptive} if adaptive else {}

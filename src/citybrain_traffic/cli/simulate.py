@@ -117,6 +117,7 @@ def simulate_command(
     offsets: str | None,
     sequence: str | None,
     max_red_s: float | None,
+    phases: str | None,
 ) -> None:
     """Simulate SCENARIO with every controller, print their KPIs; ``--help`` shows ``_HELP``."""
     names = _controller_names(controllers)
@@ -128,7 +129,15 @@ def simulate_command(
     from ..experiments.simulate import simulate_scenario
 
     options = configure_controllers(
-        names, model_dir, interval_min, history_days, fixed_plans, offsets, sequence, max_red_s
+        names,
+        model_dir,
+        interval_min,
+        history_days,
+        fixed_plans,
+        offsets,
+        sequence,
+        max_red_s,
+        phases,
     )
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
     network = read_network(sc.net_file)

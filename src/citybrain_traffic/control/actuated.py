@@ -131,21 +131,31 @@ class RebuiltActuatedController(Controller):
         self, scenario: Scenario, network: Network, workdir: Path, *, demand_scale: float
     ) -> Self:
         """Write the programs the runs load; return self."""
-        out = workdir / "actuated-rebuilt.net.xml"
-        run_sumo_tool(
-            [
-                sumo_binary("netconvert"),
-                "--sumo-net-file",
-                str(scenario.net_file.resolve()),
-                "--tls.rebuild",
-                "--tls.default-type",
-                "actuated",
-                "--output-file",
-                str(out),
-                "--no-warnings",
-            ],
-            cwd=workdir,
-            what="rebuilding the network's signals as actuated (netconvert)",
-        )
+        out = rebuild_signals(scenario, workdir / "actuated-rebuilt.net.xml", "actuated")
         self.setup_ = SimSetup(net_file=out)
         return self
+
+
+def rebuild_signals(scenario: Scenario, out: Path, default_type: str) -> Path:
+    """Write ``scenario``'s net with every signal's phases as netconvert designs them; return it.
+
+    ``netconvert --tls.rebuild`` derives the phases from the junctions' conflicts (the link
+    indices stay the network's); ``default_type`` is the programs' type (``static``,
+    ``actuated``).
+    """
+    run_sumo_tool(
+        [
+            sumo_binary("netconvert"),
+            "--sumo-net-file",
+            str(scenario.net_file.resolve()),
+            "--tls.rebuild",
+            "--tls.default-type",
+            default_type,
+            "--output-file",
+            str(out),
+            "--no-warnings",
+        ],
+        cwd=out.parent,
+        what=f"rebuilding the network's signals ({default_type}, netconvert)",
+    )
+    return out

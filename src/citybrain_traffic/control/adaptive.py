@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Self
 import pandas as pd
 
 from ..clock import timestamp
+from ..errors import InputError
+from ..network import read_network
 from ..plans import TimingPlan, plan_to_dict, validate_all, write_tl_logics
 from ..sim.additionals import induction_loops_xml, write_additional
 from .adaptive_setup import (
@@ -27,6 +29,7 @@ from .adaptive_setup import (
     forecast_counts,
     opening_counts,
 )
+from .actuated import rebuild_signals
 from .base import Controller, RunContext, SimSetup
 from .realtime import bounded_plan
 from .sensing import QueueLayout, Sensing, SumoSensing
@@ -74,6 +77,9 @@ class AdaptiveController(Controller):
     max_red_s
         The longest red a waiting vehicle may see with ``free`` or ``cyclic`` (s); None:
         ``sequencing.MAX_RED_CYCLES`` times the running plan's cycle.
+    phases
+        ``own``: the network's phases; ``rebuilt``: the phases ``netconvert --tls.rebuild``
+        derives from the junctions' conflicts (as ``actuated-rebuilt`` runs them).
     cycle_floor_s
         The shortest cycle the optimizer may choose (s); None: its own lower bound.
     own_program
@@ -96,6 +102,7 @@ class AdaptiveController(Controller):
         own_program: bool = False,
         sequence: str = "free",
         max_red_s: float | None = None,
+        phases: str = "own",
     ) -> None:
         self.model = model
         self.history = history
@@ -106,6 +113,7 @@ class AdaptiveController(Controller):
         self.own_program = own_program
         self.sequence = sequence
         self.max_red_s = max_red_s
+        self.phases = phases
 
     @property
     def sequenced(self) -> bool:
@@ -133,6 +141,13 @@ class AdaptiveController(Controller):
             sequence=self.sequence,
             max_red_s=self.max_red_s,
         )
+        if self.phases not in ("own", "rebuilt"):
+            raise InputError(f"--phases {self.phases!r}: expected own or rebuilt")
+        if self.phases == "rebuilt" and not self.sequenced:
+            raise InputError(
+                "--phases rebuilt runs with --sequence free or cyclic (the plans of --sequence "
+                "plan and --fixed-plans are installed over the network's own programs)"
+            )
 
     # -- preparation (main process, once per scenario) -----------------------------------------
     def check_applicable(self, scenario: Scenario, network: Network) -> None:
@@ -153,9 +168,15 @@ class AdaptiveController(Controller):
 
         Learns ``loops_`` (loop id, signal, movement), ``blind_`` (green phases per signal that
         keep their planned length), ``opening_`` (first interval's counts from ``history``),
-        ``layout_`` (the network's queue layout), ``hold_offsets_`` and ``setup_``.
+        ``layout_`` (the network's queue layout), ``hold_offsets_``, ``network_`` (the network
+        as it runs: with ``phases="rebuilt"``, netconvert's phases) and ``setup_``.
         """
         self.check_params()
+        net_file = None
+        if self.phases == "rebuilt":
+            net_file = rebuild_signals(scenario, workdir / "adaptive-rebuilt.net.xml", "static")
+            network = read_network(net_file)
+        self.network_ = network
         loops = counting_loops(scenario, network)
         ids = [loop.id.replace("ctraffic_mv_", "ctraffic_ad_") for loop in loops]
         detectors = write_additional(
@@ -197,7 +218,9 @@ class AdaptiveController(Controller):
             and len(network.intersections) > 1
         )
         (workdir / "adaptive.json").write_text(json.dumps(self._fitted_state(), indent=1))
-        self.setup_ = SimSetup(additional_files=(detectors,), notes=(self.describe(network),))
+        self.setup_ = SimSetup(
+            net_file=net_file, additional_files=(detectors,), notes=(self.describe(network),)
+        )
         return self
 
     def _fitted_state(self) -> dict[str, Any]:
@@ -224,7 +247,7 @@ class AdaptiveController(Controller):
         from ..forecast.models import Forecaster
         from .switching import PlanSwitcher
 
-        self.network = context.network
+        self.network = self.network_
         self.sensing: Sensing = SumoSensing(context.api, self.loops_)
         self.forecaster = None if self.model is None else Forecaster.load(Path(self.model))
         self.switcher = PlanSwitcher.for_signals(context.signals)

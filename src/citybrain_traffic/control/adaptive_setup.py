@@ -156,6 +156,8 @@ def describe(controller: Any, network: Network) -> str:
         and len(network.intersections) == 1
     ):
         parts.append("--offsets held: one signal, no offsets to hold")
+    if controller.phases == "rebuilt":
+        parts.append("on the phases netconvert --tls.rebuild derives from the junctions' conflicts")
     if controller.blind_:
         parts.append(
             f"{sum(map(len, controller.blind_.values()))} green phases without a SUMO detector "

@@ -97,6 +97,8 @@ class AdaptivePreparation(Preparation):
         The real-time layer's sequence: ``free``, ``cyclic`` or ``plan``.
     max_red_s
         The longest red a waiting vehicle may see (s); None: derived from each plan.
+    phases
+        ``own`` or ``rebuilt`` (netconvert's phases).
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class AdaptivePreparation(Preparation):
         offsets: str = "auto",
         sequence: str = "free",
         max_red_s: float | None = None,
+        phases: str = "own",
     ) -> None:
         if offsets not in OFFSET_MODES:
             raise InputError(f"--offsets {offsets!r}: expected one of {', '.join(OFFSET_MODES)}")
@@ -117,6 +120,7 @@ class AdaptivePreparation(Preparation):
             "realtime": bool(realtime),
             "sequence": sequence,
             "max_red_s": None if max_red_s is None else float(max_red_s),
+            "phases": phases,
         }
         if interval_min is not None:
             params["interval_min"] = float(interval_min)

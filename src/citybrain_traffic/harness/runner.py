@@ -199,7 +199,11 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     control_time = 0.0
     started = time.perf_counter()
     with Session(command) as sim:
-        signals = _signals(sim.api, spec.network) if controller.needs_signals else {}
+        signals = (
+            _signals(sim.api, spec.network, controller.setup.net_file)
+            if controller.needs_signals
+            else {}
+        )
         tick = time.perf_counter()
         wake = controller.start(RunContext(sim.api, spec.network, signals), sim.time)
         control_time += time.perf_counter() - tick
@@ -258,10 +262,13 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     )
 
 
-def _signals(api, network: Network) -> dict[str, TrafficSignal]:
-    """Return a TrafficSignal for every signal of the network, on the running program."""
+def _signals(api, network: Network, net_file: Path | None = None) -> dict[str, TrafficSignal]:
+    """Return a TrafficSignal for every signal of the network, on the running program.
+
+    ``net_file``: the net the run loads instead of the network's (its junctions' foes count).
+    """
     tl = api.trafficlight
-    foes = safety.network_foes(network.path)
+    foes = safety.network_foes(net_file or network.path)
     signals = {}
     for tls_id in tl.getIDList():
         intersection = network.intersections.get(tls_id)
