@@ -1,4 +1,4 @@
-"""The five baselines on the bundled scenarios and the shared RESCO scenarios, several seeds.
+"""The baselines on the bundled scenarios and the shared RESCO scenarios, several seeds.
 
 Writes `benchmarks/results/baselines.csv` (one row per scenario, controller and seed, the
 `summary.csv` columns) and `baselines.md` (mean ± 95% CI over the seeds and % change against
@@ -6,7 +6,12 @@ Writes `benchmarks/results/baselines.csv` (one row per scenario, controller and 
 reproduce the reference mean delay in shared/README.md (measured there with plain SUMO 1.28,
 5 seeds) within 5%; exit code 1 otherwise or when a run fails.
 
+`--controllers` runs only those named (a new baseline, say): their rows replace theirs in the
+existing `baselines.csv`, every other row is kept as it is, and `baselines.md` is written from
+the merged rows.
+
     python benchmarks/baselines.py [--seeds 1-5] [--jobs 2] [--scenarios corridor,cologne1,...]
+        [--controllers max-pressure-queue]
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTROLLERS = ["fixed", "actuated", "actuated-rebuilt", "webster", "max-pressure"]
+CONTROLLERS = [
+    "fixed",
+    "actuated",
+    "actuated-rebuilt",
+    "webster",
+    "max-pressure",
+    "max-pressure-queue",
+]
 #: Mean delay (s) of the nets' own programs, from shared/README.md (plain SUMO 1.28, 5 seeds).
 RESCO_REFERENCE_DELAY_S = {
     "cologne1": 42.9,
@@ -120,8 +132,46 @@ def run_scenarios(
     return pd.concat(summaries, ignore_index=True), notes
 
 
+def merge_rows(committed: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
+    """``committed`` with the rows of ``fresh``'s scenarios and controllers replaced by ``fresh``.
+
+    The other rows are kept unchanged, with the committed columns. Rows are ordered by scenario
+    (the committed order, then new ones), controller (``CONTROLLERS``' order) and seed, so that
+    a new controller's rows stand beside the others of its scenario.
+
+    Raises
+    ------
+    SystemExit
+        When ``fresh`` has a column the committed rows lack with a value other than 0: it could
+        not be written without changing the committed rows.
+    """
+    extra = [c for c in fresh.columns if c not in committed.columns]
+    telling = [c for c in extra if (fresh[c].fillna(0) != 0).any()]
+    if telling:
+        raise SystemExit(
+            f"the fresh rows have non-zero {', '.join(telling)}, which the committed CSV lacks: "
+            "rerun every controller"
+        )
+    replaced = committed["scenario"].isin(fresh["scenario"]) & committed["controller"].isin(
+        fresh["controller"]
+    )
+    merged = pd.concat([committed[~replaced], fresh[list(committed.columns)]], ignore_index=True)
+    scenarios = list(dict.fromkeys([*committed["scenario"], *fresh["scenario"]]))
+    controllers = list(dict.fromkeys([*CONTROLLERS, *merged["controller"]]))
+    order = merged.assign(
+        _s=merged["scenario"].map(scenarios.index), _c=merged["controller"].map(controllers.index)
+    ).sort_values(["_s", "_c", "seed"], kind="stable")
+    return merged.loc[order.index].reset_index(drop=True)
+
+
 def main() -> int:
-    args = parse_args(__doc__)
+    parser = argument_parser(__doc__)
+    parser.add_argument(
+        "--controllers",
+        help="comma-separated controllers to run, their rows merged into the existing CSV "
+        "(default: every baseline, the CSV written anew)",
+    )
+    args = parser.parse_args()
 
     from citybrain_traffic.harness.seeds import parse_seeds
     from citybrain_traffic.harness.stats import comparison
@@ -130,7 +180,18 @@ def main() -> int:
 
     seeds = parse_seeds(args.seeds)
     started = time.perf_counter()
-    summary, _ = run_scenarios(args, CONTROLLERS)
+    controllers = args.controllers.split(",") if args.controllers else CONTROLLERS
+    summary, _ = run_scenarios(args, controllers)
+    command = f"python benchmarks/baselines.py --seeds {args.seeds} --jobs {args.jobs}"
+    minutes = (time.perf_counter() - started) / 60
+    provenance = f"whole run {minutes:.0f} min on {os.cpu_count()} shared cores"
+    if args.controllers:
+        summary = merge_rows(pd.read_csv(args.out / "baselines.csv"), summary)
+        provenance = (
+            f"the rows of {', '.join(f'`{c}`' for c in controllers)} run with `--controllers "
+            f"{args.controllers}` ({minutes:.0f} min on {os.cpu_count()} shared cores) and merged "
+            "into those of the other controllers, kept from the previous run"
+        )
     table = comparison(summary, metrics=list(KPI_COLUMNS), baseline="fixed")
     args.out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(args.out / "baselines.csv", index=False, float_format="%.4f")
@@ -153,11 +214,10 @@ def main() -> int:
     from importlib.metadata import version
 
     text = [
-        "# Baselines: five controllers on every scenario",
+        "# Baselines: every baseline controller on every scenario",
         "",
-        f"Command: `python benchmarks/baselines.py --seeds {args.seeds} --jobs {args.jobs}` "
-        f"(SUMO {version('eclipse-sumo')}, {len(seeds)} seeds, teleports disabled, whole run "
-        f"{(time.perf_counter() - started) / 60:.0f} min on {os.cpu_count()} shared cores). "
+        f"Command: `{command}` (SUMO {version('eclipse-sumo')}, {len(seeds)} seeds, teleports "
+        f"disabled; {provenance}). "
         "Each cell: mean ± 95% CI over the seeds, (% change against `fixed`). "
         "Delay counts vehicles still running and never inserted; see the README for every KPI's "
         "definition. Per-seed rows: `baselines.csv`.",

@@ -8,7 +8,7 @@ from ..control.actuated import ActuatedController, RebuiltActuatedController
 from ..control.adaptive import AdaptiveController
 from ..control.base import Controller
 from ..control.fixed import FixedController
-from ..control.max_pressure import MaxPressureController
+from ..control.max_pressure import MaxPressureController, MaxPressureQueueController
 from ..control.optimized import OptimizedController
 from ..control.webster import WebsterController
 from ..errors import InputError
@@ -24,6 +24,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
         RebuiltActuatedController,
         WebsterController,
         MaxPressureController,
+        MaxPressureQueueController,
         OptimizedController,
         AdaptiveController,
         DischargeRecorder,
