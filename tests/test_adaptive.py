@@ -29,7 +29,8 @@ def model_dir(tmp_path_factory):
     return folder / "model"
 
 
-def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_path):
+@pytest.mark.parametrize("sequence", ["free", "plan"])
+def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_path, sequence):
     out = tmp_path / "run"
     done = run_cli(
         "simulate",
@@ -40,6 +41,8 @@ def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_p
         "1",
         "--model",
         str(model_dir),
+        "--sequence",
+        sequence,
         "--out",
         str(out),
     )
@@ -56,6 +59,11 @@ def test_adaptive_replans_every_interval_with_safe_logged_plans(model_dir, tmp_p
         start, end = record["for_interval_s"]
         assert end - start == 900 and record["decided_s"] == pytest.approx(start + 1.0)
         plan = validate_all([plan_from_dict(record)], network)[0]  # raises on any unsafe plan
+        if sequence == "free":
+            # The sequencer takes the plan's greens as maxima (x1.5) and its cycle for the
+            # maximum red; the plan itself stays a fixed-time plan in the program's order.
+            assert plan.kind == "static" and record["offsets"] == "free sequence"
+            continue
         # The real-time layer's range: from half the planned green (at least the signal's minimum)
         # to 1.5x it (at least the signal's own green).
         assert plan.kind == "actuated"
