@@ -136,3 +136,21 @@ def test_a_link_into_a_full_lane_counts_nothing(network):
     readings.queue("C_W_0", 1000)
     served = _run(sequencer, signal, 0, 30)
     assert EW_THROUGH not in served
+
+
+def test_a_green_is_held_while_the_queue_it_was_started_for_discharges(network):
+    sequencer, signal, readings = _sequencer(network)
+    readings.queue("E_C_bay_2", 6)  # 6 cars on one lane: 12 s at saturation flow
+    started = None
+    for now in range(0, 60):
+        sequencer.step(float(now))
+        signal.update(float(now))
+        if started is None and signal.current == EW_LEFT and not signal.in_transition:
+            started = now
+            for lane in ("N_C_bay_0", "N_C_bay_1", "S_C_bay_0", "S_C_bay_1"):
+                readings.queue(lane, 20)  # a far bigger queue elsewhere, from now on
+        if started is not None and signal.current != EW_LEFT:
+            break
+    assert started is not None
+    # Without the hold it would leave at its 5 s minimum green for the bigger queue.
+    assert now - started >= 11

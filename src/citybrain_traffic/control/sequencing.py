@@ -4,9 +4,11 @@ The real-time layer of ``adaptive`` with ``sequence`` ``free`` or ``cyclic`` (de
 Every tick each signal past its minimum green looks at the vehicles on its approaches (the last
 150 m, what cameras or advance loops see) and weighs two things for every green of its program:
 how many vehicles it would serve and how long that takes, counting the change interval and the
-start-up lost time to reach it. It keeps the running green while that green serves vehicles
-faster than any other could (a green with no vehicles is skipped), up to the plan's maximum
-green, and it always serves a movement whose waiting vehicle nears the maximum red. Greens are
+start-up lost time to reach it. A green it starts is held until the queue it was started for has
+had time to discharge (at most the green's maximum); then it keeps the running green while that
+green serves vehicles faster than any other could (a green with no vehicles is skipped), up to
+the plan's maximum green, and it always serves a movement whose waiting vehicle nears the
+maximum red. Greens are
 only the program's; every change plays the program's yellow and all-red (``TrafficSignal``).
 """
 
@@ -104,6 +106,10 @@ class _SignalState:
         }
         own = signal.phases
         self.max_green = {i: MAX_GREEN_FACTOR * own[i].duration for i in self.greens}
+        self.planned = {i: own[i].duration for i in self.greens}
+        #: How long the running green is held (s of green): the time the queue standing when it
+        #: was chosen takes to discharge at saturation flow, at most its maximum green.
+        self.committed = 0.0
         self.max_red_s = MAX_RED_CYCLES * sum(p.duration for p in own)
         #: The longest change from any green to another, start-up included (s).
         self.longest_change_s = max(self.change_s.values(), default=0.0)
@@ -217,6 +223,7 @@ class GreenSequencer:
         own = state.signal.phases
         for i in state.greens:
             state.max_green[i] = max(MAX_GREEN_FACTOR * plan.phases[i].duration, own[i].duration)
+            state.planned[i] = plan.phases[i].duration
         state.max_red_s = MAX_RED_CYCLES * plan.cycle_s
 
     def max_red(self, tls: str) -> float:
@@ -245,6 +252,9 @@ class GreenSequencer:
             target = self._choose(state, vehicles, present, queued, halting, now)
             if target != sig.current:
                 self._count(state, target)
+                # Hold the new green while its standing queue discharges (not its arrivals).
+                _, clearing = self._service(state, target, queued, queued, halting)
+                state.committed = min(clearing, state.max_green[target])
                 sig.switch_to(target, now)
         return now + TICK_S
 
@@ -290,6 +300,8 @@ class GreenSequencer:
             state.forced += 1
             return overdue
         rate = 0.0
+        if sig.green_time(now) < state.committed - 1e-6:
+            return current  # still clearing the queue it was chosen for
         if sig.green_time(now) < state.max_green[current] - 1e-6:
             rate = self._present_rate(state, current, vehicles, queued, halting)
         candidates = (
