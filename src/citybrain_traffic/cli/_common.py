@@ -128,8 +128,12 @@ class RunProgress:
             self.bar.__exit__(kind, exc, traceback)
 
     def preparing(self, scenario: str, controller: str) -> None:
-        """Show that a controller's preparation starts (the adaptive one may simulate minutes)."""
+        """Show that a controller's preparation starts (the adaptive one may simulate minutes).
+
+        Without a terminal, one line (so that a log shows what the minutes went to).
+        """
         if not self.live:
+            self.console.print(f"  preparing {controller} on {scenario} ...")
             return
         if self.preparation is None:
             self.preparation = self.bar.add_task("", total=None, detail="")

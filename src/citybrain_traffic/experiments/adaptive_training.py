@@ -12,6 +12,7 @@ import hashlib
 import multiprocessing
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def trained_forecaster(
             f"forecaster trained on {history_days} simulated days (cached in {model})",
         )
     collected = ""
+    started = time.perf_counter()
     if not history.is_file():
         from .history import collect_history
 
@@ -124,7 +126,10 @@ def trained_forecaster(
         partial = folder / "history.partial.csv.gz"
         counts.to_csv(partial, index=False)
         partial.replace(history)
-        collected = f" ({len(counts):,} counts, collected now)"
+        collected = (
+            f" ({len(counts):,} counts, collected now in {time.perf_counter() - started:.0f} s)"
+        )
+    trained = time.perf_counter()
     tmp = folder / f"{model.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     _train_in_spawned_process(history, tmp, minutes=int(round(interval_s / 60)))
@@ -136,7 +141,7 @@ def trained_forecaster(
         model,
         history,
         f"forecaster trained now on {history_days} simulated days under the network's "
-        f"programs{collected}; cached in {model}",
+        f"programs{collected}, in {time.perf_counter() - trained:.0f} s; cached in {model}",
     )
 
 
