@@ -215,10 +215,14 @@ def random_demand(
     return ",".join(map(str, files))
 
 
-def crossing_grid(folder: Path) -> Path:
+def crossing_grid(folder: Path, *, layout: str = "opposites") -> Path:
     """A 3x3 grid from netgenerate with sidewalks, pedestrian crossings and signals netconvert
-    guessed: every program has a 5 s pedestrian clearance after each green."""
-    path = folder / "crossings.net.xml"
+    guessed: every program has a 5 s pedestrian clearance after each green. ``layout`` is
+    netgenerate's ``--tls.layout``: ``opposites`` (two greens), ``incoming`` (a green per
+    incoming road, three or four)."""
+    path = folder / (
+        "crossings.net.xml" if layout == "opposites" else f"crossings-{layout}.net.xml"
+    )
     _sumo(
         "netgenerate",
         "--grid",
@@ -231,6 +235,8 @@ def crossing_grid(folder: Path) -> Path:
         "--tls.guess",
         "--sidewalks.guess",
         "--crossings.guess",
+        "--tls.layout",
+        layout,
         "-o",
         str(path),
         cwd=folder,

@@ -105,6 +105,13 @@ def test_outputs_written(tmp_path):
     run = out / "fixed" / "seed-1"
     kpis = json.loads((run / "kpis.json").read_text())
     assert kpis["seed"] == 1 and kpis["controller"] == "fixed"
+    # The longest red a waiting vehicle saw: single's program holds a link red 62 s at most
+    # (yellow and all-red included), and its queues wait nearly that long.
+    assert set(kpis["max_red_waiting_s"]) == {"C"}
+    assert kpis["max_red_s"] == kpis["max_red_waiting_s"]["C"]
+    fixed = summary[summary["controller"] == "fixed"]["max_red_s"]
+    assert ((fixed > 45) & (fixed <= 62)).all(), fixed
+    assert "Max red s" in proc.stdout
     approaches = pd.read_csv(run / "intersections.csv")
     assert {"tls_id", "approach", "vehicles", "mean_delay_s", "los"} <= set(approaches.columns)
     assert approaches["vehicles"].sum() > 0

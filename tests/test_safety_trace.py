@@ -80,6 +80,8 @@ def test_the_programs_own_cycle_is_safe():
             "lasted 2 s, its minimum is 5 s",
         ),
         ((("GGr", 20), ("rrr", 9)), "greens links no phase of the program greens together"),
+        # Green straight to a conflicting green, in one change: no clearance at all.
+        ((("GrG", 20), ("rGr", 20)), "link 1 green 0 s after conflicting link 0 lost its green"),
     ],
 )
 def test_the_checker_sees_every_cut(steps, reason):

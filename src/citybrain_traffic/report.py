@@ -33,14 +33,19 @@ BESIDE = (
     ("collisions", "Collisions", 0),
 )
 
+#: Figures shown last, as the worst seed's value (no interval, no change): the longest red a
+#: waiting vehicle saw (``harness.stats.comparison``'s ``max_red_s``).
+WORST = (("max_red_s", "Max red s", 0),)
+
 
 def write_run_files(result: RunResult, folder: Path) -> None:
     """Write the files of one run into ``folder``.
 
-    ``kpis.json``, ``intersections.csv``, ``timeseries.csv``, ``timeseries.png`` and, when the
-    run counted, ``counts.csv`` (per-movement counts); ``plans.jsonl`` when its controller logged
-    the plans it applied; ``safety.txt`` when the signal states SUMO showed left the safety
-    envelope (one line each).
+    ``kpis.json`` (the run's ``summary.csv`` row, and ``max_red_waiting_s``: per signal, the
+    longest red a waiting vehicle saw, s), ``intersections.csv``, ``timeseries.csv``,
+    ``timeseries.png`` and, when the run counted, ``counts.csv`` (per-movement counts);
+    ``plans.jsonl`` when its controller logged the plans it applied; ``safety.txt`` when the
+    signal states SUMO showed left the safety envelope (one line each).
     """
     folder.mkdir(parents=True, exist_ok=True)
     if result.counts is not None:
@@ -60,6 +65,7 @@ def write_run_files(result: RunResult, folder: Path) -> None:
         key: None if isinstance(value, float) and math.isnan(value) else value
         for key, value in result.summary_row().items()
     }
+    row["max_red_waiting_s"] = result.max_red_waiting_s
     (folder / "kpis.json").write_text(json.dumps(row, indent=2) + "\n")
     if result.safety_violations:
         (folder / "safety.txt").write_text(
@@ -122,6 +128,11 @@ def _shown(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
     )
 
 
+def _worst(table: pd.DataFrame) -> tuple[tuple[str, str, int], ...]:
+    """Return the figures of ``WORST`` that ``table`` has."""
+    return tuple(kpi for kpi in WORST if kpi[0] in table)
+
+
 def _cells(
     row: pd.Series, baseline: str, sep: str, shown: tuple[tuple[str, str, int], ...]
 ) -> list[str]:
@@ -131,7 +142,11 @@ def _cells(
             *[""] * (len(shown) - 1),
         ]
     cells = []
+    worst = {name for name, _, _ in WORST}
     for metric, _, decimals in shown:
+        if metric in worst:
+            cells.append(format_cell(row[metric], math.nan, None, decimals))
+            continue
         change = None if row["controller"] == baseline else row[f"{metric}_change_pct"]
         cells.append(format_cell(row[metric], row[f"{metric}_ci95"], change, decimals, sep=sep))
     return cells
@@ -139,7 +154,7 @@ def _cells(
 
 def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
     """Return the comparison as a Markdown table, one row per scenario and controller."""
-    shown = _shown(table)
+    shown = _shown(table) + _worst(table)
     head = ["scenario", "controller", "seeds", *(heading for _, heading, _ in shown)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in table.iterrows():
@@ -154,12 +169,57 @@ def comparison_markdown(table: pd.DataFrame, *, baseline: str) -> str:
 
 
 def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
-    """Return the comparison as a rich Table for the terminal."""
+    """Return the comparison as a rich renderable for the terminal: a table.
+
+    The ``WORST`` figures get columns of their own where the terminal has room for them beside
+    the others, else a line each below the table.
+    """
+    worst = _worst(table)
+    wide = _rich_table(table, baseline=baseline, title=title, shown=_shown(table) + worst)
+    if not worst:
+        return wide
+    lines = [
+        f"{heading} (worst seed): "
+        + ", ".join(
+            f"{row['controller']} {format_cell(row[name], math.nan, None, decimals)}"
+            for _, row in table.iterrows()
+            if row["seeds"]
+        )
+        for name, heading, decimals in worst
+    ]
+    narrow = _rich_table(
+        table, baseline=baseline, title=title, shown=_shown(table), caption="\n".join(lines)
+    )
+    return _Fitting(wide, narrow)
+
+
+class _Fitting:
+    """Render ``wide`` where the console has room for all of it, else ``narrow``."""
+
+    def __init__(self, wide, narrow):
+        self.wide, self.narrow = wide, narrow
+
+    def __rich_console__(self, console, options):
+        from rich.measure import Measurement
+
+        # Measured unbounded: a measurement within the console's width is cut to it.
+        needed = Measurement.get(console, options.update(max_width=1 << 16), self.wide).maximum
+        yield self.wide if needed <= options.max_width else self.narrow
+
+
+def _rich_table(
+    table: pd.DataFrame,
+    *,
+    baseline: str,
+    title: str,
+    shown: tuple[tuple[str, str, int], ...],
+    caption: str | None = None,
+):
+    """Return the rich Table of the comparison with the ``shown`` columns and a ``caption``."""
     from rich.table import Table
     from rich.text import Text
 
-    shown = _shown(table)
-    out = Table(title=title, title_justify="left")
+    out = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     out.add_column("Controller", style="bold", no_wrap=True)
     for _, heading, _ in shown:
         out.add_column(heading, justify="right")

@@ -142,9 +142,11 @@ def trace_violations(env: Envelope, trace: list[tuple[float, str]]) -> list[str]
     for n, (t, state) in enumerate(trace):
         greens = frozenset(k for k, c in enumerate(state) if c in GREEN_CHARS)
         problems += _combination_problems(env, t, state, greens)
-        problems += _clearance_problems(env, t, greens, lost_at)
+        # The links that lose their green in this very change count first: a conflicting link
+        # that gains its green at the same instant has had no clearance at all.
         if previous is not None:
             problems += _change_problems(env, t, previous, state, lost_at, yellow_from)
+        problems += _clearance_problems(env, t, greens, lost_at)
         if 0 < n < len(trace) - 1 and state in env.min_green_s:
             lasted = trace[n + 1][0] - t
             if lasted < env.min_green_s[state] - _TOLERANCE_S:

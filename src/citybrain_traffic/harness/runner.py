@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +26,7 @@ from ..sim.additionals import (
 from ..sim.detectors import movement_loops, read_movement_counts
 from ..sim.outputs import run_additionals
 from ..sim.session import Session, SumoCommand, sumo_binary
+from .max_red import MaxRedMeter, sample_period
 
 #: Seconds of simulation between time-series samples from SUMO's summary output.
 SUMMARY_PERIOD_S = 10
@@ -98,6 +99,13 @@ class RunResult:
     safety_violations: tuple[str, ...] = ()
     #: Decisions that failed during the run (a forecast, an optimization); the plan ran on.
     control_failures: int = 0
+    #: Per signal, the longest red a vehicle waiting at its stop line saw (s, ``MaxRedMeter``).
+    max_red_waiting_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def max_red_s(self) -> float:
+        """The longest red any waiting vehicle saw at any signal (s; 0 without signals)."""
+        return max(self.max_red_waiting_s.values(), default=0.0)
 
     def summary_row(self) -> dict:
         """Return the run's row of ``summary.csv``."""
@@ -107,6 +115,7 @@ class RunResult:
             "seed": self.seed,
             **self.kpis,
             "safety_violations": len(self.safety_violations),
+            "max_red_s": self.max_red_s,
             "control_failures": self.control_failures,
             "wall_time_s": self.wall_time_s,
             "control_time_s": self.control_time_s,
@@ -204,15 +213,27 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
             if controller.needs_signals
             else {}
         )
+        meter = MaxRedMeter(sim.api, _measured_signals(sim.api, spec.network))
         tick = time.perf_counter()
         wake = controller.start(RunContext(sim.api, spec.network, signals), sim.time)
         control_time += time.perf_counter() - tick
         step = sim.api.simulation.getDeltaT()
+        every = sample_period(step)
         next_report = sim.time + report_every
+        next_sample = sim.time + every
         while sim.time < end - 1e-9:
-            target = min(end, next_report, math.inf if wake is None else max(wake, sim.time + step))
+            target = min(
+                end,
+                next_report,
+                next_sample,
+                math.inf if wake is None else max(wake, sim.time + step),
+            )
             sim.run_until(target)
             now = sim.time
+            if now >= next_sample - 1e-9:
+                # Before the controller acts: the states SUMO showed in the step just run.
+                meter.sample(now)
+                next_sample += every
             if wake is not None and now >= wake - 1e-9:
                 tick = time.perf_counter()
                 wake = controller.step(now)
@@ -222,6 +243,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
                     progress(now)
                 next_report += report_every
         vehicle_classes = sim.vehicle_classes()
+        max_red = meter.finish(sim.time)
     wall = time.perf_counter() - started
     out = spec.workdir
     trips, walks = metrics.read_trips(out / "tripinfo.xml.gz", vehicle_classes=vehicle_classes)
@@ -259,7 +281,13 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         controller_report=controller.report(),
         safety_violations=unsafe,
         control_failures=controller.failures(),
+        max_red_waiting_s=max_red,
     )
+
+
+def _measured_signals(api, network: Network) -> list[str]:
+    """Return the signals whose waits are measured: the network's that SUMO runs."""
+    return [tls for tls in api.trafficlight.getIDList() if tls in network.intersections]
 
 
 def _signals(api, network: Network, net_file: Path | None = None) -> dict[str, TrafficSignal]:

@@ -12,13 +12,15 @@ from ..sim.metrics import KPI_COLUMNS
 from .matrix import RunFailure
 from .runner import RunResult
 
-#: Columns of ``summary.csv``: one row per (scenario, controller, seed).
+#: Columns of ``summary.csv``: one row per (scenario, controller, seed). ``max_red_s`` is the
+#: longest red any vehicle waiting at a stop line saw in the run, at any signal (s).
 SUMMARY_COLUMNS = (
     "scenario",
     "controller",
     "seed",
     *KPI_COLUMNS,
     "safety_violations",
+    "max_red_s",
     "control_failures",
     "wall_time_s",
     "control_time_s",
@@ -61,7 +63,9 @@ def comparison(
     Columns: ``scenario``, ``controller``, ``seeds`` (the runs measured), ``failed`` (runs that
     failed, from ``failures``), ``failure`` (the first one's reason, else empty), ``refused``
     (every failure is a refusal of the network), then
-    ``<metric>``, ``<metric>_ci95`` and ``<metric>_change_pct`` for each metric. A controller
+    ``<metric>``, ``<metric>_ci95`` and ``<metric>_change_pct`` for each metric, then, when
+    ``summary`` has it, ``max_red_s``: the longest over the seeds (a bound holds on every run,
+    so its worst case is shown, not a mean). A controller
     none of whose runs was measured (its preparation or every run failed) has a row with 0 seeds
     and NaN figures, after the others.
     """
@@ -91,5 +95,7 @@ def comparison(
             row[f"{metric}_change_pct"] = (
                 100.0 * (mean - base_mean) / base_mean if base_mean else math.nan
             )
+        if "max_red_s" in summary and "max_red_s" not in metrics:
+            row["max_red_s"] = group["max_red_s"].max() if len(group) else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
