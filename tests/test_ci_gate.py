@@ -11,8 +11,9 @@ collection, forecasting, optimization or switching shows up here). It runs the c
 
 Thresholds from measured runs of this exact benchmark (2 cores): fixed 80.8 s; adaptive 31.5 s
 (61.0 %, 2026-12-03, with the sequencer; 41.4 s and 48.7 % with the earlier gap-actuated layer);
-adaptive --fixed-plans 57.7 s (28.6 %, 2026-11-29, unchanged on 2026-12-03). The runs are deterministic
-(seeds, history and training are fixed), so a gate trips only on a change of behaviour; each sits
+adaptive --fixed-plans 57.7 s (28.6 %, 2026-11-29, unchanged on 2026-12-03). The runs are
+deterministic (seeds, history and training are fixed), so a gate trips only on a change of
+behaviour; each sits
 below its measurement by several times the seed-to-seed noise of a two-seed mean (about ±1.5 s).
 """
 

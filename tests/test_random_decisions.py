@@ -180,13 +180,9 @@ def test_the_check_catches_greens_set_straight(tmp_path, net):
 
 
 def test_a_switch_asked_before_the_minimum_green_waits_for_it(tmp_path):
-    """Asked to leave a green before its minimum, a signal should hold it: SUMO must show no
-    green shorter than its minimum. Today ``TrafficSignal.switch_to`` plays such a switch and
-    every controller guards the minimum itself: reported as an expected failure until it holds."""
+    """Asked to leave a green before its minimum, a signal holds it: SUMO shows no green shorter
+    than its minimum (``TrafficSignal.switch_to`` starts the change when the minimum is over)."""
     scenario = load_scenario("single", end=WINDOW_S)
     result = _run(scenario, tmp_path, 1, early=True)
     assert result.controller_report["early"] > 0
-    cut = [p for p in result.safety_violations if "its minimum is" in p]
-    if cut:
-        pytest.xfail(f"switch_to cut {len(cut)} minimum greens, first: {cut[0]}")
     assert result.safety_violations == (), result.safety_violations[:3]

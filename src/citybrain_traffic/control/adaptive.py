@@ -20,9 +20,10 @@ import pandas as pd
 from ..clock import timestamp
 from ..errors import InputError
 from ..network import read_network
-from ..plans import TimingPlan, plan_to_dict, validate_all, write_tl_logics
+from ..plans import TimingPlan, plan_to_dict, validate_all
 from ..sim.additionals import induction_loops_xml, write_additional
 from .adaptive_setup import (
+    blind_greens,
     check_params,
     counting_loops,
     describe,
@@ -193,24 +194,7 @@ class AdaptiveController(Controller):
         self.opening_ = [] if self.history is None else opening_counts(self.history, scenario.begin)
         self.blind_: dict[str, frozenset[int]] = {}
         if self.realtime and not self.sequenced:
-            # SUMO gap-controls a green only through detectors on lanes whose every link it
-            # serves; a green it has none for keeps the plan's length.
-            from .actuated import phases_without_detector
-
-            probe = write_tl_logics(
-                workdir / "adaptive-probe.add.xml",
-                [
-                    bounded_plan(
-                        TimingPlan(
-                            tls_id=tls, program_id="ctraffic-adaptive-probe", phases=i.phases
-                        ),
-                        i.phases,
-                    )
-                    for tls, i in network.intersections.items()
-                ],
-            )
-            blind = phases_without_detector(scenario, probe, workdir)
-            self.blind_ = {tls: frozenset(indices) for tls, indices in blind.items()}
+            self.blind_ = blind_greens(scenario, network, workdir)
         self.hold_offsets_ = (
             self.realtime
             and not self.sequenced
@@ -365,15 +349,8 @@ class AdaptiveController(Controller):
         if self.realtime and not self.sequenced:
             plans = [self._bounded(plan, hold=hold) for plan in plans]
         plans = validate_all(plans, self.network)
-        mode = (
-            f"{self.sequence} sequence"
-            if self.sequenced
-            else "held"
-            if hold
-            else "free"
-            if self.realtime
-            else "fixed time"
-        )
+        modes = ("fixed time", "free", "held", f"{self.sequence} sequence")
+        mode = modes[3 if self.sequenced else 2 if hold else 1 if self.realtime else 0]
         for plan in plans:
             if self.sequencer is not None:
                 self.sequencer.set_plan(plan)

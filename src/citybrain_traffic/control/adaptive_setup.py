@@ -191,3 +191,27 @@ def forecast_counts(
     )
     merged["count"] = merged["count"].fillna(merged["count_recent"])
     return merged[["intersection", "movement", "count"]], "lightgbm"
+
+
+def blind_greens(scenario: Scenario, network: Network, workdir: Path) -> dict[str, frozenset[int]]:
+    """Return, per signal, the greens of its bounded programs that SUMO places no detector for.
+
+    SUMO gap-controls a green only through detectors on lanes whose every link it serves; a
+    green it has none for keeps the plan's length (``--sequence plan``).
+    """
+    from ..plans import TimingPlan, write_tl_logics
+    from .actuated import phases_without_detector
+    from .realtime import bounded_plan
+
+    probe = write_tl_logics(
+        workdir / "adaptive-probe.add.xml",
+        [
+            bounded_plan(
+                TimingPlan(tls_id=tls, program_id="ctraffic-adaptive-probe", phases=i.phases),
+                i.phases,
+            )
+            for tls, i in network.intersections.items()
+        ],
+    )
+    blind = phases_without_detector(scenario, probe, workdir)
+    return {tls: frozenset(indices) for tls, indices in blind.items()}

@@ -173,10 +173,13 @@ class TrafficSignal:
         return self.update(now)
 
     def switch_to(self, dst: int, now: float) -> float | None:
-        """Leave the current green for green ``dst``; return the next event time (s)."""
+        """Leave the current green for green ``dst``; return the next event time (s).
+
+        Asked before the current green has lasted its minimum, the change starts when it has.
+        """
         if dst == self.current or self._pending:
             return self.next_event
-        t = now
+        t = max(now, self.green_start + self.min_green(self.current))
         for state, duration in self.transition(self.current, dst):
             self._pending.append((t, state, None))
             t += duration
