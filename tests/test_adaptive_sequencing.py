@@ -70,6 +70,42 @@ def test_sequenced_runs_keep_the_envelope_and_vary_the_sequence(tmp_path, sequen
     assert delay < 40.0  # fixed time: 53.7 s on this seed
 
 
+#: The measurement reads the signals' states once a second: it may see a red up to that late.
+MEASURE_S = 1.0
+
+
+def _within_bound(out, seed=1):
+    kpis = json.loads((out / "adaptive" / f"seed-{seed}" / "kpis.json").read_text())
+    measured, bound = kpis["max_red_waiting_s"], kpis["max_red_bound_s"]
+    assert measured and set(measured) == set(bound)
+    for tls, seen in measured.items():
+        assert seen <= bound[tls] + MEASURE_S, (tls, seen, bound[tls])
+    return measured, bound
+
+
+def test_no_waiting_vehicle_sees_more_than_the_maximum_red(tmp_path):
+    # A bound far below what the demand would give: the sequencer must force the changes.
+    out, summary = _run(tmp_path, "--max-red", "40")
+    measured, bound = _within_bound(out)
+    assert bound == {"C": 40.0} and summary["safety_violations"].tolist() == [0]
+    sequencing = json.loads((out / "adaptive" / "seed-1" / "sequencing.json").read_text())
+    assert sequencing["C"]["forced_by_max_red"] > 0  # the bound was binding, not idle
+    assert summary["max_red_s"].iloc[0] == pytest.approx(max(measured.values()))
+
+
+def test_a_maximum_red_no_signal_could_keep_is_refused(tmp_path):
+    done = run_cli("simulate", "single", "-c", "adaptive", "--history-days", "0", "--max-red", "20")
+    assert done.returncode != 0
+    assert "--max-red 20 s cannot be kept: signal C needs 34 s" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_default_maximum_red_holds_on_a_real_city_network(tmp_path, resco):
+    out, summary = _run(tmp_path, scenario=str(resco("ingolstadt7")))
+    _within_bound(out)
+    assert summary["safety_violations"].tolist() == [0]
+
+
 def test_rebuilt_phases_run_netconverts_greens_safely(tmp_path):
     out, summary = _run(tmp_path, "--phases", "rebuilt")
     assert summary["safety_violations"].tolist() == [0]

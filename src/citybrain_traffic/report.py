@@ -42,7 +42,9 @@ def write_run_files(result: RunResult, folder: Path) -> None:
     """Write the files of one run into ``folder``.
 
     ``kpis.json`` (the run's ``summary.csv`` row, and ``max_red_waiting_s``: per signal, the
-    longest red a waiting vehicle saw, s), ``intersections.csv``, ``timeseries.csv``,
+    longest red a waiting vehicle saw, s; with the adaptive sequencer, ``max_red_bound_s``, the
+    bound it kept, and ``sequencing.json``, its counts of skips and forced changes),
+    ``intersections.csv``, ``timeseries.csv``,
     ``timeseries.png`` and, when the run counted, ``counts.csv`` (per-movement counts);
     ``plans.jsonl`` when its controller logged the plans it applied; ``safety.txt`` when the
     signal states SUMO showed left the safety envelope (one line each).
@@ -66,6 +68,12 @@ def write_run_files(result: RunResult, folder: Path) -> None:
         for key, value in result.summary_row().items()
     }
     row["max_red_waiting_s"] = result.max_red_waiting_s
+    if isinstance(report, dict) and report.get("sequencing"):
+        # The adaptive sequencer's bound beside the measurement, and its counts per signal.
+        row["max_red_bound_s"] = {
+            tls: stats["max_red_bound_s"] for tls, stats in report["sequencing"].items()
+        }
+        (folder / "sequencing.json").write_text(json.dumps(report["sequencing"], indent=1) + "\n")
     (folder / "kpis.json").write_text(json.dumps(row, indent=2) + "\n")
     if result.safety_violations:
         (folder / "safety.txt").write_text(
@@ -176,8 +184,8 @@ def comparison_rich(table: pd.DataFrame, *, baseline: str, title: str):
     """
     worst = _worst(table)
     wide = _rich_table(table, baseline=baseline, title=title, shown=_shown(table) + worst)
-    if not worst:
-        return wide
+    if not worst or not table["seeds"].any():
+        return wide  # nothing to show below the table when no run finished
     lines = [
         f"{heading} (worst seed): "
         + ", ".join(

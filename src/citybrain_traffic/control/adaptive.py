@@ -24,6 +24,7 @@ from ..plans import TimingPlan, plan_to_dict, validate_all
 from ..sim.additionals import induction_loops_xml, write_additional
 from .adaptive_setup import (
     blind_greens,
+    check_max_red,
     check_params,
     counting_loops,
     describe,
@@ -178,6 +179,8 @@ class AdaptiveController(Controller):
             net_file = rebuild_signals(scenario, workdir / "adaptive-rebuilt.net.xml", "static")
             network = read_network(net_file)
         self.network_ = network
+        if self.sequenced and self.max_red_s is not None:
+            check_max_red(self.max_red_s, network)
         loops = counting_loops(scenario, network)
         ids = [loop.id.replace("ctraffic_mv_", "ctraffic_ad_") for loop in loops]
         detectors = write_additional(

@@ -215,3 +215,27 @@ def blind_greens(scenario: Scenario, network: Network, workdir: Path) -> dict[st
     )
     blind = phases_without_detector(scenario, probe, workdir)
     return {tls: frozenset(indices) for tls, indices in blind.items()}
+
+
+def check_max_red(max_red_s: float, network: Network) -> None:
+    """Refuse a maximum red no signal could keep when every green has vehicles waiting.
+
+    A signal needs its program's cycle at minimum greens to serve each of its greens once (its
+    change intervals at their lengths); a shorter bound would have to cut a minimum green.
+
+    Raises
+    ------
+    InputError
+        Naming the signal that needs the most, and how much.
+    """
+    needs = {
+        tls: sum(p.min_green if p.is_green else p.duration for p in i.phases)
+        for tls, i in network.intersections.items()
+    }
+    tls, need = max(needs.items(), key=lambda item: item[1])
+    if max_red_s < need:
+        raise InputError(
+            f"--max-red {max_red_s:g} s cannot be kept: signal {tls} needs {need:g} s to serve "
+            "each of its greens once at its minimum, with its yellow and all-red; give at least "
+            f"{need:g} s"
+        )

@@ -113,8 +113,25 @@ class _SignalState:
         self.max_red_s = MAX_RED_CYCLES * sum(p.duration for p in own)
         #: The longest change from any green to another, start-up included (s).
         self.longest_change_s = max(self.change_s.values(), default=0.0)
+        #: The longest the maximum-red check looks ahead: every green at its minimum after the
+        #: longest change (s).
+        self.longest_chain_s = sum(signal.min_green(i) + self.longest_change_s for i in self.greens)
         #: When the current red spell of each lane first had a halting vehicle (None: none yet).
-        self.waiting_since: dict[str, float | None] = dict.fromkeys(self.lanes)
+        #: Each link: its incoming lane, and the greens that let it go (``G`` or ``g``), the
+        #: priority ones first. A link waits while its lane has a halting vehicle and it is red:
+        #: the lane's count cannot tell which link its front vehicle wants, so every red link
+        #: of the lane counts as waiting (the bound is kept for whichever it is).
+        self.link_lanes = {link.index: link.in_lane for link in intersection.links}
+        self.link_greens = {
+            link.index: sorted(
+                (i for i in self.greens if signal.phases[i].state[link.index] in GREEN_CHARS),
+                key=lambda i: signal.phases[i].state[link.index] != "G",
+            )
+            for link in intersection.links
+        }
+        self.waiting_since: dict[int, float | None] = dict.fromkeys(self.link_lanes)
+        #: The largest maximum red in force during the run (s): the bound the run is held to.
+        self.largest_bound_s = 0.0
         self.skips = 0
         self.out_of_order = 0
         self.forced = 0
@@ -225,6 +242,7 @@ class GreenSequencer:
             state.max_green[i] = max(MAX_GREEN_FACTOR * plan.phases[i].duration, own[i].duration)
             state.planned[i] = plan.phases[i].duration
         state.max_red_s = MAX_RED_CYCLES * plan.cycle_s
+        state.largest_bound_s = max(state.largest_bound_s, self.max_red(plan.tls_id))
 
     def max_red(self, tls: str) -> float:
         """Return the maximum red (s) the sequencer keeps at signal ``tls`` now."""
@@ -232,8 +250,9 @@ class GreenSequencer:
 
     def start(self, now: float) -> float:
         """Take the signals over in their current state; return when to act next."""
-        for state in self.states.values():
+        for tls, state in self.states.items():
             state.signal.take_over(now)
+            state.largest_bound_s = self.max_red(tls)
         return now + TICK_S
 
     def step(self, now: float) -> float:
@@ -260,14 +279,14 @@ class GreenSequencer:
 
     # -- decisions ---------------------------------------------------------------------------
     def _track_waiting(self, state: _SignalState, queued, now: float) -> None:
-        """Note when each red lane's waiting began; a lane in green waits for nothing."""
+        """Note when each red link's waiting began; a link shown green waits for nothing."""
         sig = state.signal
-        green_lanes = frozenset() if sig.in_transition else state.greens[sig.current].lanes
-        for lane in state.lanes:
-            if lane in green_lanes:
-                state.waiting_since[lane] = None
-            elif queued[lane] > 0 and state.waiting_since[lane] is None:
-                state.waiting_since[lane] = now
+        shown = "" if sig.in_transition else sig.phases[sig.current].state
+        for link, lane in state.link_lanes.items():
+            if shown and shown[link] in GREEN_CHARS:
+                state.waiting_since[link] = None
+            elif queued[lane] > 0 and state.waiting_since[link] is None:
+                state.waiting_since[link] = now
 
     def _service(self, state: _SignalState, index: int, present, queued, halting):
         """Vehicles green ``index`` would serve now, and the time it takes (s)."""
@@ -319,6 +338,12 @@ class GreenSequencer:
                 best, best_rate = index, r
             if state.sequence == "cyclic":
                 break  # the next green in order that has vehicles
+        if best != current:
+            # Going there first must leave every waiting link within its maximum red.
+            forced = self._overdue(state, current, now, then=best)
+            if forced is not None:
+                state.forced += 1
+                return forced
         return best
 
     def _present_rate(self, state: _SignalState, index: int, vehicles, queued, halting) -> float:
@@ -354,22 +379,60 @@ class GreenSequencer:
                 rate += min(arriving / GAP_S, 1.0 / self.headway_s)
         return rate
 
-    def _overdue(self, state: _SignalState, current: int, now: float) -> int | None:
-        """Return the green to serve now so no waiting vehicle sees more than the maximum red."""
-        limit = self.max_red(state.signal.id)
-        worst, worst_lane = 0.0, None
-        for lane, since in state.waiting_since.items():
-            if since is None:
+    def _overdue(
+        self, state: _SignalState, current: int, now: float, then: int | None = None
+    ) -> int | None:
+        """Return the green to serve now so no waiting vehicle sees more than the maximum red.
+
+        Earliest deadline first: the waiting links are taken in the order their maximum red
+        runs out, each served by its first green at its minimum after the change to it. If
+        that chain, started one tick from now (or after green ``then`` at its minimum, when
+        given), would leave some link waiting past its deadline, the green to serve now is the
+        first of the chain started now; else None (no change is forced).
+        """
+        # A margin of two ticks: a link's red counts from its first second of yellow, which the
+        # sequencer sees one tick late, and ends at its first second of green.
+        limit = self.max_red(state.signal.id) - 2 * TICK_S
+        waiting = sorted(
+            (since + limit, link)
+            for link, since in state.waiting_since.items()
+            if since is not None
+        )
+        if not waiting or waiting[0][0] > now + TICK_S + state.longest_chain_s + 60.0:
+            return None  # no chain of changes could reach so far
+        if then is None:
+            late = self._chain(state, waiting, current, now + TICK_S)[1]
+        else:
+            ready = now + state.change_s[current, then] - STARTUP_LOST_S
+            late = self._chain(state, waiting, then, ready + state.signal.min_green(then))[1]
+        return self._chain(state, waiting, current, now)[0] if late else None
+
+    def _chain(
+        self, state: _SignalState, waiting: list[tuple[float, int]], at: int, t: float
+    ) -> tuple[int | None, bool]:
+        """Serve the ``waiting`` (deadline, link) in order from green ``at`` at time ``t``.
+
+        Return the chain's first green (None: every link is served by ``at``) and whether a
+        link would wait past its deadline.
+        """
+        first = None
+        for deadline, link in waiting:
+            serving = state.link_greens[link]
+            if at in serving:
+                if t > deadline and at != state.signal.current:
+                    return first, True
                 continue
-            waited = now - since
-            if waited + state.longest_change_s + TICK_S >= limit and waited > worst:
-                worst, worst_lane = waited, lane
-        if worst_lane is None:
-            return None
-        serving = [i for i in state.greens if worst_lane in state.greens[i].lanes and i != current]
-        order = state.order_after(current)
-        serving.sort(key=order.index)  # cyclic: the first in program order
-        return serving[0] if serving else None
+            if state.sequence == "cyclic":
+                order = state.order_after(at)
+                serving = sorted(serving, key=order.index)
+            target = serving[0]
+            t += state.change_s[at, target] - STARTUP_LOST_S
+            first = target if first is None else first
+            if t > deadline:
+                return first, True
+            t += state.signal.min_green(target)
+            at = target
+        return first, False
 
     def _count(self, state: _SignalState, target: int) -> None:
         order = state.order_after(state.signal.current)
@@ -380,13 +443,16 @@ class GreenSequencer:
                 state.out_of_order += 1
 
     def report(self) -> dict[str, dict[str, float]]:
-        """Per signal: out-of-order changes, skipped greens and forced (maximum-red) changes."""
+        """Return each signal's counts of out-of-order, skipped and forced changes, and its bound.
+
+        Forced: by the maximum red; the bound: the largest maximum red in force in the run (s).
+        """
         return {
             tls: {
                 "out_of_order": s.out_of_order,
                 "skips": s.skips,
                 "forced_by_max_red": s.forced,
-                "max_red_s": round(self.max_red(tls), 1),
+                "max_red_bound_s": round(s.largest_bound_s, 1),
             }
             for tls, s in self.states.items()
         }
