@@ -41,8 +41,9 @@ class FakeApi:
 class Readings:
     """Vehicles and halting vehicles per lane, and vehicle positions, as the test sets them."""
 
-    def __init__(self):
+    def __init__(self, first_links=None):
         self.vehicles_on, self.halting_on, self.near = {}, {}, {}
+        self.first_links = first_links or {}  # lane -> (signal, link) its front vehicle wants
 
     def lane_counts(self, lanes):
         return (
@@ -52,6 +53,12 @@ class Readings:
 
     def approaching(self, lanes):
         return {lane: self.near.get(lane, []) for lane in lanes}
+
+    def waiting_links(self, lanes):
+        return {
+            lane: self.first_links.get(lane) if self.halting_on.get(lane, 0) else None
+            for lane in lanes
+        }
 
     def queue(self, lane, n):
         self.vehicles_on[lane] = self.halting_on[lane] = n
@@ -65,7 +72,10 @@ def network():
 def _sequencer(network, sequence="free", max_red_s=None):
     intersection = network.intersections["C"]
     signal = TrafficSignal(FakeApi(), intersection, intersection.phases)
-    readings = Readings()
+    first = {}
+    for link in intersection.links:
+        first.setdefault(link.in_lane, ("C", link.index))
+    readings = Readings(first)
     sequencer = GreenSequencer(
         {"C": signal},
         network,

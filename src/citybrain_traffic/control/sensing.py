@@ -12,6 +12,8 @@ from ..network import Intersection, Network, Phase
 #: TraCI's variable ids of a lane's vehicle and halting counts (``traci.constants``).
 _VEHICLES, _HALTING = 0x10, 0x14
 _LANE_COUNTS = (_VEHICLES, _HALTING)
+#: Below this speed a vehicle is halting (SUMO's own threshold for the halting counts).
+_HALTING_SPEED_M_S = 0.1
 
 #: A movement of a signal: (signal id, movement id).
 MovementKey = tuple[str, str]
@@ -40,6 +42,13 @@ class Sensing(Protocol):
         """Return the vehicles, and the halting vehicles, on each of ``lanes`` now."""
         ...
 
+    def waiting_links(self, lanes: Iterable[str]) -> dict[str, tuple[str, int] | None]:
+        """Return, per lane, the (signal, link index) its front vehicle stands waiting for.
+
+        None when the lane's front vehicle is moving, or waits for no signal.
+        """
+        ...
+
 
 class SumoSensing:
     """:class:`Sensing` through SUMO's API (libsumo or TraCI).
@@ -57,6 +66,8 @@ class SumoSensing:
         self.api = api
         self.loops = loops
         self._subscribed: tuple[str, ...] = ()
+        #: Per vehicle: the lane it was seen at the front of, and its next signal link there.
+        self._next_links: dict[str, tuple[str, tuple[str, int] | None]] = {}
 
     def interval_counts(self) -> dict[MovementKey, int]:
         """Return each movement's count in the loops' last closed interval."""
@@ -95,6 +106,27 @@ class SumoSensing:
                 vehicles[lane] = lane_api.getLastStepVehicleNumber(lane)
                 halting[lane] = lane_api.getLastStepHaltingNumber(lane)
         return vehicles, halting
+
+    def waiting_links(self, lanes: Iterable[str]) -> dict[str, tuple[str, int] | None]:
+        """Return, per lane, the (signal, link index) its front vehicle stands waiting for.
+
+        A vehicle's next link is asked once (SUMO's ``getNextTLS``) and remembered.
+        """
+        lane_api, vehicle = self.api.lane, self.api.vehicle
+        found: dict[str, tuple[str, int] | None] = {}
+        for lane in lanes:
+            ids = lane_api.getLastStepVehicleIDs(lane)
+            front = ids[-1] if ids else None
+            if front is None or vehicle.getSpeed(front) >= _HALTING_SPEED_M_S:
+                found[lane] = None
+                continue
+            known = self._next_links.get(front)
+            if known is None or known[0] != lane:
+                ahead = vehicle.getNextTLS(front)[:1]
+                link = (ahead[0][0], int(ahead[0][1])) if ahead else None
+                known = self._next_links[front] = (lane, link)
+            found[lane] = known[1]
+        return found
 
     def approaching(self, lanes: Iterable[str]) -> dict[str, list[tuple[float, float]]]:
         """Return (position along the lane m, speed m/s) of each vehicle on each lane."""

@@ -221,6 +221,7 @@ class GreenSequencer:
         )
         # Each stop-line lane's approach as a row of weights over the lanes read each tick.
         self.stop_lanes = tuple(sorted(self.approach))
+        self.link_lanes = tuple(sorted({lane for st in self.states.values() for lane in st.lanes}))
         column = {lane: j for j, lane in enumerate(self.read_lanes)}
         rows, cols, weights = [], [], []
         for i, lane in enumerate(self.stop_lanes):
@@ -262,10 +263,14 @@ class GreenSequencer:
         summed = (self.approach_matrix @ counts).tolist()
         present = {lane: row[0] for lane, row in zip(self.stop_lanes, summed)}
         queued = {lane: row[1] for lane, row in zip(self.stop_lanes, summed)}
+        # Which link each halting lane's front vehicle waits for (only lanes with a halting one).
+        fronts = self.sensing.waiting_links(
+            [lane for lane in self.link_lanes if halting.get(lane, 0) > 0]
+        )
         for state in self.states.values():
             sig = state.signal
             sig.update(now)
-            self._track_waiting(state, queued, now)
+            self._track_waiting(state, fronts, now)
             if sig.in_transition or sig.green_time(now) < sig.min_green(sig.current) - 1e-6:
                 continue
             target = self._choose(state, vehicles, present, queued, halting, now)
@@ -278,14 +283,18 @@ class GreenSequencer:
         return now + TICK_S
 
     # -- decisions ---------------------------------------------------------------------------
-    def _track_waiting(self, state: _SignalState, queued, now: float) -> None:
-        """Note when each red link's waiting began; a link shown green waits for nothing."""
+    def _track_waiting(self, state: _SignalState, fronts, now: float) -> None:
+        """Note when each red link's waiting began; a link shown green waits for nothing.
+
+        A link waits while the front vehicle of its lane stands waiting for it (``fronts``).
+        """
         sig = state.signal
         shown = "" if sig.in_transition else sig.phases[sig.current].state
+        tls = sig.id
         for link, lane in state.link_lanes.items():
             if shown and shown[link] in GREEN_CHARS:
                 state.waiting_since[link] = None
-            elif queued[lane] > 0 and state.waiting_since[link] is None:
+            elif state.waiting_since[link] is None and fronts.get(lane) == (tls, link):
                 state.waiting_since[link] = now
 
     def _service(self, state: _SignalState, index: int, present, queued, halting):
