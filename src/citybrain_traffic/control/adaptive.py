@@ -78,7 +78,7 @@ class AdaptiveController(Controller):
         in its order.
     max_red_s
         The longest red a waiting vehicle may see with ``free`` or ``cyclic`` (s); None:
-        ``sequencing.MAX_RED_CYCLES`` times the running plan's cycle.
+        ``greens.MAX_RED_CYCLES`` times the running plan's cycle.
     phases
         ``own``: the network's phases; ``rebuilt``: the phases ``netconvert --tls.rebuild``
         derives from the junctions' conflicts (as ``actuated-rebuilt`` runs them).

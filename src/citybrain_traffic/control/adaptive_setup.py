@@ -13,7 +13,8 @@ from ..errors import InputError, NotApplicableError
 from ..model_folder import read_metadata
 from ..sim.detectors import MovementLoop, movement_loops
 from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
-from .sequencing import MAX_RED_CYCLES, TICK_S
+from .greens import MAX_RED_CYCLES
+from .sequencing import TICK_S
 
 if TYPE_CHECKING:
     from ..network import Network

@@ -1,6 +1,7 @@
 """Demand-responsive sequencing: which green to serve next, and when, within the safety envelope.
 
-The real-time layer of ``adaptive`` with ``sequence`` ``free`` or ``cyclic`` (decision 0008).
+The real-time layer of ``adaptive`` with ``sequence`` ``free`` or ``cyclic`` (decision 0008);
+each signal's greens as it weighs them are in ``greens``.
 Every tick each signal past its minimum green looks at the vehicles on its approaches (the last
 150 m, what cameras or advance loops see) and weighs two things for every green of its program:
 how many vehicles it would serve and how long that takes, counting the change interval and the
@@ -8,14 +9,13 @@ start-up lost time to reach it. A green it starts is held until the queue it was
 had time to discharge (at most the green's maximum); then it keeps the running green while that
 green serves vehicles faster than any other could (a green with no vehicles is skipped), up to
 the plan's maximum green, and it always serves a movement whose waiting vehicle nears the
-maximum red. Greens are
-only the program's; every change plays the program's yellow and all-red (``TrafficSignal``).
+maximum red. Greens are only the program's; every change plays the program's yellow and all-red
+(``TrafficSignal``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -25,6 +25,7 @@ from ..optimize import DEFAULT_SATURATION_VEH_H_LANE
 from ..plans import TimingPlan
 from .realtime import MAX_GREEN_FACTOR
 from .sensing import QueueLayout, Sensing
+from .greens import MAX_RED_CYCLES, STARTUP_LOST_S, SignalGreens
 from .signal import TrafficSignal
 
 #: Sequence modes (``--sequence``): any order, or the program's order with empty greens skipped.
@@ -32,8 +33,6 @@ SEQUENCE_MODES = ("free", "cyclic")
 
 #: How often each signal reconsiders its green (s of simulated time): a detector's gap, about.
 TICK_S = 1.0
-#: Start-up lost time of a green (s): HCM's 2 s, the first vehicles' reaction and acceleration.
-STARTUP_LOST_S = 2.0
 #: Space a standing vehicle takes (m): SUMO's default length 5 m plus its minimum gap 2.5 m.
 VEHICLE_SPACE_M = 7.5
 #: A lane whose halting vehicles fill this share of it takes no more: its feeders are blocked.
@@ -41,106 +40,9 @@ JAM_SHARE = 0.9
 #: A green keeps going while a vehicle is this close to its stop line (s of travel at its speed):
 #: the passage time (unit extension) of practice, 2-4 s; SUMO's actuated default is 3 s.
 GAP_S = 3.0
-#: A permitted (``g``) link's share of its lane's vehicles it can serve: it yields to an
-#: opposing stream, so a green counts it half.
-PERMITTED_SHARE = 0.5
-#: The default maximum red, as a multiple of the plan's cycle: a fixed-time plan keeps any
-#: movement red less than one cycle, and the real-time layer may stretch every green up to
-#: ``MAX_GREEN_FACTOR`` times its plan, so no plan-consistent sequence needs a longer red.
-MAX_RED_CYCLES = MAX_GREEN_FACTOR
-
-
-@dataclass(frozen=True)
-class _Green:
-    """One green phase of a signal: the lanes it discharges and where its links lead."""
-
-    index: int
-    #: (incoming lane, outgoing lane, share of the incoming lane's vehicles) per green link; a
-    #: permitted link (``g``, yielding to a conflicting stream) counts ``PERMITTED_SHARE`` of it.
-    links: tuple[tuple[str, str, float], ...]
-    #: The lanes this green serves: one of their links has priority green (``G``), or has
-    #: permitted green and the lane never gets priority green.
-    lanes: frozenset[str]
-
-
-class _SignalState:
-    """What the sequencer knows and remembers about one signal."""
-
-    def __init__(self, signal: TrafficSignal, network: Network, sequence: str) -> None:
-        self.signal = signal
-        self.sequence = sequence
-        intersection = signal.intersection
-        per_lane: dict[str, int] = {}
-        for link in intersection.links:
-            per_lane[link.in_lane] = per_lane.get(link.in_lane, 0) + 1
-        priority = {
-            link.in_lane
-            for index in signal.green_indices
-            for link in intersection.links
-            if signal.phases[index].state[link.index] == "G"
-        }
-        self.greens: dict[int, _Green] = {}
-        for index in signal.green_indices:
-            state = signal.phases[index].state
-            green = [link for link in intersection.links if state[link.index] in GREEN_CHARS]
-            links = tuple(
-                (
-                    link.in_lane,
-                    link.out_lane,
-                    (1.0 if state[link.index] == "G" else PERMITTED_SHARE) / per_lane[link.in_lane],
-                )
-                for link in green
-            )
-            served = frozenset(
-                link.in_lane
-                for link in green
-                if state[link.index] == "G" or link.in_lane not in priority
-            )
-            self.greens[index] = _Green(index, links, served)
-        self.lanes = tuple(per_lane)
-        self.change_s = {
-            (a, b): sum(d for _, d in signal.transition(a, b)) + STARTUP_LOST_S
-            for a in self.greens
-            for b in self.greens
-            if a != b
-        }
-        own = signal.phases
-        self.max_green = {i: MAX_GREEN_FACTOR * own[i].duration for i in self.greens}
-        self.planned = {i: own[i].duration for i in self.greens}
-        #: How long the running green is held (s of green): the time the queue standing when it
-        #: was chosen takes to discharge at saturation flow, at most its maximum green.
-        self.committed = 0.0
-        self.max_red_s = MAX_RED_CYCLES * sum(p.duration for p in own)
-        #: The longest change from any green to another, start-up included (s).
-        self.longest_change_s = max(self.change_s.values(), default=0.0)
-        #: The longest the maximum-red check looks ahead: every green at its minimum after the
-        #: longest change (s).
-        self.longest_chain_s = sum(signal.min_green(i) + self.longest_change_s for i in self.greens)
-        #: When the current red spell of each lane first had a halting vehicle (None: none yet).
-        #: Each link: its incoming lane, and the greens that let it go (``G`` or ``g``), the
-        #: priority ones first. A link waits while its lane has a halting vehicle and it is red:
-        #: the lane's count cannot tell which link its front vehicle wants, so every red link
-        #: of the lane counts as waiting (the bound is kept for whichever it is).
-        self.link_lanes = {link.index: link.in_lane for link in intersection.links}
-        self.link_greens = {
-            link.index: sorted(
-                (i for i in self.greens if signal.phases[i].state[link.index] in GREEN_CHARS),
-                key=lambda i: signal.phases[i].state[link.index] != "G",
-            )
-            for link in intersection.links
-        }
-        self.waiting_since: dict[int, float | None] = dict.fromkeys(self.link_lanes)
-        #: The largest maximum red in force during the run (s): the bound the run is held to.
-        self.largest_bound_s = 0.0
-        self.skips = 0
-        self.out_of_order = 0
-        self.forced = 0
-
-    def order_after(self, index: int) -> list[int]:
-        """Return the greens after ``index`` in program order, wrapping around."""
-        order = sorted(self.greens)
-        k = order.index(index)
-        return order[k + 1 :] + order[:k]
+#: Beyond the chain of every green at its minimum, how far ahead the maximum-red check still
+#: looks (s): a chain of deadlines may come back to a green it has served.
+CHAIN_SLACK_S = 60.0
 
 
 class GreenSequencer:
@@ -178,7 +80,7 @@ class GreenSequencer:
             raise ValueError(f"sequence {sequence!r}: expected one of {', '.join(SEQUENCE_MODES)}")
         self.sensing = sensing
         self.max_red_s = max_red_s
-        self.states = {tls: _SignalState(sig, network, sequence) for tls, sig in signals.items()}
+        self.states = {tls: SignalGreens(sig, network, sequence) for tls, sig in signals.items()}
         self.headway_s = 3600.0 / DEFAULT_SATURATION_VEH_H_LANE
         self.approach = {
             lane: layout.queue_lanes.get(lane, [(lane, 1.0)])
@@ -241,7 +143,6 @@ class GreenSequencer:
         own = state.signal.phases
         for i in state.greens:
             state.max_green[i] = max(MAX_GREEN_FACTOR * plan.phases[i].duration, own[i].duration)
-            state.planned[i] = plan.phases[i].duration
         state.max_red_s = MAX_RED_CYCLES * plan.cycle_s
         state.largest_bound_s = max(state.largest_bound_s, self.max_red(plan.tls_id))
 
@@ -283,7 +184,7 @@ class GreenSequencer:
         return now + TICK_S
 
     # -- decisions ---------------------------------------------------------------------------
-    def _track_waiting(self, state: _SignalState, fronts, now: float) -> None:
+    def _track_waiting(self, state: SignalGreens, fronts, now: float) -> None:
         """Note when each red link's waiting began; a link shown green waits for nothing.
 
         A link waits while the front vehicle of its lane stands waiting for it (``fronts``).
@@ -297,7 +198,7 @@ class GreenSequencer:
             elif state.waiting_since[link] is None and fronts.get(lane) == (tls, link):
                 state.waiting_since[link] = now
 
-    def _service(self, state: _SignalState, index: int, present, queued, halting):
+    def _service(self, state: SignalGreens, index: int, present, queued, halting):
         """Vehicles green ``index`` would serve now, and the time it takes (s)."""
         per_lane: dict[str, float] = {}
         for lane, out, share in state.greens[index].links:
@@ -313,7 +214,7 @@ class GreenSequencer:
             needed = max(needed, n * self.headway_s, self.crossing_s[lane] if moving else 0.0)
         return served, needed
 
-    def _choose(self, state: _SignalState, vehicles, present, queued, halting, now: float) -> int:
+    def _choose(self, state: SignalGreens, vehicles, present, queued, halting, now: float) -> int:
         """Return the green to show next: the one that serves vehicles fastest from now on.
 
         The running green serves at its present rate (a discharging queue at saturation flow,
@@ -355,7 +256,7 @@ class GreenSequencer:
                 return forced
         return best
 
-    def _present_rate(self, state: _SignalState, index: int, vehicles, queued, halting) -> float:
+    def _present_rate(self, state: SignalGreens, index: int, vehicles, queued, halting) -> float:
         """Return how fast green ``index`` serves now (veh/s).
 
         A lane with a queue discharges at saturation flow; another lane serves the vehicles
@@ -389,7 +290,7 @@ class GreenSequencer:
         return rate
 
     def _overdue(
-        self, state: _SignalState, current: int, now: float, then: int | None = None
+        self, state: SignalGreens, current: int, now: float, then: int | None = None
     ) -> int | None:
         """Return the green to serve now so no waiting vehicle sees more than the maximum red.
 
@@ -407,7 +308,7 @@ class GreenSequencer:
             for link, since in state.waiting_since.items()
             if since is not None
         )
-        if not waiting or waiting[0][0] > now + TICK_S + state.longest_chain_s + 60.0:
+        if not waiting or waiting[0][0] > now + TICK_S + state.longest_chain_s + CHAIN_SLACK_S:
             return None  # no chain of changes could reach so far
         if then is None:
             late = self._chain(state, waiting, current, now + TICK_S)[1]
@@ -417,7 +318,7 @@ class GreenSequencer:
         return self._chain(state, waiting, current, now)[0] if late else None
 
     def _chain(
-        self, state: _SignalState, waiting: list[tuple[float, int]], at: int, t: float
+        self, state: SignalGreens, waiting: list[tuple[float, int]], at: int, t: float
     ) -> tuple[int | None, bool]:
         """Serve the ``waiting`` (deadline, link) in order from green ``at`` at time ``t``.
 
@@ -443,7 +344,7 @@ class GreenSequencer:
             at = target
         return first, False
 
-    def _count(self, state: _SignalState, target: int) -> None:
+    def _count(self, state: SignalGreens, target: int) -> None:
         order = state.order_after(state.signal.current)
         if order and target != order[0]:
             if order.index(target) > 0 and state.sequence == "cyclic":
