@@ -38,17 +38,15 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import argument_parser, run_scenarios, simulate_spec, write_report  # noqa: E402  (same scenarios as the baselines)
+from baselines import (  # noqa: E402  (same scenarios as the baselines)
+    CONTROLLERS,
+    argument_parser,
+    run_scenarios,
+    simulate_spec,
+    write_report,
+)
 
-BASELINES = [
-    "fixed",
-    "actuated",
-    "actuated-rebuilt",
-    "webster",
-    "max-pressure",
-    "max-pressure-queue",
-    "optimized",
-]
+BASELINES = [*CONTROLLERS, "optimized"]
 COMMITTED = ("baselines.csv", "optimized_plans.csv")
 MIN_DELAY_CUT = 0.25
 MIN_CONGESTION_CUT = 0.13

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import tempfile
 from pathlib import Path
@@ -52,14 +54,7 @@ def benchmark_command(
     time_to_teleport: float,
     jobs: int | None,
     out: str,
-    model_dir: str | None,
-    interval_min: float | None,
-    history_days: int | None,
-    fixed_plans: bool,
-    offsets: str | None,
-    sequence: str | None,
-    max_red_s: float | None,
-    phases: str | None,
+    **adaptive: Any,
 ) -> None:
     """Run SCENARIOS x controllers x seeds and compare every controller with fixed.
 
@@ -78,17 +73,7 @@ def benchmark_command(
 
     names = [c.strip() for c in controllers.split(",") if c.strip()]
     names = ["fixed", *[n for n in names if n != "fixed"]]
-    options = configure_controllers(
-        names,
-        model_dir,
-        interval_min,
-        history_days,
-        fixed_plans,
-        offsets,
-        sequence,
-        max_red_s,
-        phases,
-    )
+    options = configure_controllers(names, **adaptive)
     seed_list = parse_seeds(seeds)
     staged = StagedOutDir(out)
     cases = []

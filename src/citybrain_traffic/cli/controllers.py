@@ -114,8 +114,9 @@ def adaptive_options(command: FC) -> FC:
 
 def configure_controllers(
     names: list[str],
-    model_dir: str | None,
-    interval_min: float | None,
+    *,
+    model_dir: str | None = None,
+    interval_min: float | None = None,
     history_days: int | None = None,
     fixed_plans: bool = False,
     offsets: str | None = None,
@@ -125,18 +126,19 @@ def configure_controllers(
 ) -> dict[str, dict[str, Any]]:
     """Configure the controllers ``names`` with the options given; return the options per name.
 
-    The adaptive controller's options are refused when it is not among ``names``.
+    The options are the adaptive controller's (``adaptive_options``); they are refused when it
+    is not among ``names``.
     """
     options = _controller_options(
         names,
-        model_dir,
-        interval_min,
-        history_days,
-        fixed_plans,
-        offsets,
-        sequence,
-        max_red_s,
-        phases,
+        model_dir=model_dir,
+        interval_min=interval_min,
+        history_days=history_days,
+        fixed_plans=fixed_plans,
+        offsets=offsets,
+        sequence=sequence,
+        max_red_s=max_red_s,
+        phases=phases,
     )
     from ..experiments.registry import preparation
 
@@ -147,14 +149,15 @@ def configure_controllers(
 
 def _controller_options(
     names: list[str],
+    *,
     model_dir: str | None,
     interval_min: float | None,
     history_days: int | None,
     fixed_plans: bool,
     offsets: str | None,
-    sequence: str | None = None,
-    max_red_s: float | None = None,
-    phases: str | None = None,
+    sequence: str | None,
+    max_red_s: float | None,
+    phases: str | None,
 ) -> dict[str, dict[str, Any]]:
     """Return the options per controller; refuse the adaptive ones when it does not run."""
     for flag, value in (("--offsets", offsets), ("--sequence", sequence), ("--max-red", max_red_s)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import sys
 import tempfile
@@ -110,14 +112,7 @@ def simulate_command(
     bin_min: int,
     gui: bool,
     out: str | None,
-    model_dir: str | None,
-    interval_min: float | None,
-    history_days: int | None,
-    fixed_plans: bool,
-    offsets: str | None,
-    sequence: str | None,
-    max_red_s: float | None,
-    phases: str | None,
+    **adaptive: Any,
 ) -> None:
     """Simulate SCENARIO with every controller, print their KPIs; ``--help`` shows ``_HELP``."""
     names = _controller_names(controllers)
@@ -128,17 +123,7 @@ def simulate_command(
     from ..scenario import load_scenario
     from ..experiments.simulate import simulate_scenario
 
-    options = configure_controllers(
-        names,
-        model_dir,
-        interval_min,
-        history_days,
-        fixed_plans,
-        offsets,
-        sequence,
-        max_red_s,
-        phases,
-    )
+    options = configure_controllers(names, **adaptive)
     sc = load_scenario(scenario, net=net, routes=routes, begin=begin, end=end)
     network = read_network(sc.net_file)
     terminal = console()
