@@ -32,8 +32,10 @@ def controllers_command() -> None:
     """List the signal controllers."""
     from ..experiments.registry import controller_class, controller_names
 
-    for name in controller_names():
-        click.echo(f"{name:<17} {controller_class(name).description}")
+    names = controller_names()
+    width = max(map(len, names))
+    for name in names:
+        click.echo(f"{name:<{width}}  {controller_class(name).description}")
 
 
 def adaptive_options(command: FC) -> FC:

@@ -90,7 +90,7 @@ class AdaptiveController(Controller):
 
     replaces_programs = True
     name = "adaptive"
-    description = "closed loop: counts -> LightGBM forecast -> OR-Tools plans every 15 min"
+    description = "closed loop: LightGBM forecast -> OR-Tools plans /15 min, greens sequenced live"
     needs_signals = True
 
     def __init__(
