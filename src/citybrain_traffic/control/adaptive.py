@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Self
 import pandas as pd
 
 from ..clock import timestamp
-from ..errors import InputError
 from ..network import read_network
 from ..plans import TimingPlan, plan_to_dict, validate_all
 from ..sim.additionals import induction_loops_xml, write_additional
@@ -142,14 +141,9 @@ class AdaptiveController(Controller):
             offsets=self.offsets,
             sequence=self.sequence,
             max_red_s=self.max_red_s,
+            phases=self.phases,
+            realtime=self.realtime,
         )
-        if self.phases not in ("own", "rebuilt"):
-            raise InputError(f"--phases {self.phases!r}: expected own or rebuilt")
-        if self.phases == "rebuilt" and not self.sequenced:
-            raise InputError(
-                "--phases rebuilt runs with --sequence free or cyclic (the plans of --sequence "
-                "plan and --fixed-plans are installed over the network's own programs)"
-            )
 
     # -- preparation (main process, once per scenario) -----------------------------------------
     def check_applicable(self, scenario: Scenario, network: Network) -> None:

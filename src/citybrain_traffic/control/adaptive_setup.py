@@ -14,7 +14,7 @@ from ..model_folder import read_metadata
 from ..sim.detectors import MovementLoop, movement_loops
 from .realtime import MAX_GREEN_FACTOR, MIN_GREEN_SHARE
 from .greens import MAX_RED_CYCLES
-from .sequencing import TICK_S
+from .sequencing import SEQUENCE_MODES, TICK_S
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -35,15 +35,17 @@ def check_params(
     offsets: str,
     sequence: str = "free",
     max_red_s: float | None = None,
+    phases: str = "own",
+    realtime: bool = True,
 ) -> None:
     """Refuse adaptive options that cannot work together (see ``AdaptiveController``).
 
     Raises
     ------
     InputError
-    An interval out of range, an unknown offsets or sequence mode, a maximum red that is not
-    a positive number of seconds, or a model that does not forecast one control interval ahead
-    on counts of that interval.
+    An interval out of range, an unknown offsets, sequence or phases mode, rebuilt phases
+    without the sequencer, a maximum red that is not a positive number of seconds, or a model
+    that does not forecast one control interval ahead on counts of that interval.
     """
     minutes = float(interval_min)
     if not 1 <= minutes <= 120:
@@ -54,6 +56,13 @@ def check_params(
         raise InputError(f"--sequence {sequence!r}: expected one of {', '.join(SEQUENCES)}")
     if max_red_s is not None and not (math.isfinite(max_red_s) and max_red_s > 0):
         raise InputError(f"--max-red {max_red_s!r}: expected a positive number of seconds")
+    if phases not in ("own", "rebuilt"):
+        raise InputError(f"--phases {phases!r}: expected own or rebuilt")
+    if phases == "rebuilt" and not (realtime and sequence in SEQUENCE_MODES):
+        raise InputError(
+            "--phases rebuilt runs with --sequence free or cyclic (the plans of --sequence "
+            "plan and --fixed-plans are installed over the network's own programs)"
+        )
     if model is None:
         return
     try:

@@ -66,8 +66,8 @@ class SumoSensing:
         self.api = api
         self.loops = loops
         self._subscribed: tuple[str, ...] = ()
-        #: Per vehicle: the lane it was seen at the front of, and its next signal link there.
-        self._next_links: dict[str, tuple[str, tuple[str, int] | None]] = {}
+        #: Per lane: the vehicle last seen halting at its front, and that vehicle's next link.
+        self._fronts: dict[str, tuple[str, tuple[str, int] | None]] = {}
 
     def interval_counts(self) -> dict[MovementKey, int]:
         """Return each movement's count in the loops' last closed interval."""
@@ -110,7 +110,8 @@ class SumoSensing:
     def waiting_links(self, lanes: Iterable[str]) -> dict[str, tuple[str, int] | None]:
         """Return, per lane, the (signal, link index) its front vehicle stands waiting for.
 
-        A vehicle's next link is asked once (SUMO's ``getNextTLS``) and remembered.
+        A front vehicle's next link is asked once (SUMO's ``getNextTLS``) and remembered per
+        lane, so the memory stays one entry a lane however many vehicles pass.
         """
         lane_api, vehicle = self.api.lane, self.api.vehicle
         found: dict[str, tuple[str, int] | None] = {}
@@ -120,11 +121,11 @@ class SumoSensing:
             if front is None or vehicle.getSpeed(front) >= _HALTING_SPEED_M_S:
                 found[lane] = None
                 continue
-            known = self._next_links.get(front)
-            if known is None or known[0] != lane:
+            known = self._fronts.get(lane)
+            if known is None or known[0] != front:
                 ahead = vehicle.getNextTLS(front)[:1]
                 link = (ahead[0][0], int(ahead[0][1])) if ahead else None
-                known = self._next_links[front] = (lane, link)
+                known = self._fronts[lane] = (front, link)
             found[lane] = known[1]
         return found
 

@@ -228,9 +228,9 @@ class GreenSequencer:
         if overdue is not None:
             state.forced += 1
             return overdue
-        rate = 0.0
         if sig.green_time(now) < state.committed - 1e-6:
             return current  # still clearing the queue it was chosen for
+        rate = 0.0
         if sig.green_time(now) < state.max_green[current] - 1e-6:
             rate = self._present_rate(state, current, vehicles, queued, halting)
         candidates = (
