@@ -54,9 +54,11 @@ class Readings:
     def approaching(self, lanes):
         return {lane: self.near.get(lane, []) for lane in lanes}
 
-    def waiting_links(self, lanes):
+    def waiting_fronts(self, lanes):
         return {
-            lane: self.first_links.get(lane) if self.halting_on.get(lane, 0) else None
+            lane: (self.first_links[lane], 0.0)
+            if self.halting_on.get(lane, 0) and lane in self.first_links
+            else None
             for lane in lanes
         }
 

@@ -94,8 +94,28 @@ class SignalGreens:
             )
             for link in intersection.links
         }
+        #: Each green's links (state indices shown ``G`` or ``g``).
+        self.green_links = {
+            i: frozenset(k for k, c in enumerate(signal.phases[i].state) if c in GREEN_CHARS)
+            for i in self.greens
+        }
+        #: Each incoming lane's links at this signal (vehicles only: crossings have no lane
+        #: of the network's roads ahead of them).
+        lane_links: dict[str, set[int]] = {}
+        for link in intersection.links:
+            lane_links.setdefault(link.in_lane, set()).add(link.index)
+        self.lane_links = {lane: frozenset(ks) for lane, ks in lane_links.items()}
+        #: Per green: the lanes with a link it does not show green (where vehicles may wait).
+        self.red_lanes = {
+            i: [lane for lane, ks in self.lane_links.items() if not ks <= self.green_links[i]]
+            for i in self.greens
+        }
+        #: Since when each link not shown green has been red (s; from its first yellow second).
+        self.red_since: dict[int, float] = {}
         #: Since when each link has had a vehicle waiting for it at its red (None: none now).
         self.waiting_since: dict[int, float | None] = dict.fromkeys(self.link_lanes)
+        #: The lanes whose front vehicle waits at a red link, and that link (until it is served).
+        self.parked: dict[str, int] = {}
         #: The largest maximum red in force during the run (s): the bound the run is held to.
         self.largest_bound_s = 0.0
         self.skips = 0
@@ -107,3 +127,28 @@ class SignalGreens:
         order = sorted(self.greens)
         k = order.index(index)
         return order[k + 1 :] + order[:k]
+
+    def chain(self, waiting: list[tuple[float, int]], at: int, t: float) -> tuple[int | None, bool]:
+        """Serve the ``waiting`` (deadline, link) in order from green ``at`` at time ``t``.
+
+        Return the chain's first green (None: every link is served by ``at``) and whether a
+        link would wait past its deadline.
+        """
+        first = None
+        for deadline, link in waiting:
+            serving = self.link_greens[link]
+            if at in serving:
+                if t > deadline and at != self.signal.current:
+                    return first, True
+                continue
+            if self.sequence == "cyclic":
+                order = self.order_after(at)
+                serving = sorted(serving, key=order.index)
+            target = serving[0]
+            t += self.change_s[at, target] - STARTUP_LOST_S
+            first = target if first is None else first
+            if t > deadline:
+                return first, True
+            t += self.signal.min_green(target)
+            at = target
+        return first, False

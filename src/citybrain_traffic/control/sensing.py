@@ -9,9 +9,6 @@ from typing import Any, Protocol
 
 from ..network import Intersection, Network, Phase
 
-#: TraCI's variable ids of a lane's vehicle and halting counts (``traci.constants``).
-_VEHICLES, _HALTING = 0x10, 0x14
-_LANE_COUNTS = (_VEHICLES, _HALTING)
 #: Below this speed a vehicle is halting (SUMO's own threshold for the halting counts).
 _HALTING_SPEED_M_S = 0.1
 
@@ -42,10 +39,13 @@ class Sensing(Protocol):
         """Return the vehicles, and the halting vehicles, on each of ``lanes`` now."""
         ...
 
-    def waiting_links(self, lanes: Iterable[str]) -> dict[str, tuple[str, int] | None]:
-        """Return, per lane, the (signal, link index) its front vehicle stands waiting for.
+    def waiting_fronts(
+        self, lanes: Iterable[str]
+    ) -> dict[str, tuple[tuple[str, int], float] | None]:
+        """Return, per lane, the link its front vehicle stands waiting for, and for how long.
 
-        None when the lane's front vehicle is moving, or waits for no signal.
+        The link is (signal, link index), the time s since the vehicle stopped. None when the
+        lane is empty, its front vehicle is moving, or it waits for no signal.
         """
         ...
 
@@ -65,7 +65,6 @@ class SumoSensing:
     def __init__(self, api: Any, loops: Sequence[tuple[str, str, str]] = ()) -> None:
         self.api = api
         self.loops = loops
-        self._subscribed: tuple[str, ...] = ()
         #: Per lane: the vehicle last seen halting at its front, and that vehicle's next link.
         self._fronts: dict[str, tuple[str, tuple[str, int] | None]] = {}
 
@@ -88,35 +87,28 @@ class SumoSensing:
     def lane_counts(self, lanes: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
         """Return the vehicles, and the halting vehicles, on each of ``lanes`` in the last step.
 
-        Read through SUMO's subscriptions (one call a step, not two a lane); a lane whose
-        subscription another reader replaced is read directly.
+        Read lane by lane: with libsumo a call costs about 0.3 us, less than a subscription's
+        results cost to unpack (0.5 us a lane, measured on ingolstadt7), and only the lanes a
+        decision needs are read.
         """
-        lane_api = self.api.lane
-        if self._subscribed != tuple(lanes):
-            for lane in lanes:
-                lane_api.subscribe(lane, _LANE_COUNTS)
-            self._subscribed = tuple(lanes)
-        results = lane_api.getAllSubscriptionResults()
-        vehicles, halting = {}, {}
-        for lane in lanes:
-            got = results.get(lane, {})
-            if _VEHICLES in got and _HALTING in got:
-                vehicles[lane], halting[lane] = got[_VEHICLES], got[_HALTING]
-            else:
-                vehicles[lane] = lane_api.getLastStepVehicleNumber(lane)
-                halting[lane] = lane_api.getLastStepHaltingNumber(lane)
-        return vehicles, halting
+        lane = self.api.lane
+        number, halting = lane.getLastStepVehicleNumber, lane.getLastStepHaltingNumber
+        return {x: number(x) for x in lanes}, {x: halting(x) for x in lanes}
 
-    def waiting_links(self, lanes: Iterable[str]) -> dict[str, tuple[str, int] | None]:
-        """Return, per lane, the (signal, link index) its front vehicle stands waiting for.
+    def waiting_fronts(
+        self, lanes: Iterable[str]
+    ) -> dict[str, tuple[tuple[str, int], float] | None]:
+        """Return, per lane, the link its front vehicle stands waiting for, and for how long.
 
-        A front vehicle's next link is asked once (SUMO's ``getNextTLS``) and remembered per
-        lane, so the memory stays one entry a lane however many vehicles pass.
+        The link is (signal, link index), the first of SUMO's ``getNextTLS``; the time is the
+        vehicle's ``getWaitingTime`` (s since it last moved). None when the lane is empty, its
+        front vehicle moves, or it waits for no signal. A front vehicle's next link is asked
+        once and remembered per lane, so the memory stays one entry a lane.
         """
-        lane_api, vehicle = self.api.lane, self.api.vehicle
-        found: dict[str, tuple[str, int] | None] = {}
+        lane_ids, vehicle = self.api.lane.getLastStepVehicleIDs, self.api.vehicle
+        found: dict[str, tuple[tuple[str, int], float] | None] = {}
         for lane in lanes:
-            ids = lane_api.getLastStepVehicleIDs(lane)
+            ids = lane_ids(lane)
             front = ids[-1] if ids else None
             if front is None or vehicle.getSpeed(front) >= _HALTING_SPEED_M_S:
                 found[lane] = None
@@ -126,7 +118,7 @@ class SumoSensing:
                 ahead = vehicle.getNextTLS(front)[:1]
                 link = (ahead[0][0], int(ahead[0][1])) if ahead else None
                 known = self._fronts[lane] = (front, link)
-            found[lane] = known[1]
+            found[lane] = None if known[1] is None else (known[1], vehicle.getWaitingTime(front))
         return found
 
     def approaching(self, lanes: Iterable[str]) -> dict[str, list[tuple[float, float]]]:

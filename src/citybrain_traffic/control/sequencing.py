@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-from scipy import sparse
 
-from ..network import GREEN_CHARS, Network
+from ..network import Network
 from ..optimize import DEFAULT_SATURATION_VEH_H_LANE
 from ..plans import TimingPlan
 from .realtime import MAX_GREEN_FACTOR
@@ -118,22 +116,33 @@ class GreenSequencer:
             else float("inf")
             for out in outs
         }
-        self.read_lanes = tuple(
-            sorted({up for ups in self.approach.values() for up, _ in ups} | set(outs))
-        )
-        # Each stop-line lane's approach as a row of weights over the lanes read each tick.
-        self.stop_lanes = tuple(sorted(self.approach))
-        self.link_lanes = tuple(sorted({lane for st in self.states.values() for lane in st.lanes}))
-        column = {lane: j for j, lane in enumerate(self.read_lanes)}
-        rows, cols, weights = [], [], []
-        for i, lane in enumerate(self.stop_lanes):
-            for up, w in self.approach[lane]:
-                rows.append(i)
-                cols.append(column[up])
-                weights.append(w)
-        self.approach_matrix = sparse.csr_matrix(
-            (weights, (rows, cols)), shape=(len(self.stop_lanes), len(self.read_lanes))
-        )
+        # Per signal: the lanes read when it decides (its approaches and its links' ways out).
+        self.reads = {
+            tls: tuple(
+                sorted(
+                    {up for lane in state.lanes for up, _ in self.approach[lane]}
+                    | {out for green in state.greens.values() for _, out, _ in green.links}
+                )
+            )
+            for tls, state in self.states.items()
+        }
+        # Per signal: its lanes whose approach is one lane, whole, and those summed over several.
+        self.single = {
+            tls: [
+                (lane, self.approach[lane][0][0])
+                for lane in state.lanes
+                if len(self.approach[lane]) == 1 and self.approach[lane][0][1] == 1.0
+            ]
+            for tls, state in self.states.items()
+        }
+        self.summed = {
+            tls: [
+                (lane, self.approach[lane])
+                for lane in state.lanes
+                if not (len(self.approach[lane]) == 1 and self.approach[lane][0][1] == 1.0)
+            ]
+            for tls, state in self.states.items()
+        }
 
     def set_plan(self, plan: TimingPlan) -> None:
         """Take a validated plan's greens as maximum greens, its cycle for the maximum red."""
@@ -155,48 +164,93 @@ class GreenSequencer:
         for tls, state in self.states.items():
             state.signal.take_over(now)
             state.largest_bound_s = self.max_red(tls)
+            shown = state.green_links.get(state.signal.current, frozenset())
+            state.red_since = {link: now for link in state.link_lanes if link not in shown}
         return now + TICK_S
 
     def step(self, now: float) -> float:
-        """Let every signal past its minimum green choose its green; return the next tick."""
-        vehicles, halting = self.sensing.lane_counts(self.read_lanes)
-        counts = np.array([[vehicles[lane], halting[lane]] for lane in self.read_lanes], float)
-        summed = (self.approach_matrix @ counts).tolist()
-        present = {lane: row[0] for lane, row in zip(self.stop_lanes, summed)}
-        queued = {lane: row[1] for lane, row in zip(self.stop_lanes, summed)}
-        # Which link each halting lane's front vehicle waits for (only lanes with a halting one).
-        fronts = self.sensing.waiting_links(
-            [lane for lane in self.link_lanes if halting.get(lane, 0) > 0]
-        )
+        """Let every signal past its minimum green choose its green; return the next tick.
+
+        Only what a decision needs is read: the vehicles waiting at red links, every tick; the
+        approaches of a signal only when it may change (past its minimum green and the hold).
+        """
+        pending: list[tuple[SignalGreens, int | None]] = []
         for state in self.states.values():
             sig = state.signal
             sig.update(now)
-            self._track_waiting(state, fronts, now)
-            if sig.in_transition or sig.green_time(now) < sig.min_green(sig.current) - 1e-6:
+            if sig.in_transition:
                 continue
-            target = self._choose(state, vehicles, present, queued, halting, now)
+            self._note_waiting(state, now)
+            if sig.green_time(now) < sig.min_green(sig.current) - 1e-6:
+                continue
+            forced = self._overdue(state, sig.current, now)
+            if forced is not None:
+                state.forced += 1
+                pending.append((state, forced))
+            elif sig.green_time(now) >= state.committed - 1e-6:
+                pending.append((state, None))  # no longer clearing the queue it was chosen for
+        if not pending:
+            return now + TICK_S
+        lanes = self.reads[pending[0][0].signal.id]
+        if len(pending) > 1:
+            lanes = tuple({lane for state, _ in pending for lane in self.reads[state.signal.id]})
+        vehicles, halting = self.sensing.lane_counts(lanes)
+        for state, forced in pending:
+            present, queued = self._approaches(state, vehicles, halting)
+            sig = state.signal
+            target = forced
+            if target is None:
+                target = self._choose(state, vehicles, present, queued, halting, now)
             if target != sig.current:
                 self._count(state, target)
                 # Hold the new green while its standing queue discharges (not its arrivals).
                 _, clearing = self._service(state, target, queued, queued, halting)
                 state.committed = min(clearing, state.max_green[target])
+                for link in state.green_links[sig.current] - state.green_links[target]:
+                    state.red_since[link] = now  # its red counts from its first second of yellow
                 sig.switch_to(target, now)
         return now + TICK_S
 
-    # -- decisions ---------------------------------------------------------------------------
-    def _track_waiting(self, state: SignalGreens, fronts, now: float) -> None:
-        """Note when each red link's waiting began; a link shown green waits for nothing.
+    def _approaches(self, state: SignalGreens, vehicles, halting):
+        """Sum the vehicles, and the halting ones, over each of the signal's lanes' approaches."""
+        present: dict[str, float] = {}
+        queued: dict[str, float] = {}
+        for lane, up in self.single[state.signal.id]:
+            present[lane], queued[lane] = vehicles[up], halting[up]
+        for lane, ups in self.summed[state.signal.id]:
+            present[lane] = sum(w * vehicles[up] for up, w in ups)
+            queued[lane] = sum(w * halting[up] for up, w in ups)
+        return present, queued
 
-        A link waits while the front vehicle of its lane stands waiting for it (``fronts``).
+    # -- decisions ---------------------------------------------------------------------------
+    def _note_waiting(self, state: SignalGreens, now: float) -> None:
+        """Note since when each red link has had a vehicle waiting at its stop line.
+
+        The green shown ends its links' waits. A lane whose front vehicle stands waiting for a
+        red link of this signal dates that link's wait back to when the vehicle stopped
+        (SUMO's waiting time), or to the start of the red if it stood there before; the lane is
+        then left alone until that link is served, as ``MaxRedMeter`` measures it.
         """
-        sig = state.signal
-        shown = "" if sig.in_transition else sig.phases[sig.current].state
-        tls = sig.id
-        for link, lane in state.link_lanes.items():
-            if shown and shown[link] in GREEN_CHARS:
-                state.waiting_since[link] = None
-            elif state.waiting_since[link] is None and fronts.get(lane) == (tls, link):
-                state.waiting_since[link] = now
+        shown = state.green_links[state.signal.current]
+        red_since, waiting, parked = state.red_since, state.waiting_since, state.parked
+        for link in shown & red_since.keys():
+            del red_since[link]
+            waiting[link] = None
+        if parked:
+            for lane in [lane for lane, link in parked.items() if link in shown]:
+                del parked[lane]
+        look = [lane for lane in state.red_lanes[state.signal.current] if lane not in parked]
+        if not look:
+            return
+        tls = state.signal.id
+        for lane, found in self.sensing.waiting_fronts(look).items():
+            if found is None or found[0][0] != tls or found[0][1] not in red_since:
+                continue
+            link = found[0][1]
+            since = max(red_since[link], now - found[1])
+            before = waiting[link]
+            waiting[link] = since if before is None else min(before, since)
+            parked[lane] = link
 
     def _service(self, state: SignalGreens, index: int, present, queued, halting):
         """Vehicles green ``index`` would serve now, and the time it takes (s)."""
@@ -224,12 +278,6 @@ class GreenSequencer:
         """
         sig = state.signal
         current = sig.current
-        overdue = self._overdue(state, current, now)
-        if overdue is not None:
-            state.forced += 1
-            return overdue
-        if sig.green_time(now) < state.committed - 1e-6:
-            return current  # still clearing the queue it was chosen for
         rate = 0.0
         if sig.green_time(now) < state.max_green[current] - 1e-6:
             rate = self._present_rate(state, current, vehicles, queued, halting)
@@ -311,38 +359,11 @@ class GreenSequencer:
         if not waiting or waiting[0][0] > now + TICK_S + state.longest_chain_s + CHAIN_SLACK_S:
             return None  # no chain of changes could reach so far
         if then is None:
-            late = self._chain(state, waiting, current, now + TICK_S)[1]
+            late = state.chain(waiting, current, now + TICK_S)[1]
         else:
             ready = now + state.change_s[current, then] - STARTUP_LOST_S
-            late = self._chain(state, waiting, then, ready + state.signal.min_green(then))[1]
-        return self._chain(state, waiting, current, now)[0] if late else None
-
-    def _chain(
-        self, state: SignalGreens, waiting: list[tuple[float, int]], at: int, t: float
-    ) -> tuple[int | None, bool]:
-        """Serve the ``waiting`` (deadline, link) in order from green ``at`` at time ``t``.
-
-        Return the chain's first green (None: every link is served by ``at``) and whether a
-        link would wait past its deadline.
-        """
-        first = None
-        for deadline, link in waiting:
-            serving = state.link_greens[link]
-            if at in serving:
-                if t > deadline and at != state.signal.current:
-                    return first, True
-                continue
-            if state.sequence == "cyclic":
-                order = state.order_after(at)
-                serving = sorted(serving, key=order.index)
-            target = serving[0]
-            t += state.change_s[at, target] - STARTUP_LOST_S
-            first = target if first is None else first
-            if t > deadline:
-                return first, True
-            t += state.signal.min_green(target)
-            at = target
-        return first, False
+            late = state.chain(waiting, then, ready + state.signal.min_green(then))[1]
+        return state.chain(waiting, current, now)[0] if late else None
 
     def _count(self, state: SignalGreens, target: int) -> None:
         order = state.order_after(state.signal.current)
