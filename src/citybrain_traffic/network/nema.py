@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from .compass import label_order
 from .model import Intersection, Network
 from .movements import NamedMovement, SignalMovements, name_movements
 
@@ -109,7 +110,16 @@ def fit_nema(intersection: Intersection, movements: SignalMovements) -> NemaFit:
         for i in greens
     ]
     through = {m.approach for m in vehicles if m.turn == "T"}
-    keys = [tuple(m.name for m, p in s if _is_key(m, p, through)) for s in shown]
+    keys = [
+        tuple(
+            m.name
+            for m, _ in sorted(
+                (pair for pair in s if _is_key(*pair, through)),
+                key=lambda pair: (label_order(pair[0].approach), "LTRU".index(pair[0].turn)),
+            )
+        )
+        for s in shown
+    ]
     odd_labels = [label for label in labels if label not in _AXES]
     if odd_labels:
         reason = (
