@@ -1,6 +1,15 @@
-"""The SUMO network the engine controls: phases, signals, links, approaches, lanes; reading it."""
+"""The SUMO network: phases, signals, links, approaches, lanes, movement names, NEMA phases."""
 
 from .model import APPROACH_DISTANCE_M, Approach, Intersection, Lane, Link, Network, lane_edge
+from .movements import (
+    ApproachInfo,
+    NamedMovement,
+    SignalMovements,
+    compass_labels,
+    name_movements,
+    turn_class,
+)
+from .nema import NemaFit, NemaPhase, fit_nema, fit_network
 from .phases import (
     DEFAULT_MIN_GREEN_S,
     GREEN_CHARS,
@@ -21,17 +30,27 @@ __all__ = [
     "GREEN_CHARS",
     "TRANSITION_CHARS",
     "Approach",
+    "ApproachInfo",
     "Intersection",
     "Lane",
     "Link",
+    "NamedMovement",
+    "NemaFit",
+    "NemaPhase",
     "Network",
     "Phase",
+    "SignalMovements",
     "admissible",
     "clearance_times",
+    "compass_labels",
+    "fit_nema",
+    "fit_network",
     "lane_edge",
     "mark_pedestrian_clearances",
+    "name_movements",
     "next_green",
     "phase_kind",
     "phases_between",
     "read_network",
+    "turn_class",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,8 +17,16 @@ from .units import is_finite
 PLAN_FORMAT_VERSION = 1
 
 
-def write_json(path: Path, plans: Sequence[TimingPlan]) -> Path:
+def write_json(
+    path: Path,
+    plans: Sequence[TimingPlan],
+    *,
+    phase_labels: Mapping[str, Mapping[int, Mapping[str, Any]]] | None = None,
+) -> Path:
     """Write plans as JSON: ``{"format": "citybrain-traffic/plans", "version": 1, "plans": [...]}``.
+
+    ``phase_labels`` adds fields to phases, per signal and program index (the optimizer's
+    ``nema``, ``movements`` and ``name`` of each green); readers ignore them.
 
     The file is strict JSON: a plan field that is not a finite number is refused
     (``UnsafePlanError``), and a non-finite number in the provenance (audit data, such as the
@@ -42,10 +50,20 @@ def write_json(path: Path, plans: Sequence[TimingPlan]) -> Path:
     doc = {
         "format": "citybrain-traffic/plans",
         "version": PLAN_FORMAT_VERSION,
-        "plans": [plan_to_dict(p) | {"provenance": _finite_or_null(p.provenance)} for p in plans],
+        "plans": [
+            _labelled(plan_to_dict(p), (phase_labels or {}).get(p.tls_id, {}))
+            | {"provenance": _finite_or_null(p.provenance)}
+            for p in plans
+        ],
     }
     path.write_text(json.dumps(doc, indent=2, allow_nan=False, default=plans_json_default) + "\n")
     return path
+
+
+def _labelled(doc: dict, labels: Mapping[int, Mapping[str, Any]]) -> dict:
+    for k, phase in enumerate(doc["phases"]):
+        phase.update(labels.get(k, {}))
+    return doc
 
 
 def plan_to_dict(p: TimingPlan) -> dict:
