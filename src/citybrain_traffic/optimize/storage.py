@@ -98,11 +98,11 @@ def back_of_queue(
 def lane_storage_m(network: Network) -> dict[str, float]:
     """Return the queue storage (m) of every incoming lane of the network's signals.
 
-    From the stop line upstream, lane by lane, while the lane has exactly one feeding lane over a
-    connection no signal controls (not a U-turn), and that feeder continues this lane rather than
-    opening a turn bay beside it (when it feeds several lanes of the edge, the one starting
-    nearest its end continues it). So storage ends at the upstream signal, at a junction where
-    lanes merge, or at the start of a turn bay. A static fact of the file: computed once per
+    From the stop line upstream, lane by lane, while the lane has exactly one feeding lane (U-turns
+    aside) over a connection no signal controls, and that feeder continues this lane rather than
+    opening a turn bay beside it (``_continued_lane``; a lane shorter than ``VEHICLE_SPACING_M``
+    is no bay). So storage ends at the upstream signal, at a junction where lanes merge, or at
+    the start of a turn bay. A static fact of the file: computed once per
     process for a file and its modification time.
     """
     key = (str(network.path), network.path.stat().st_mtime_ns)
@@ -133,15 +133,17 @@ def _storage_of(lane) -> float:
             conn
             for conns in current.getEdge().getIncoming().values()
             for conn in conns
-            if conn.getToLane().getID() == current.getID()
+            if conn.getToLane().getID() == current.getID() and conn.getDirection() != "t"
         ]
-        if len(feeds) != 1 or feeds[0].getTLSID() or feeds[0].getDirection() == "t":
+        if len(feeds) != 1 or feeds[0].getTLSID():
             return total
         feeder = feeds[0].getFromLane()
-        if feeder.getID() in seen or _continued_lane(feeder, current.getEdge()) not in (
+        # A "bay" shorter than a queued vehicle is drawing, not a bay: its queue waits upstream.
+        bay = total >= VEHICLE_SPACING_M and _continued_lane(feeder, current.getEdge()) not in (
             None,
             current.getID(),
-        ):
+        )
+        if feeder.getID() in seen or bay:
             return total
         seen.add(feeder.getID())
         total += feeder.getLength()
