@@ -17,8 +17,10 @@ from .demand import (
     intersection_demand,
 )
 from .frame import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S
+from .pedestrians import pedestrian_minimums
 from .result import SignalTiming
 from .splits import DEFAULT_MAX_SATURATION, optimize_splits
+from .storage import lane_storage_m
 
 
 def optimize_network(
@@ -35,6 +37,7 @@ def optimize_network(
     max_link_length_m: float = DEFAULT_MAX_LINK_LENGTH_M,
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
     offsets: bool = True,
+    spillback_weight: float = 1.0,
 ) -> dict[str, SignalTiming]:
     """Optimize the timings of a network's signals from per-movement flows (veh/h).
 
@@ -58,6 +61,10 @@ def optimize_network(
         As for ``optimize_splits``.
     max_link_length_m, search_budget, offsets
         As for ``coordinate`` (used when ``coordinated``).
+    spillback_weight
+        Weight of the penalty on greens whose 95th-percentile queue overflows its storage
+        (``storage.SpillbackPenalty``; 0 turns it off). Greens serving crossings always keep
+        their pedestrian time (``pedestrians.pedestrian_minimums``).
 
     Returns
     -------
@@ -117,9 +124,19 @@ def optimize_network(
             max_link_length_m=max_link_length_m,
             search_budget=search_budget,
             offsets=offsets,
+            spillback_weight=spillback_weight,
             **options,
         ).timings
+    walks = pedestrian_minimums(network)
+    storage = lane_storage_m(network) if spillback_weight > 0 else None
     return {
-        tls: optimize_splits(network.intersections[tls], demand, **options)
+        tls: optimize_splits(
+            network.intersections[tls],
+            demand,
+            pedestrian_s=walks.get(tls),
+            storage_m=storage,
+            spillback_weight=spillback_weight,
+            **options,
+        )
         for tls, demand in demands.items()
     }

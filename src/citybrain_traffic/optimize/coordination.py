@@ -18,7 +18,9 @@ from .links import DEFAULT_MAX_LINK_LENGTH_M, SignalLink, signal_links
 from .offsets import DEFAULT_OFFSET_SEARCH_BUDGET, solve_offsets
 from .platoons import pair_costs
 from .result import SignalTiming, to_plans
+from .pedestrians import pedestrian_minimums
 from .splits import DEFAULT_MAX_SATURATION, SplitProblem
+from .storage import lane_storage_m
 
 __all__ = [
     "DEFAULT_MAX_LINK_LENGTH_M",
@@ -69,6 +71,7 @@ def coordinate(
     max_link_length_m: float = DEFAULT_MAX_LINK_LENGTH_M,
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
     offsets: bool = True,
+    spillback_weight: float = 1.0,
 ) -> Coordination:
     """Give a group of signals one common cycle, least-delay splits, and offsets (s).
 
@@ -103,6 +106,9 @@ def coordinate(
     offsets
         Solve the offsets; with False every offset is 0 and only the common cycle and its splits
         are computed (for plans that run free of their offsets, e.g. gap-actuated ones).
+    spillback_weight
+        Weight of the queue-storage penalty, as for ``optimize_network`` (0 turns it off);
+        greens serving crossings keep their pedestrian time either way.
 
     Raises
     ------
@@ -117,6 +123,8 @@ def coordinate(
     unknown = [tls for tls in demands if tls not in network.intersections]
     if unknown:
         raise InputError(f"signals {unknown[:5]} are not in network {network.path.name}")
+    walks = pedestrian_minimums(network)
+    storage = lane_storage_m(network) if spillback_weight > 0 else None
     problems = {
         tls: SplitProblem(
             network.intersections[tls],
@@ -125,6 +133,9 @@ def coordinate(
             cycle_max_s=cycle_max_s,
             max_saturation=max_saturation,
             analysis_period_h=analysis_period_h,
+            pedestrian_s=walks.get(tls),
+            storage_m=storage,
+            spillback_weight=spillback_weight,
         )
         for tls, demand in demands.items()
     }

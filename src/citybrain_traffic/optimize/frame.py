@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ..errors import InfeasibleError, InputError
 from ..network import Intersection
@@ -22,7 +23,8 @@ class TimingFrame:
     """The fixed and free parts of one signal's cycle, in whole seconds of green.
 
     ``greens`` are the program indices of the green phases and ``min_greens_s`` their minimum
-    greens (``Phase.min_green``) rounded up to whole seconds, at least 1 s. The change intervals
+    greens (``Phase.min_green``, or the pedestrian time of a green serving a crossing where that
+    is longer) rounded up to whole seconds, at least 1 s. The change intervals
     (yellow and all-red) are fixed and take ``fixed_s``; the greens add up to a whole number of
     seconds between ``green_total_min_s`` and ``green_total_max_s``, so the cycle is ``fixed_s``
     plus that total.
@@ -36,6 +38,8 @@ class TimingFrame:
     green_total_max_s: int
     cycle_min_s: float
     cycle_max_s: float
+    #: The pedestrian minimum green (s) of greens serving crossings, by program index.
+    pedestrian_s: Mapping[int, float] = field(default_factory=dict)
 
     @property
     def green_totals_s(self) -> range:
@@ -48,12 +52,14 @@ def timing_frame(
     *,
     cycle_min_s: float = DEFAULT_CYCLE_MIN_S,
     cycle_max_s: float = DEFAULT_CYCLE_MAX_S,
+    pedestrian_s: Mapping[int, float] | None = None,
 ) -> TimingFrame:
     """Return the timing frame of a signal.
 
     That is its green phases, minimum greens, change intervals and cycle range (s). The
     shortest cycle is the larger of ``cycle_min_s`` and the minimum greens plus the change
-    intervals.
+    intervals. ``pedestrian_s`` raises the minimum of the greens that serve pedestrian crossings
+    to their pedestrian time (s, by program index; ``optimize.pedestrians.pedestrian_minimums``).
 
     Raises
     ------
@@ -76,15 +82,24 @@ def timing_frame(
         raise InfeasibleError(
             f"signal {tls}: its program has no green phase, so there is nothing to time"
         )
+    walks = pedestrian_s or {}
+    unknown = sorted(set(walks) - set(greens))
+    if unknown:
+        raise InputError(
+            f"signal {tls}: pedestrian times given for phase(s) {unknown}, "
+            f"which are not green phases {list(greens)}"
+        )
     # A green shorter than a second is no green: SUMO would skip it.
     min_greens = tuple(
-        max(1, math.ceil(intersection.phases[i].min_green - _WHOLE_S)) for i in greens
+        max(1, math.ceil(max(intersection.phases[i].min_green, walks.get(i, 0.0)) - _WHOLE_S))
+        for i in greens
     )
     fixed = sum(phase.duration for phase in intersection.phases if not phase.is_green)
     need = sum(min_greens) + fixed
     if need > cycle_max_s + _WHOLE_S:
         raise InfeasibleError(
             f"signal {tls}: minimum greens {'+'.join(map(str, min_greens))} s "
+            f"{'(pedestrian times included) ' if walks else ''}"
             f"plus change intervals {fixed:g} s need a {need:g} s cycle, "
             f"above the maximum cycle {cycle_max_s:g} s"
         )
@@ -104,4 +119,5 @@ def timing_frame(
         green_total_max_s=high,
         cycle_min_s=float(cycle_min_s),
         cycle_max_s=float(cycle_max_s),
+        pedestrian_s=dict(walks),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -12,6 +12,8 @@ from ..network import Intersection
 from .delay import DEFAULT_ANALYSIS_PERIOD_H, phase_delay
 from .demand import IntersectionDemand
 from .frame import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S, timing_frame
+from .pedestrians import pedestrian_notes_of
+from .storage import SpillbackPenalty
 from .result import (
     STATUS_NO_DEMAND,
     STATUS_OPTIMAL,
@@ -45,7 +47,7 @@ class SplitProblem:
     shared out instead of starving low-flow phases. It is never tighter than the highest v/c of
     Webster's plan for the same flows: the cap stops the optimizer from saturating a phase more
     than the closed-form reference would, and with Webster's plan always admissible the result
-    never models more delay than it.
+    never models more delay than it (pedestrian minimums aside: they bind every plan).
 
     Parameters
     ----------
@@ -57,6 +59,9 @@ class SplitProblem:
         The v/c cap x_max.
     analysis_period_h
         Analysis period of the incremental delay (h).
+    pedestrian_s, storage_m, spillback_weight
+        Pedestrian minimum green (s) by phase index (``pedestrians.pedestrian_minimums``); queue
+        storage (m) by lane (``storage.lane_storage_m``) and weight of ``storage.SpillbackPenalty``.
 
     Raises
     ------
@@ -75,6 +80,9 @@ class SplitProblem:
         cycle_max_s: float = DEFAULT_CYCLE_MAX_S,
         max_saturation: float = DEFAULT_MAX_SATURATION,
         analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
+        pedestrian_s: Mapping[int, float] | None = None,
+        storage_m: Mapping[str, float] | None = None,
+        spillback_weight: float = 1.0,
     ):
         tls = intersection.tls_id
         for name, value in (
@@ -85,7 +93,8 @@ class SplitProblem:
                 raise InputError(f"signal {tls}: {name} is {value!r}, expected a positive number")
         self.intersection = intersection
         self.demand = demand
-        self.frame = timing_frame(intersection, cycle_min_s=cycle_min_s, cycle_max_s=cycle_max_s)
+        bounds = {"cycle_min_s": cycle_min_s, "cycle_max_s": cycle_max_s}
+        self.frame = timing_frame(intersection, **bounds, pedestrian_s=pedestrian_s)
         check_demand(self.frame, demand)
         self.max_saturation = float(max_saturation)
         self.analysis_period_h = float(analysis_period_h)
@@ -98,11 +107,10 @@ class SplitProblem:
         self._lanes = np.array([p.lanes for p in demand.phases])
         #: Webster's whole-second plan for the same flows, the yardstick of ``best``.
         self.reference = webster_timing(
-            intersection,
-            demand,
-            cycle_min_s=cycle_min_s,
-            cycle_max_s=cycle_max_s,
-            analysis_period_h=self.analysis_period_h,
+            intersection, demand, **bounds, analysis_period_h=self.analysis_period_h
+        )
+        self.penalty = SpillbackPenalty(
+            demand, storage_m or {}, analysis_period_h, spillback_weight, reference=self.reference
         )
         self.relaxed = not self._ranges(np.full(len(self.totals), self.max_saturation))[2].any()
         self._least = float(self.least_saturation().min()) if self.relaxed else self.max_saturation
@@ -268,9 +276,11 @@ class SplitProblem:
             (extra[None, :] <= spare[:, None])[:, None, :], (len(spare), len(low[0]), len(extra))
         )
         shape = valid.shape
+        cycles = np.broadcast_to(self.cycles_s[rows][:, None, None], shape)[valid]
+        greens = (low[:, :, None] + extra[None, None, :])[valid].astype(float)
         _, delay = phase_delay(
-            np.broadcast_to(self.cycles_s[rows][:, None, None], shape)[valid],
-            (low[:, :, None] + extra[None, None, :])[valid],
+            cycles,
+            greens,
             np.broadcast_to(self._ratios[None, :, None], shape)[valid],
             np.broadcast_to(self._lanes[None, :, None], shape)[valid],
             self.demand.saturation_veh_h_lane,
@@ -278,6 +288,9 @@ class SplitProblem:
         )
         table = np.full(shape, np.inf)
         table[valid] = np.broadcast_to(self._flows[None, :, None], shape)[valid] * delay
+        if self.penalty.parts:
+            positions = np.broadcast_to(np.arange(shape[1])[None, :, None], shape)[valid]
+            table[valid] += self.penalty(positions, cycles, greens)
         return low, spare, table
 
     def least_saturation(self, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
@@ -313,13 +326,14 @@ class SplitProblem:
         return STATUS_OPTIMAL, f"every phase at v/c <= {self.max_saturation:g}"
 
     def _timing(self, greens: list[int], status: str, note: str) -> SignalTiming:
+        spill = self.penalty.notes(self.frame, greens)
         return timing_from_greens(
             self.intersection,
             self.demand,
             greens,
             method="optimizer",
             status=status,
-            notes=(note,),
+            notes=(note, *pedestrian_notes_of(self.frame.pedestrian_s), *spill),
             inputs=timing_inputs(
                 self.demand,
                 self.frame,
@@ -339,6 +353,9 @@ def optimize_splits(
     max_saturation: float = DEFAULT_MAX_SATURATION,
     analysis_period_h: float = DEFAULT_ANALYSIS_PERIOD_H,
     cycle_s: float | None = None,
+    pedestrian_s: Mapping[int, float] | None = None,
+    storage_m: Mapping[str, float] | None = None,
+    spillback_weight: float = 1.0,
 ) -> SignalTiming:
     """Return the cycle and whole-second greens of least modelled delay for one signal.
 
@@ -348,25 +365,16 @@ def optimize_splits(
     ``SplitProblem``). The search space holds Webster's whole-second plan for the same flows
     whenever that plan keeps within the cap (always when the cap is relaxed), so the result then
     never has more modelled delay than Webster's. When Webster's plan breaks a cap other plans
-    meet, it is not admissible; if it has less delay, the notes say so.
+    meet, it is not admissible; if it has less delay, the notes say so. The timing's ``status``
+    is ``"optimal"``, ``"relaxed"`` or ``"no demand"``.
 
     Parameters
     ----------
-    intersection, demand
-        The signal and its demand (``intersection_demand``).
-    cycle_min_s, cycle_max_s
-        Cycle bounds (s).
-    max_saturation
-        The v/c cap x_max (relaxed, with status ``"relaxed"``, when no plan can meet it).
-    analysis_period_h
-        Analysis period of the incremental delay (h).
+    intersection, demand, cycle_min_s, cycle_max_s, max_saturation, analysis_period_h,
+    pedestrian_s, storage_m, spillback_weight
+        As for ``SplitProblem`` (a cap no plan meets is relaxed: status ``"relaxed"``).
     cycle_s
         Fix the cycle (s) instead of choosing it (no Webster comparison then).
-
-    Returns
-    -------
-    SignalTiming
-        ``status`` is ``"optimal"``, ``"relaxed"`` or ``"no demand"``.
 
     Raises
     ------
@@ -383,5 +391,8 @@ def optimize_splits(
         cycle_max_s=cycle_max_s,
         max_saturation=max_saturation,
         analysis_period_h=analysis_period_h,
+        pedestrian_s=pedestrian_s,
+        storage_m=storage_m,
+        spillback_weight=spillback_weight,
     )
     return problem.best() if cycle_s is None else problem.at_cycle(cycle_s)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
 from ..errors import UnsafePlanError
 from ..network import Network, Phase
+from ..network.crossings import PedestrianGreen, pedestrian_greens
 from .plan import TimingPlan
 from .units import is_finite
 
@@ -27,7 +29,12 @@ PLAN_KINDS = ("static", "actuated")
 _PROGRAM_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
 
 
-def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
+def violations(
+    program: TimingPlan,
+    reference: tuple[Phase, ...],
+    *,
+    pedestrian: Mapping[int, PedestrianGreen] | None = None,
+) -> list[str]:
     """Return every way ``program`` breaks the safety rules against the network's own phases.
 
     The rules: every number is finite; same number, order and state strings of phases; every
@@ -35,9 +42,11 @@ def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
     actuated SUMO program ends a change interval at its minDur); every green lasts at least its
     minimum (``Phase.min_green``), its actuated range (minDur..maxDur) contains the duration and
     respects that minimum, and its maxDur is at most the network's longest green for it or
-    ``MAX_GREEN_S``; the durations sum to the cycle, and the offset lies within it; the kind is
-    one of ``PLAN_KINDS``, the program id is plain text, and ``valid_from``/``valid_until`` are
-    ISO 8601 times in order. Durations and the offset are in s.
+    ``MAX_GREEN_S``; a green with a crossing green in it (``pedestrian``, by phase index, from
+    ``network.crossings.pedestrian_greens``) lasts at least its pedestrian time, and so does its
+    minDur unless the network's own minDur is shorter; the durations sum to the cycle, and the
+    offset lies within it; the kind is one of ``PLAN_KINDS``, the program id is plain text, and
+    ``valid_from``/``valid_until`` are ISO 8601 times in order. Durations and the offset are in s.
     """
     problems = _field_problems(program)
     if len(program.phases) != len(reference):
@@ -64,6 +73,8 @@ def violations(program: TimingPlan, reference: tuple[Phase, ...]) -> list[str]:
             ]
         else:
             problems += _green_problems(where, new, ref)
+            if pedestrian and i in pedestrian:
+                problems += _pedestrian_problems(where, new, ref, pedestrian[i])
     total = sum(p.duration for p in program.phases)
     if not is_finite(program.cycle_s) or program.cycle_s <= 0:
         problems.append(
@@ -134,6 +145,19 @@ def _green_problems(where: str, new: Phase, ref: Phase) -> list[str]:
     return problems
 
 
+def _pedestrian_problems(where: str, new: Phase, ref: Phase, walk: PedestrianGreen) -> list[str]:
+    floor = walk.minimum_s
+    why = f"its pedestrian time {floor:.1f} s ({walk.describe()})"
+    if walk.capped:
+        why = f"its pedestrian time, capped at the network's own {floor:g} s ({walk.describe()})"
+    problems = []
+    if new.duration < floor - _TOLERANCE_S:
+        problems.append(f"{where}: green {new.duration:g} s is shorter than {why}")
+    if new.min_dur < min(floor, ref.min_dur) - _TOLERANCE_S:
+        problems.append(f"{where}: minDur {new.min_dur:g} s is shorter than {why}")
+    return problems
+
+
 def _field_problems(program: TimingPlan) -> list[str]:
     """List what is wrong with the plan's fields other than its phases and cycle."""
     problems = []
@@ -161,23 +185,35 @@ def _field_problems(program: TimingPlan) -> list[str]:
     return problems
 
 
-def validate(program: TimingPlan, reference: tuple[Phase, ...]) -> TimingPlan:
-    """Return ``program`` if it is safe against ``reference``, else raise ``UnsafePlanError``."""
-    problems = violations(program, reference)
+def validate(
+    program: TimingPlan,
+    reference: tuple[Phase, ...],
+    *,
+    pedestrian: Mapping[int, PedestrianGreen] | None = None,
+) -> TimingPlan:
+    """Return ``program`` if it is safe against ``reference``, else raise ``UnsafePlanError``.
+
+    ``pedestrian`` gives the pedestrian time of the greens that serve crossings (``violations``).
+    """
+    problems = violations(program, reference, pedestrian=pedestrian)
     if problems:
         raise UnsafePlanError("unsafe signal program: " + "; ".join(problems))
     return program
 
 
 def validate_all(plans: list[TimingPlan], network: Network) -> list[TimingPlan]:
-    """Validate every plan against its signal in ``network``; all problems in one error."""
+    """Validate every plan against its signal in ``network``; all problems in one error.
+
+    Greens that serve pedestrian crossings are checked against their pedestrian time too.
+    """
     problems = []
+    walks = pedestrian_greens(network)
     for plan in plans:
         intersection = network.intersections.get(plan.tls_id)
         if intersection is None:
             problems.append(f"{plan.tls_id}: no such signal in {network.path.name}")
         else:
-            problems += violations(plan, intersection.phases)
+            problems += violations(plan, intersection.phases, pedestrian=walks.get(plan.tls_id))
     if problems:
         raise UnsafePlanError("unsafe timing plan: " + "; ".join(problems))
     return plans
