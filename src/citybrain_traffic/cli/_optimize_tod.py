@@ -38,6 +38,7 @@ SCHEDULE_COLUMNS = [
     "delay_s_veh",
 ]
 
+
 def optimize_tod(
     *,
     scenario: str | None,
@@ -64,11 +65,15 @@ def optimize_tod(
         raise InputError(
             "--tod needs --counts FILE: a count history of whole days to cut into periods"
         )
-    given = [f"--{name.replace('_', '-')}" for name, value in selected.items() if value is not None and value is not False]
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name, value in selected.items()
+        if value is not None and value is not False
+    ]
     if given:
         raise InputError(f"--tod times the whole count history: leave out {', '.join(given)}")
     staged = StagedOutDir(out)
-    _, network = scenario_and_network(scenario, net, routes, None, None, net_alone=True)
+    sc, network = scenario_and_network(scenario, net, routes, None, None, net_alone=True)
     counts = read_counts(Path(counts_file))
     unknown = sorted(set(counts["intersection"]) - set(network.intersections))
     if unknown:
@@ -99,6 +104,13 @@ def optimize_tod(
     console.print(tod_rich(schedule))
     for note in (schedule.criterion, *schedule.notes):
         console.print(f"[yellow]note[/]: {note}")
+    last = schedule.switches()[-1][0]
+    if sc is not None and sc.begin > last:
+        console.print(
+            f"[yellow]note[/]: {sc.name} begins at {sc.begin:g} s, after the schedule's last "
+            f"switch ({last} s after Monday 00:00): SUMO would run one program throughout; "
+            "begin a run before it"
+        )
     missing = [tls for tls in network.intersections if tls not in tls_ids]
     if missing:
         console.print(

@@ -2,14 +2,15 @@
 
 The periods are the optimal piecewise-constant segmentation of the day profile (least squares
 over every signal's flow, around the clock so a night period may span midnight), each at least
-``MIN_PERIOD_S`` long; their number is the knee of the fit-versus-periods curve (``knee``). Each period is timed for its peak bin (HCM's peak 15-minute flow
-rate) and neighbouring periods' cycles differ by at most ``MAX_CYCLE_CHANGE``.
+``MIN_PERIOD_S`` long; their number is the knee of the fit-versus-periods curve (``knee``).
+Each period is timed for its peak bin (HCM's peak 15-minute flow rate) and neighbouring
+periods' cycles differ by at most ``MAX_CYCLE_CHANGE``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..plans import TimingPlan
 from .batch import optimize_network
 from .frame import DEFAULT_CYCLE_MAX_S
 from .result import SignalTiming, to_plans
+from .segments import period_count, segment_day
 
 DAY_S = 86_400
 #: Shortest period (s). A plan transition takes a few cycles in the field; an hour keeps it a
@@ -55,7 +57,8 @@ class TodPeriod:
     def program_id(self) -> str:
         """The SUMO program id of this period's plans, unique within a schedule."""
         prefix = {WEEKDAY: "wd", WEEKEND: "we", DAILY: ""}[self.day_type]
-        return f"tod-{prefix}{clock(self.start_s).replace(':', '')}-{self.name.lower().replace(' ', '-')}"
+        slug = self.name.lower().replace(" ", "-")
+        return f"tod-{prefix}{clock(self.start_s).replace(':', '')}-{slug}"
 
     @property
     def days(self) -> str:
@@ -72,7 +75,7 @@ class TodPlan:
     """One period's plans: the design flows (veh/h), the timings, the validated programs.
 
     ``design_bin_s`` is, per signal, the start (s after midnight) of the bin whose flow rate it
-    was designed for; ``cycle_floor_s`` the shortest cycle the transition rule imposed per signal (s).
+    was designed for; ``cycle_floor_s`` the shortest cycle (s) the transition rule imposed.
     """
 
     period: TodPeriod
@@ -105,7 +108,9 @@ class TodSchedule:
             for p in self.plans:
                 if p.period.day_type == kind:
                     out.append((day * DAY_S + p.period.start_s % DAY_S, p.period.program_id))
-            midnight = next(p for p in self.plans if p.period.day_type == kind and p.period.covers(0))
+            midnight = next(
+                p for p in self.plans if p.period.day_type == kind and p.period.covers(0)
+            )
             out.append((day * DAY_S, midnight.period.program_id))
         ordered = sorted(dict(sorted(out)).items())
         # A switch to the program already running (a night across midnight) is no switch.
@@ -125,8 +130,8 @@ def day_profiles(counts: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     Returns the profiles, columns ``day_type``, ``slot`` (bin of the day, 0 = midnight),
     ``intersection``, ``movement``, ``flow_veh_h`` (mean over the day type's dates of the bin's
     flow rate, veh/h), ``days`` (how many dates of the day type the history has), and the bin
-    length (s). A bin missing on some dates is the mean of the
-    dates that have it (a gap, not a zero).
+    length (s). A bin missing on some dates is the mean of the dates that have it (a gap, not
+    a zero).
 
     Raises
     ------
@@ -147,17 +152,15 @@ def day_profiles(counts: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if DAY_S % bin_s:
         raise InputError(f"count bins of {bin_s / 60:g} min do not divide a day")
     stamps = counts["timestamp"]
-    weekend = stamps.dt.dayofweek >= 5
-    kinds = (
-        np.where(weekend, WEEKEND, WEEKDAY) if weekend.any() and (~weekend).any() else DAILY
-    )
+    weekend = stamps.dt.day_of_week >= 5
+    kinds = np.where(weekend, WEEKEND, WEEKDAY) if weekend.any() and (~weekend).any() else DAILY
     table = counts.assign(
         day_type=kinds,
         slot=((stamps - stamps.dt.normalize()).dt.total_seconds() // bin_s).astype(int),
         flow_veh_h=counts["count"] * 3600.0 / bin_s,
     )
     keys = ["day_type", "slot", "intersection", "movement"]
-    profiles = table.groupby(keys, as_index=False)["flow_veh_h"].mean()
+    profiles = table.groupby(keys)["flow_veh_h"].mean().reset_index()
     dates = table.groupby("day_type")["timestamp"].agg(lambda t: t.dt.normalize().nunique())
     profiles["days"] = profiles["day_type"].map(dates)
     slots = DAY_S // bin_s
@@ -170,69 +173,6 @@ def day_profiles(counts: pd.DataFrame) -> tuple[pd.DataFrame, int]:
                 "of the day counted on at least one date"
             )
     return profiles, bin_s
-
-
-def segment_day(
-    profile: np.ndarray, *, min_slots: int, max_periods: int | None = None
-) -> dict[int, tuple[float, list[int]]]:
-    """Cut a circular day profile into k contiguous periods of least squared error, every k.
-
-    ``profile`` is (slots x series), e.g. each signal's flow per bin. Returns, per k from 1 to
-    ``max_periods`` (default: as many as ``min_slots`` allows), the sum of squared deviations
-    from the period means and the first slot of every period, ascending.
-    """
-    n = profile.shape[0]
-    k_max = min(max_periods or n // min_slots, n // min_slots)
-    best: dict[int, tuple[float, list[int]]] = {1: (_sse(profile), [0])}
-    for shift in range(n):
-        rolled = np.roll(profile, -shift, axis=0)
-        costs = _segment_costs(rolled, min_slots)
-        total = costs[0].copy()  # total[j]: best cost of slots [0, j) in k periods
-        choices = []
-        for k in range(2, k_max + 1):
-            candidates = total[:, None] + costs
-            choices.append(candidates.argmin(axis=0))
-            total = candidates.min(axis=0)
-            if total[n] < best.get(k, (math.inf, []))[0] - 1e-9:
-                starts, j = [], n
-                for choice in reversed(choices):
-                    j = int(choice[j])
-                    starts.append(j)
-                best[k] = (float(total[n]), sorted((s + shift) % n for s in [0, *starts]))
-    return best
-
-
-def knee(errors: Sequence[float]) -> int:
-    """Return the number of periods at the knee of the error curve (1-based).
-
-    ``errors[k - 1]`` is the least squared error with k periods. With both axes scaled to
-    [0, 1], the knee is the point farthest below the chord from the first point to the last
-    (the "Kneedle" criterion of Satopaa et al., 2011): beyond it, another period buys less fit
-    than the average over the whole range.
-    """
-    y = np.asarray(errors, dtype=float)
-    if len(y) < 3 or y[0] <= y.min():
-        return len(y) if len(y) < 3 and y[-1] < y[0] else 1
-    x = np.linspace(0.0, 1.0, len(y))
-    scaled = (y - y.min()) / (y[0] - y.min())
-    chord = scaled[0] + (scaled[-1] - scaled[0]) * x
-    return int(np.argmax(chord - scaled)) + 1
-
-
-def period_count(
-    fits: Mapping[int, tuple[float, list[int]]], *, noise_var: float, slots: int, series: int
-) -> int:
-    """Return how many periods to use: the knee of the error curve, if significant.
-
-    The knee is taken over every k ``fits`` holds (``knee``); it is capped at the k of least
-    BIC = error / ``noise_var`` + k (series + 1) ln(values), so that noise never makes a period
-    (a flat profile stays one). ``noise_var`` is the variance of one profile value ((veh/h)^2)
-    and there are ``slots`` x ``series`` values.
-    """
-    log_n = math.log(slots * series)
-    bic = {k: e / noise_var + k * (series + 1) * log_n for k, (e, _) in fits.items()}
-    significant = min(bic, key=bic.__getitem__)
-    return min(knee([fits[k][0] for k in sorted(fits)]), significant)
 
 
 def tod_periods(
@@ -285,10 +225,9 @@ def design_flows(
     inside = part[part["slot"].map(lambda s: period.covers(s * bin_s))]
     totals = inside.groupby(["intersection", "slot"])["flow_veh_h"].sum()
     peak = totals.groupby(level="intersection").idxmax()
-    chosen = {tls: int(slot) for tls, slot in peak}
-    rows = inside[inside.apply(lambda r: chosen[r["intersection"]] == r["slot"], axis=1)]
-    flows = rows[["intersection", "movement", "flow_veh_h"]].reset_index(drop=True)
-    return flows, {tls: slot * bin_s for tls, slot in chosen.items()}
+    chosen = pd.DataFrame(list(peak), columns=["intersection", "slot"])
+    flows = inside.merge(chosen)[["intersection", "movement", "flow_veh_h"]]
+    return flows, {str(tls): int(slot) * bin_s for tls, slot in peak}
 
 
 def tod_schedule(
@@ -313,12 +252,17 @@ def tod_schedule(
     """
     profiles, bin_s = day_profiles(counts[counts["intersection"].isin(tls_ids)])
     periods, criterion = tod_periods(profiles, bin_s, min_period_s=min_period_s)
-    options = dict(coordinated=coordinated, saturation_veh_h_lane=saturation_veh_h_lane)
     plans = []
     for period in periods:
         flows, bins = design_flows(profiles, period, bin_s)
         flows = flows.assign(flow_veh_h=flows["flow_veh_h"] * demand_scale)
-        timings = optimize_network(network, flows, tls_ids=list(tls_ids), **options)
+        timings = optimize_network(
+            network,
+            flows,
+            tls_ids=list(tls_ids),
+            coordinated=coordinated,
+            saturation_veh_h_lane=saturation_veh_h_lane,
+        )
         plans.append(TodPlan(period, flows, bins, timings, ()))
     neighbours = _neighbours(TodSchedule(tuple(plans), bin_s, criterion))
     groups = [list(tls_ids)] if coordinated else [[tls] for tls in tls_ids]
@@ -336,7 +280,12 @@ def tod_schedule(
             break
         _, i, group, floor = min(low, key=lambda item: item[0])
         timings = optimize_network(
-            network, plans[i].flows, tls_ids=group, cycle_min_s=floor, **options
+            network,
+            plans[i].flows,
+            tls_ids=group,
+            coordinated=coordinated,
+            saturation_veh_h_lane=saturation_veh_h_lane,
+            cycle_min_s=floor,
         )
         plans[i] = replace(
             plans[i],
@@ -383,10 +332,6 @@ def _neighbours(schedule: TodSchedule) -> dict[int, set[int]]:
     return {i: s for i, s in near.items() if s}
 
 
-def _shortest(plan: TodPlan) -> float:
-    return min(t.cycle_s for t in plan.timings.values())
-
-
 def _name(start_s: int, end_s: int, means: Sequence[float], i: int) -> str:
     """Name a period by its level (a peak: busier than both neighbours) and its time of day."""
     mid_h = ((start_s + end_s) / 2 % DAY_S) / 3600
@@ -397,25 +342,3 @@ def _name(start_s: int, end_s: int, means: Sequence[float], i: int) -> str:
         if mid_h < limit:
             return word
     return "evening" if mid_h < 22 else "night"
-
-
-def _sse(x: np.ndarray) -> float:
-    return float(((x - x.mean(axis=0)) ** 2).sum())
-
-
-def _segment_costs(x: np.ndarray, min_slots: int) -> np.ndarray:
-    """Cost[i, j]: squared error of slots [i, j) about their mean; inf when shorter than allowed."""
-    n = x.shape[0]
-    s1 = np.vstack([np.zeros(x.shape[1]), np.cumsum(x, axis=0)])
-    s2 = np.concatenate([[0.0], np.cumsum((x**2).sum(axis=1))])
-    i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
-    length = np.maximum(j - i, 1)
-    sums = s1[j] - s1[i]
-    cost = (s2[j] - s2[i]) - (sums**2).sum(axis=2) / length
-    cost[j - i < min_slots] = math.inf
-    return np.maximum(cost, 0.0)
-
-
-def signal_cycles(plan: TodPlan) -> Mapping[str, float]:
-    """Cycle (s) per signal of a period's plans."""
-    return {tls: t.cycle_s for tls, t in plan.timings.items()}

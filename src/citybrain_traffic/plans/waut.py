@@ -5,6 +5,11 @@ the simulation's start and the times at which every junction assigned to it swit
 its ``period`` repeats the switches, so one day's (or one week's) schedule runs a simulation of
 any length. The programs themselves come from a ``tlLogic`` file loaded before it
 (``sumo -a plans.add.xml,waut.add.xml``).
+
+SUMO (1.28, ``MSTLLogicControl``) takes switch times modulo the period and schedules the first
+one later than the simulation's begin: a run that begins after the first period's last switch
+(e.g. after Sunday's evening switch of a weekly schedule) keeps one program throughout. Runs
+that begin within the first period, before its last switch, switch correctly from then on.
 """
 
 from __future__ import annotations
@@ -75,9 +80,7 @@ def waut_xml(
         period=format_seconds(period_s),
     )
     for switch in ordered:
-        ET.SubElement(
-            waut, "wautSwitch", time=format_seconds(switch.time_s), to=switch.program_id
-        )
+        ET.SubElement(waut, "wautSwitch", time=format_seconds(switch.time_s), to=switch.program_id)
     for tls in tls_ids:
         ET.SubElement(root, "wautJunction", wautID=waut_id, junctionID=tls)
     ET.indent(root)
