@@ -81,6 +81,12 @@ delay.
     "[default: 15].",
 )
 @click.option(
+    "--tod",
+    is_flag=True,
+    help="With --counts, instead of --at: a time-of-day schedule from the whole history (a plan "
+    "per period; tod_plans.add.xml, tod_waut.add.xml, tod_schedule.csv, tod_ntcip.csv).",
+)
+@click.option(
     "--from-routes",
     is_flag=True,
     help="Flows from the scenario's routed demand (the default source).",
@@ -126,6 +132,7 @@ def optimize_command(
     counts_file: str | None,
     at: str | None,
     window_min: int | None,
+    tod: bool,
     from_routes: bool,
     begin: float | None,
     end: float | None,
@@ -138,6 +145,22 @@ def optimize_command(
     from ..optimize import optimize_network, to_plans
     from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
+    if tod:
+        from ._optimize_tod import optimize_tod
+
+        selected = dict(at=at, window=window_min, from_routes=from_routes, begin=begin, end=end)
+        return optimize_tod(
+            scenario=scenario,
+            net=net,
+            routes=routes,
+            counts_file=counts_file,
+            selected=selected,
+            demand_scale=demand_scale,
+            saturation_flow=saturation_flow,
+            coordinated=coordinated,
+            out=out,
+            console=console(),
+        )
     from_counts = counts_file is not None
     _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)
     staged = StagedOutDir(out)

@@ -1,0 +1,152 @@
+"""SUMO WAUT export: the schedule file's shape, and real SUMO switching programs at its times."""
+
+from __future__ import annotations
+
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from citybrain_traffic.errors import InputError
+from citybrain_traffic.plans.waut import ProgramSwitch, waut_xml
+from citybrain_traffic.sim.session import sumo_binary
+
+from conftest import run_cli
+from test_tod import TUESDAY, corridor_flows, counts_of_days  # noqa: F401 (a fixture)
+
+MONDAY = TUESDAY - pd.Timedelta(days=1)
+DAY_S = 86_400
+
+
+def test_waut_names_the_program_running_at_midnight():
+    root = ET.fromstring(
+        waut_xml(
+            [ProgramSwitch(79200, "night"), ProgramSwitch(25200, "day")],
+            ["A", "B"],
+            period_s=DAY_S,
+        )
+    )
+    waut = root.find("WAUT")
+    assert waut.get("startProg") == "night" and waut.get("period") == "86400"
+    assert [(s.get("time"), s.get("to")) for s in waut.findall("wautSwitch")] == [
+        ("25200", "day"),
+        ("79200", "night"),
+    ]
+    assert [j.get("junctionID") for j in root.findall("wautJunction")] == ["A", "B"]
+    assert {j.get("wautID") for j in root.findall("wautJunction")} == {waut.get("id")}
+    with_midnight = waut_xml(
+        [ProgramSwitch(0, "a"), ProgramSwitch(600, "b")], ["A"], period_s=DAY_S
+    )
+    assert 'startProg="a"' in with_midnight
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [[], [ProgramSwitch(10, "a"), ProgramSwitch(10, "b")], [ProgramSwitch(DAY_S, "a")]],
+)
+def test_waut_refuses_bad_switches(switches):
+    with pytest.raises(InputError):
+        waut_xml(switches, ["A"], period_s=DAY_S)
+
+
+@pytest.fixture(scope="module")
+def two_weeks(corridor_flows, tmp_path_factory):  # noqa: F811 (the fixture imported above)
+    """``optimize --tod`` on 14 days from a Monday, weekends at 60% of the weekdays' flows."""
+    flows, network = corridor_flows
+    folder = tmp_path_factory.mktemp("tod-weeks")
+    days = {MONDAY + pd.Timedelta(days=d): (0.6 if d % 7 >= 5 else 1.0) for d in range(14)}
+    path = folder / "counts.csv"
+    counts_of_days(flows, days).to_csv(path, index=False)
+    out = folder / "out"
+    proc = run_cli("optimize", "corridor", "--counts", path, "--tod", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, network, pd.read_csv(out / "tod_schedule.csv")
+
+
+def _program_at(schedule: pd.DataFrame, t: int) -> str:
+    """The program the schedule table puts in force at simulation time t (0 = Monday 00:00)."""
+    kind = "weekday" if (t // DAY_S) % 7 < 5 else "weekend"
+    second = t % DAY_S
+    for _, row in schedule[schedule["day_type"] == kind].drop_duplicates("program_id").iterrows():
+        start, end = (int(row[c][:2]) * 3600 + int(row[c][3:]) * 60 for c in ("start", "end"))
+        if (second - start) % DAY_S < ((end - start) % DAY_S or DAY_S):
+            return row["program_id"]
+    raise AssertionError(f"no period covers {t}")
+
+
+def _sumo_programs(out, network, tmp_path, begin: int, end: int) -> list[tuple[float, float, str]]:
+    """Run SUMO on the plans and the WAUT; (begin, end, program) of every J1 green interval."""
+    events = tmp_path / "events.add.xml"
+    log = tmp_path / f"switches-{begin}.xml"
+    events.write_text(
+        f'<additional><timedEvent type="SaveTLSSwitchTimes" source="J1" dest="{log}"/></additional>'
+    )
+    additional = ",".join(
+        str(p) for p in (out / "tod_plans.add.xml", out / "tod_waut.add.xml", events)
+    )
+    proc = subprocess.run(
+        [
+            sumo_binary(),
+            "-n",
+            str(network.path),
+            "-a",
+            additional,
+            "--begin",
+            str(begin),
+            "--end",
+            str(end),
+            "--no-step-log",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [
+        (float(e.get("begin")), float(e.get("end")), e.get("programID"))
+        for e in ET.parse(log).getroot().iter("tlsSwitch")
+    ]
+
+
+def test_waut_repeats_every_week(two_weeks):
+    out, _, _ = two_weeks
+    waut = ET.parse(out / "tod_waut.add.xml").getroot().find("WAUT")
+    assert waut.get("period") == str(7 * DAY_S)
+    times = [int(s.get("time")) for s in waut.findall("wautSwitch")]
+    assert times == sorted(times) and 5 * DAY_S in times  # Saturday 00:00: the weekend plans
+
+
+def test_sumo_switches_programs_at_the_schedules_times(two_weeks, tmp_path):
+    out, network, schedule = two_weeks
+    weekday = schedule[schedule["day_type"] == "weekday"].drop_duplicates("program_id")
+    am = next(r for _, r in weekday.iterrows() if r["period"] == "AM peak")
+    weekend_pm = schedule[(schedule["day_type"] == "weekend") & (schedule["period"] == "PM peak")]
+    moments = [
+        DAY_S + int(am["start"][:2]) * 3600 + int(am["start"][3:]) * 60,  # Tuesday's AM peak
+        5 * DAY_S,  # Friday night -> Saturday's plans
+        6 * DAY_S
+        + int(weekend_pm["start"].iloc[0][:2]) * 3600
+        + int(weekend_pm["start"].iloc[0][3:]) * 60,  # Sunday's PM peak
+    ]
+    for t in moments:
+        before, after = _program_at(schedule, t - 1), _program_at(schedule, t)
+        assert before != after
+        greens = _sumo_programs(out, network, tmp_path, t - 300, t + 300)
+        assert {p for b, e, p in greens if e <= t} == {before}, t
+        assert {p for b, e, p in greens if b >= t + 1} == {after}, t
+
+
+def test_sumo_repeats_the_week(two_weeks, tmp_path):
+    """Through Sunday's last switch into the next Monday: SUMO wraps to the first switch.
+
+    (SUMO schedules a WAUT's switches from simulation time 0 on: a run must begin before the
+    first period's last switch, see ``waut_xml``.)
+    """
+    out, network, schedule = two_weeks
+    waut = ET.parse(out / "tod_waut.add.xml").getroot().find("WAUT")
+    last = max(int(s.get("time")) for s in waut.findall("wautSwitch"))
+    t = 7 * DAY_S
+    greens = _sumo_programs(out, network, tmp_path, last - 100, t + 300)
+    assert {p for b, e, p in greens if last + 1 <= b and e <= t} == {_program_at(schedule, t - 1)}
+    assert {p for b, e, p in greens if b >= t + 1} == {_program_at(schedule, t)}
+    assert _program_at(schedule, t - 1) != _program_at(schedule, t)
