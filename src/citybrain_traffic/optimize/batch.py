@@ -37,7 +37,7 @@ def optimize_network(
     max_link_length_m: float = DEFAULT_MAX_LINK_LENGTH_M,
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
     offsets: bool = True,
-    spillback_weight: float = 1.0,
+    spillback_weight: float = 0.0,
 ) -> dict[str, SignalTiming]:
     """Optimize the timings of a network's signals from per-movement flows (veh/h).
 
@@ -63,8 +63,10 @@ def optimize_network(
         As for ``coordinate`` (used when ``coordinated``).
     spillback_weight
         Weight of the penalty on greens whose 95th-percentile queue overflows its storage
-        (``storage.SpillbackPenalty``; 0 turns it off). Greens serving crossings always keep
-        their pedestrian time (``pedestrians.pedestrian_minimums``).
+        (``storage.SpillbackPenalty``). 0, the default, turns it off: the controllers' plans
+        (``adaptive``, ``optimized``) are bounds for a real-time layer or checked in SUMO;
+        ``ctraffic optimize`` turns it on for plans deployed as they are. Greens serving
+        crossings always keep their pedestrian time (``pedestrians.pedestrian_minimums``).
 
     Returns
     -------

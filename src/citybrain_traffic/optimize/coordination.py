@@ -71,7 +71,7 @@ def coordinate(
     max_link_length_m: float = DEFAULT_MAX_LINK_LENGTH_M,
     search_budget: float = DEFAULT_OFFSET_SEARCH_BUDGET,
     offsets: bool = True,
-    spillback_weight: float = 1.0,
+    spillback_weight: float = 0.0,
 ) -> Coordination:
     """Give a group of signals one common cycle, least-delay splits, and offsets (s).
 
@@ -107,7 +107,8 @@ def coordinate(
         Solve the offsets; with False every offset is 0 and only the common cycle and its splits
         are computed (for plans that run free of their offsets, e.g. gap-actuated ones).
     spillback_weight
-        Weight of the queue-storage penalty, as for ``optimize_network`` (0 turns it off);
+        Weight of the queue-storage penalty, as for ``optimize_network`` (0, the default, turns
+        it off);
         greens serving crossings keep their pedestrian time either way.
 
     Raises
