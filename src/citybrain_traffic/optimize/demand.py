@@ -22,6 +22,7 @@ from .lane_groups import (
     lane_groups,
     permitted_share,
 )
+from .saturation import SaturationModel
 
 __all__ = [
     "DEFAULT_SATURATION_VEH_H_LANE",
@@ -36,8 +37,11 @@ __all__ = [
     "permitted_share",
 ]
 
-#: Saturation flow of one lane (veh/h) when no measurement is given (the HCM base value rounded
-#: down for mixed urban traffic, and what SUMO's tlsCycleAdaptation.py assumes).
+#: Saturation flow of one lane (veh/h) when no measurement is given: s0, that of a through lane
+#: of passenger cars of standard width. The HCM's base is 1,900 pc/h/ln in large metropolitan
+#: areas and 1,750 elsewhere; 1,800 lies between, and is what SUMO's tlsCycleAdaptation.py
+#: assumes. It holds no adjustment: ``saturation.SaturationModel`` applies those the network and
+#: the demand show (width, heavy vehicles, turns), once.
 DEFAULT_SATURATION_VEH_H_LANE = 1800.0
 
 
@@ -89,7 +93,7 @@ def intersection_demand(
     lanes: Mapping[str, Lane],
     flows_veh_h: Mapping[str, float],
     *,
-    saturation_veh_h_lane: float = DEFAULT_SATURATION_VEH_H_LANE,
+    saturation_veh_h_lane: float | SaturationModel = DEFAULT_SATURATION_VEH_H_LANE,
 ) -> IntersectionDemand:
     """Compute the critical flow ratio and served flow (veh/h) of every green phase of a signal.
 
@@ -119,7 +123,11 @@ def intersection_demand(
         Flow per movement (veh/h), keyed by ``Link.movement`` (``"<in edge>><out edge>"``).
         Movements not given carry no flow.
     saturation_veh_h_lane
-        Saturation flow per lane (veh/h/lane).
+        Saturation flow per lane (veh/h/lane), the same for every lane and every green with a
+        priority link; or a ``saturation.SaturationModel``: each lane group's own saturation
+        flow (HCM-adjusted or measured) and, per green, the share its vehicle mix discharges
+        (turns, permitted turns on shared lanes). Then ``saturation_veh_h_lane`` of the result
+        is the model's base and each ``PhaseDemand`` has its critical group's effective value.
 
     Raises
     ------
@@ -130,7 +138,12 @@ def intersection_demand(
         When the signal's program has no green phase.
     """
     tls = intersection.tls_id
-    saturation = _positive(saturation_veh_h_lane, f"signal {tls}: saturation flow", "veh/h/lane")
+    model = saturation_veh_h_lane if isinstance(saturation_veh_h_lane, SaturationModel) else None
+    saturation = _positive(
+        model.base_veh_h_lane if model else saturation_veh_h_lane,
+        f"signal {tls}: saturation flow",
+        "veh/h/lane",
+    )
     greens = [i for i, phase in enumerate(intersection.phases) if phase.is_green]
     if not greens:
         raise InfeasibleError(
@@ -150,11 +163,11 @@ def intersection_demand(
             movement_lanes[link.movement].append(link.in_lane)
     lane_flow, lane_shares = balanced_lane_flows(movement_lanes, flows)
 
-    groups = lane_groups(intersection, greens, lane_flow, lane_shares, saturation)
+    groups = lane_groups(intersection, greens, lane_flow, lane_shares, saturation, model)
     served = [g for g in groups if g.phases]
     unserved = sum(g.flow_veh_h for g in groups if not g.phases)
     ratios = _phase_ratios(tls, greens, served, saturation)
-    phases = _phase_demands(greens, served, ratios, saturation)
+    phases = _phase_demands(greens, served, ratios, saturation, effective=model is not None)
     return IntersectionDemand(
         tls_id=tls,
         phases=phases,
@@ -275,25 +288,36 @@ def _phase_ratios(
 
 
 def _phase_demands(
-    greens: list[int], groups: list[LaneGroup], ratios: Mapping[int, float], saturation: float
+    greens: list[int],
+    groups: list[LaneGroup],
+    ratios: Mapping[int, float],
+    saturation: float,
+    *,
+    effective: bool,
 ) -> tuple[PhaseDemand, ...]:
+    """Each green's served flow and its critical lane group's lanes and saturation flow.
+
+    ``effective``: the critical group's saturation flow in the phase (its own x its share
+    there), the rate its flow ratio was computed against; otherwise ``saturation``.
+    """
     flow = dict.fromkeys(greens, 0.0)
-    critical: dict[int, tuple[float, int]] = {}
+    critical: dict[int, tuple[float, int, float]] = {}
     for group in groups:
         for phases, part_veh_h in group.flows_by_phases():
             for p, w in zip(phases, _weights(phases, ratios)):
                 flow[p] += part_veh_h * w
         for p, w in zip(group.phases, _weights(group.phases, ratios)):
             share = group.flow_ratio * w
-            if share > critical.get(p, (-1.0, 0))[0]:
-                critical[p] = (share, len(group.lanes))
+            if share > critical.get(p, (-1.0, 0, 0.0))[0]:
+                own = group.saturation_veh_h_lane * group.share(p) if effective else saturation
+                critical[p] = (share, len(group.lanes), own)
     return tuple(
         PhaseDemand(
             index=p,
             critical_ratio=ratios[p],
             flow_veh_h=float(flow[p]),
-            lanes=critical.get(p, (0.0, 1))[1],
-            saturation_veh_h_lane=saturation,
+            lanes=critical.get(p, (0.0, 1, saturation))[1],
+            saturation_veh_h_lane=critical.get(p, (0.0, 1, saturation))[2],
         )
         for p in greens
     )
