@@ -26,6 +26,7 @@ from .saturation import SaturationModel
 
 __all__ = [
     "DEFAULT_SATURATION_VEH_H_LANE",
+    "LANE_GROUP_COLUMNS",
     "PERMITTED_CRITICAL_HEADWAY_S",
     "PERMITTED_FOLLOW_UP_HEADWAY_S",
     "PERMITTED_MIN_SHARE",
@@ -34,6 +35,7 @@ __all__ = [
     "PhaseDemand",
     "flows_by_signal",
     "intersection_demand",
+    "lane_group_table",
     "permitted_share",
 ]
 
@@ -329,3 +331,56 @@ def _weights(phases: tuple[int, ...], ratios: Mapping[int, float]) -> np.ndarray
     if weights.sum() <= 0:
         weights = np.ones(len(phases))
     return weights / weights.sum()
+
+
+#: Columns of ``lane_group_table``.
+LANE_GROUP_COLUMNS = [
+    "intersection",
+    "edge",
+    "lanes",
+    "movements",
+    "flow_veh_h",
+    "base_veh_h_lane",
+    "f_w",
+    "f_HV",
+    "measured_lanes",
+    "saturation_veh_h_lane",
+    "share",
+    "effective_veh_h_lane",
+]
+
+
+def lane_group_table(demands: Mapping[str, IntersectionDemand]) -> pd.DataFrame:
+    """Tabulate every served lane group's saturation flow: base, factors, own and effective.
+
+    One row per lane group with a green: ``lanes`` (count), ``movements`` (``;``-joined),
+    ``flow_veh_h``, ``base_veh_h_lane`` (the signal's s0), ``f_w`` and ``f_HV`` (1 when not
+    adjusted), ``measured_lanes``, ``saturation_veh_h_lane`` (the group's own, per lane),
+    ``share`` (the largest share of it a green discharges: turns and permitted movements) and
+    ``effective_veh_h_lane`` (own x share), all veh/h.
+    """
+    rows = []
+    for tls, demand in demands.items():
+        for group in demand.lane_groups:
+            if not group.phases:
+                continue
+            factors = dict(group.adjustments)
+            own = group.saturation_veh_h_lane or demand.saturation_veh_h_lane
+            share = max(group.share(p) for p in group.phases)
+            rows.append(
+                (
+                    tls,
+                    group.edge,
+                    len(group.lanes),
+                    ";".join(group.movements),
+                    group.flow_veh_h,
+                    demand.saturation_veh_h_lane,
+                    factors.get("f_w", 1.0),
+                    factors.get("f_HV", 1.0),
+                    int(factors.get("measured", 0)),
+                    own,
+                    share,
+                    own * share,
+                )
+            )
+    return pd.DataFrame(rows, columns=LANE_GROUP_COLUMNS)
