@@ -309,7 +309,8 @@ def _phase_demands(
             for p, w in zip(phases, _weights(phases, ratios)):
                 flow[p] += part_veh_h * w
         for p, w in zip(group.phases, _weights(group.phases, ratios)):
-            share = group.flow_ratio * w
+            # With the model, the group that binds is the one of highest need: ratio / share.
+            share = group.flow_ratio * w / (group.share(p) if effective else 1.0)
             if share > critical.get(p, (-1.0, 0, 0.0))[0]:
                 own = group.saturation_veh_h_lane * group.share(p) if effective else saturation
                 critical[p] = (share, len(group.lanes), own)
