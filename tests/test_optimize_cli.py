@@ -11,6 +11,7 @@ import pytest
 from citybrain_traffic.flows import flows_from_routes
 from citybrain_traffic.network import read_network
 from citybrain_traffic.optimize import optimize_network
+from citybrain_traffic.optimize.saturation import saturation_model
 from citybrain_traffic.plans import read_plans, validate_all
 from citybrain_traffic.scenario import load_scenario
 from citybrain_traffic.sim.session import sumo_binary
@@ -161,6 +162,8 @@ def test_counts_give_the_plan_of_the_same_flows(tmp_path, single_counts):
         "00:15",
         "--window",
         "30",
+        "--design",
+        "mean",
         "--out",
         tmp_path / "o",
     )
@@ -168,8 +171,14 @@ def test_counts_give_the_plan_of_the_same_flows(tmp_path, single_counts):
     assert "30 min from 2026-01-05 00:15:00" in proc.stdout
     plan = read_plans(tmp_path / "o" / "plans.json")[0]
     assert plan.valid_from == "2026-01-05T00:15:00" and plan.valid_until == "2026-01-05T00:45:00"
+    assert plan.provenance["demand"]["design"] == "mean"
+    # Counts carry no vehicle types: the saturation model has no heavy vehicles.
+    model = saturation_model(network.path, base_veh_h_lane=1800)
     expected = optimize_network(
-        network, flows_from_routes(routed, network, begin=900, end=2700), tls_ids=["C"]
+        network,
+        flows_from_routes(routed, network, begin=900, end=2700),
+        tls_ids=["C"],
+        saturation_veh_h_lane=model,
     )["C"]
     assert plan.cycle_s == expected.cycle_s
     assert [plan.phases[i].duration for i in expected.greens_s] == list(expected.greens_s.values())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +12,14 @@ import pandas as pd
 from ..errors import InputError
 from ..optimize.demand import DEFAULT_SATURATION_VEH_H_LANE
 from ._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
-from ._optimize_flows import counted_flows, routed_flows, scenario_and_network
+from ._optimize_flows import (
+    counted_flows,
+    design_note,
+    routed_flows,
+    saturation_base,
+    saturation_for,
+    scenario_and_network,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,11 +112,20 @@ delay.
 @demand_scale_option("Multiply the demand (routed vehicles, or counted flows) by this factor.")
 @click.option(
     "--saturation-flow",
-    metavar="VEH_H_LANE",
-    type=float,
-    default=DEFAULT_SATURATION_VEH_H_LANE,
+    metavar="VEH_H_LANE|FILE",
+    default=f"{DEFAULT_SATURATION_VEH_H_LANE:g}",
     show_default=True,
-    help="Saturation flow, veh/h of green per lane (`ctraffic calibrate` measures it).",
+    help="Base saturation flow, veh/h of green per lane of through passenger cars, adjusted per "
+    "lane group (HCM: lane width, heavy vehicles, turns); or the CSV of `ctraffic calibrate "
+    "--out`, whose measured lanes keep their measurement.",
+)
+@click.option(
+    "--design",
+    metavar="mean|peak15|percentile:P",
+    default="peak15",
+    show_default=True,
+    help="Design flows: the window's mean, each signal's peak 15-min flow rate (the HCM's "
+    "peak-hour factor), or each movement's P-th percentile of its 15-min rates.",
 )
 @click.option(
     "--coordinated/--isolated",
@@ -137,11 +152,13 @@ def optimize_command(
     begin: float | None,
     end: float | None,
     demand_scale: float,
-    saturation_flow: float,
+    saturation_flow: str,
+    design: str,
     coordinated: bool | None,
     out: str,
 ) -> None:
     """Optimize the signal timing of SCENARIO and write the plans; ``--help`` shows ``_HELP``."""
+    from ..flows import parse_design
     from ..optimize import optimize_network, to_plans
     from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
@@ -162,7 +179,8 @@ def optimize_command(
             console=console(),
         )
     from_counts = counts_file is not None
-    _check_options(from_counts, from_routes, at, window_min, begin, end, saturation_flow)
+    _check_options(from_counts, from_routes, at, window_min, begin, end)
+    base, chosen = saturation_base(saturation_flow), parse_design(design)
     staged = StagedOutDir(out)
     terminal = console()
     sc, network = scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
@@ -170,31 +188,37 @@ def optimize_command(
     valid: tuple[str | None, str | None] = (None, None)
     if counts_file is not None:
         assert at is not None  # _check_options: --counts comes with --at
-        flows, tls_ids, source, valid = counted_flows(
-            Path(counts_file), network, at, window_min or 15, terminal
+        result, tls_ids, source, valid = counted_flows(
+            Path(counts_file), network, at, window_min or 15, terminal, chosen
         )
-        flows["flow_veh_h"] *= demand_scale
+        result.flows["flow_veh_h"] *= demand_scale
     else:
         assert sc is not None  # without --counts, scenario_and_network loads the scenario
-        flows, source = routed_flows(sc, network, demand_scale, explicit=from_routes)
+        result, source = routed_flows(
+            sc, network, demand_scale, explicit=from_routes, design=chosen
+        )
         tls_ids = list(network.intersections)
     coordinated = len(tls_ids) > 1 if coordinated is None else coordinated
+    design_text, design_info = design_note(result)
+    model, saturation_text, saturation_info = saturation_for(network, base, result, tls_ids)
     terminal.print(
         f"[bold]{name}[/]: {len(tls_ids)} signal(s), flows {source}, demand x{demand_scale:g}, "
-        f"saturation flow {saturation_flow:,.0f} veh/h/lane, "
-        f"{'coordinated' if coordinated else 'isolated'}"
+        f"{'coordinated' if coordinated else 'isolated'}\ndesign flows {design_text}\n"
+        f"{saturation_text}"
     )
     timings = optimize_network(
         network,
-        flows,
+        result.flows,
         tls_ids=tls_ids,
         coordinated=coordinated,
-        saturation_veh_h_lane=saturation_flow,
+        saturation_veh_h_lane=model,
     )
     demand = {
         "source": source,
         "demand_scale": demand_scale,
-        "saturation_veh_h_lane": saturation_flow,
+        "saturation_veh_h_lane": model.base_veh_h_lane,
+        **design_info,
+        **saturation_info,
     }
     plans = [
         replace(
@@ -211,7 +235,9 @@ def optimize_command(
             staged.final / path.name
             for path in write_outputs(out_dir, plans, network, sheet, summary)
         ]
-    terminal.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
+    terminal.print(
+        sheet_rich(sheet, summary, title=f"{name}: timing sheet, design flows {design_text}")
+    )
     _print_notes(summary, terminal)
     terminal.print(
         f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
@@ -243,7 +269,6 @@ def _check_options(
     window_min: int | None,
     begin: float | None,
     end: float | None,
-    saturation_flow: float,
 ) -> None:
     """Refuse option combinations that mix the two flow sources or lack a value, before any work."""
     if from_counts and from_routes:
@@ -261,8 +286,3 @@ def _check_options(
         )
     if window_min is not None and window_min <= 0:
         raise InputError(f"--window must be a positive number of minutes, got {window_min}")
-    if not (math.isfinite(saturation_flow) and saturation_flow > 0):
-        raise InputError(
-            "--saturation-flow must be a positive number of veh/h of green per lane "
-            f"(typically 1,500-2,000), got {saturation_flow:g}"
-        )

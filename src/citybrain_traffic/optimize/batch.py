@@ -19,6 +19,7 @@ from .demand import (
 from .frame import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S
 from .pedestrians import pedestrian_minimums
 from .result import SignalTiming
+from .saturation import SaturationModel
 from .splits import DEFAULT_MAX_SATURATION, optimize_splits
 from .storage import lane_storage_m
 
@@ -29,7 +30,9 @@ def optimize_network(
     *,
     tls_ids: Sequence[str] | None = None,
     coordinated: bool = False,
-    saturation_veh_h_lane: float | Mapping[str, float] = DEFAULT_SATURATION_VEH_H_LANE,
+    saturation_veh_h_lane: float | SaturationModel | Mapping[str, float] = (
+        DEFAULT_SATURATION_VEH_H_LANE
+    ),
     cycle_min_s: float = DEFAULT_CYCLE_MIN_S,
     cycle_max_s: float = DEFAULT_CYCLE_MAX_S,
     max_saturation: float = DEFAULT_MAX_SATURATION,
@@ -55,8 +58,9 @@ def optimize_network(
         Give the signals one common cycle and offsets (``coordination.coordinate``) instead of
         timing each alone (``splits.optimize_splits``, offset 0).
     saturation_veh_h_lane
-        Saturation flow per lane (veh/h/lane): one value, or one per signal id (the default for
-        signals not listed).
+        Saturation flow per lane (veh/h/lane): one value, one per signal id (the default for
+        signals not listed), or a ``saturation.SaturationModel`` (per lane group, HCM-adjusted
+        or measured).
     cycle_min_s, cycle_max_s, max_saturation, analysis_period_h
         As for ``optimize_splits``.
     max_link_length_m, search_budget, offsets

@@ -22,9 +22,11 @@ from .lane_groups import (
     lane_groups,
     permitted_share,
 )
+from .saturation import SaturationModel
 
 __all__ = [
     "DEFAULT_SATURATION_VEH_H_LANE",
+    "LANE_GROUP_COLUMNS",
     "PERMITTED_CRITICAL_HEADWAY_S",
     "PERMITTED_FOLLOW_UP_HEADWAY_S",
     "PERMITTED_MIN_SHARE",
@@ -33,11 +35,15 @@ __all__ = [
     "PhaseDemand",
     "flows_by_signal",
     "intersection_demand",
+    "lane_group_table",
     "permitted_share",
 ]
 
-#: Saturation flow of one lane (veh/h) when no measurement is given (the HCM base value rounded
-#: down for mixed urban traffic, and what SUMO's tlsCycleAdaptation.py assumes).
+#: Saturation flow of one lane (veh/h) when no measurement is given: s0, that of a through lane
+#: of passenger cars of standard width. The HCM's base is 1,900 pc/h/ln in large metropolitan
+#: areas and 1,750 elsewhere; 1,800 lies between, and is what SUMO's tlsCycleAdaptation.py
+#: assumes. It holds no adjustment: ``saturation.SaturationModel`` applies those the network and
+#: the demand show (width, heavy vehicles, turns), once.
 DEFAULT_SATURATION_VEH_H_LANE = 1800.0
 
 
@@ -89,7 +95,7 @@ def intersection_demand(
     lanes: Mapping[str, Lane],
     flows_veh_h: Mapping[str, float],
     *,
-    saturation_veh_h_lane: float = DEFAULT_SATURATION_VEH_H_LANE,
+    saturation_veh_h_lane: float | SaturationModel = DEFAULT_SATURATION_VEH_H_LANE,
 ) -> IntersectionDemand:
     """Compute the critical flow ratio and served flow (veh/h) of every green phase of a signal.
 
@@ -119,7 +125,11 @@ def intersection_demand(
         Flow per movement (veh/h), keyed by ``Link.movement`` (``"<in edge>><out edge>"``).
         Movements not given carry no flow.
     saturation_veh_h_lane
-        Saturation flow per lane (veh/h/lane).
+        Saturation flow per lane (veh/h/lane), the same for every lane and every green with a
+        priority link; or a ``saturation.SaturationModel``: each lane group's own saturation
+        flow (HCM-adjusted or measured) and, per green, the share its vehicle mix discharges
+        (turns, permitted turns on shared lanes). Then ``saturation_veh_h_lane`` of the result
+        is the model's base and each ``PhaseDemand`` has its critical group's effective value.
 
     Raises
     ------
@@ -130,7 +140,12 @@ def intersection_demand(
         When the signal's program has no green phase.
     """
     tls = intersection.tls_id
-    saturation = _positive(saturation_veh_h_lane, f"signal {tls}: saturation flow", "veh/h/lane")
+    model = saturation_veh_h_lane if isinstance(saturation_veh_h_lane, SaturationModel) else None
+    saturation = _positive(
+        model.base_veh_h_lane if model else saturation_veh_h_lane,
+        f"signal {tls}: saturation flow",
+        "veh/h/lane",
+    )
     greens = [i for i, phase in enumerate(intersection.phases) if phase.is_green]
     if not greens:
         raise InfeasibleError(
@@ -150,11 +165,11 @@ def intersection_demand(
             movement_lanes[link.movement].append(link.in_lane)
     lane_flow, lane_shares = balanced_lane_flows(movement_lanes, flows)
 
-    groups = lane_groups(intersection, greens, lane_flow, lane_shares, saturation)
+    groups = lane_groups(intersection, greens, lane_flow, lane_shares, saturation, model)
     served = [g for g in groups if g.phases]
     unserved = sum(g.flow_veh_h for g in groups if not g.phases)
     ratios = _phase_ratios(tls, greens, served, saturation)
-    phases = _phase_demands(greens, served, ratios, saturation)
+    phases = _phase_demands(greens, served, ratios, saturation, effective=model is not None)
     return IntersectionDemand(
         tls_id=tls,
         phases=phases,
@@ -275,25 +290,37 @@ def _phase_ratios(
 
 
 def _phase_demands(
-    greens: list[int], groups: list[LaneGroup], ratios: Mapping[int, float], saturation: float
+    greens: list[int],
+    groups: list[LaneGroup],
+    ratios: Mapping[int, float],
+    saturation: float,
+    *,
+    effective: bool,
 ) -> tuple[PhaseDemand, ...]:
+    """Each green's served flow and its critical lane group's lanes and saturation flow.
+
+    ``effective``: the critical group's saturation flow in the phase (its own x its share
+    there), the rate its flow ratio was computed against; otherwise ``saturation``.
+    """
     flow = dict.fromkeys(greens, 0.0)
-    critical: dict[int, tuple[float, int]] = {}
+    critical: dict[int, tuple[float, int, float]] = {}
     for group in groups:
         for phases, part_veh_h in group.flows_by_phases():
             for p, w in zip(phases, _weights(phases, ratios)):
                 flow[p] += part_veh_h * w
         for p, w in zip(group.phases, _weights(group.phases, ratios)):
-            share = group.flow_ratio * w
-            if share > critical.get(p, (-1.0, 0))[0]:
-                critical[p] = (share, len(group.lanes))
+            # With the model, the group that binds is the one of highest need: ratio / share.
+            share = group.flow_ratio * w / (group.share(p) if effective else 1.0)
+            if share > critical.get(p, (-1.0, 0, 0.0))[0]:
+                own = group.saturation_veh_h_lane * group.share(p) if effective else saturation
+                critical[p] = (share, len(group.lanes), own)
     return tuple(
         PhaseDemand(
             index=p,
             critical_ratio=ratios[p],
             flow_veh_h=float(flow[p]),
-            lanes=critical.get(p, (0.0, 1))[1],
-            saturation_veh_h_lane=saturation,
+            lanes=critical.get(p, (0.0, 1, saturation))[1],
+            saturation_veh_h_lane=critical.get(p, (0.0, 1, saturation))[2],
         )
         for p in greens
     )
@@ -305,3 +332,56 @@ def _weights(phases: tuple[int, ...], ratios: Mapping[int, float]) -> np.ndarray
     if weights.sum() <= 0:
         weights = np.ones(len(phases))
     return weights / weights.sum()
+
+
+#: Columns of ``lane_group_table``.
+LANE_GROUP_COLUMNS = [
+    "intersection",
+    "edge",
+    "lanes",
+    "movements",
+    "flow_veh_h",
+    "base_veh_h_lane",
+    "f_w",
+    "f_HV",
+    "measured_lanes",
+    "saturation_veh_h_lane",
+    "share",
+    "effective_veh_h_lane",
+]
+
+
+def lane_group_table(demands: Mapping[str, IntersectionDemand]) -> pd.DataFrame:
+    """Tabulate every served lane group's saturation flow: base, factors, own and effective.
+
+    One row per lane group with a green: ``lanes`` (count), ``movements`` (``;``-joined),
+    ``flow_veh_h``, ``base_veh_h_lane`` (the signal's s0), ``f_w`` and ``f_HV`` (1 when not
+    adjusted), ``measured_lanes``, ``saturation_veh_h_lane`` (the group's own, per lane),
+    ``share`` (the largest share of it a green discharges: turns and permitted movements) and
+    ``effective_veh_h_lane`` (own x share), all veh/h.
+    """
+    rows = []
+    for tls, demand in demands.items():
+        for group in demand.lane_groups:
+            if not group.phases:
+                continue
+            factors = dict(group.adjustments)
+            own = group.saturation_veh_h_lane or demand.saturation_veh_h_lane
+            share = max(group.share(p) for p in group.phases)
+            rows.append(
+                (
+                    tls,
+                    group.edge,
+                    len(group.lanes),
+                    ";".join(group.movements),
+                    group.flow_veh_h,
+                    demand.saturation_veh_h_lane,
+                    factors.get("f_w", 1.0),
+                    factors.get("f_HV", 1.0),
+                    int(factors.get("measured", 0)),
+                    own,
+                    share,
+                    own * share,
+                )
+            )
+    return pd.DataFrame(rows, columns=LANE_GROUP_COLUMNS)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..network import Intersection, Link
+from .saturation import SaturationModel
 
 #: Critical headway and follow-up headway (s) of a turn that yields to opposing traffic: the
 #: HCM's values for a permitted left turn at a signal, used in
@@ -57,7 +58,9 @@ class LaneGroup:
     (yielding). ``capacity_shares`` gives, per phase, the share of the group's saturation flow it
     discharges there: 1 with priority, and for a permitted green the gap-acceptance share
     (:func:`permitted_share`) under the phase's opposing flow. ``flow_veh_h`` is the demand
-    assigned to its lanes and ``flow_ratio`` that flow over the group's saturation flow.
+    assigned to its lanes and ``flow_ratio`` that flow over the group's saturation flow
+    ``saturation_veh_h_lane`` (per lane; with a ``SaturationModel``, adjusted or measured, and
+    ``adjustments`` names its factors: ``f_w``, ``f_HV``, ``measured`` lanes).
     """
 
     edge: str
@@ -71,6 +74,8 @@ class LaneGroup:
     #: green. On a lane shared by a right turn green in every phase and a through movement green
     #: in one, the through flow can leave only in that one.
     movement_flows: tuple[tuple[str, float, tuple[int, ...]], ...] = ()
+    saturation_veh_h_lane: float = 0.0
+    adjustments: tuple[tuple[str, float], ...] = ()
 
     def share(self, phase: int) -> float:
         """Return the saturation-flow share the group discharges in ``phase`` (1 if not set)."""
@@ -80,10 +85,11 @@ class LaneGroup:
         """List what the phase ratios must cover, as (phases, flow ratio) pairs.
 
         One for the whole group, and one for each movement with flow that only some of the
-        group's phases serve (``saturation_veh_h_lane`` in veh/h/lane).
+        group's phases serve (``saturation_veh_h_lane`` in veh/h/lane, unless the group has its
+        own).
         """
         out = [(self.phases, self.flow_ratio)]
-        capacity = saturation_veh_h_lane * len(self.lanes)
+        capacity = (self.saturation_veh_h_lane or saturation_veh_h_lane) * len(self.lanes)
         for _, flow, phases in self.movement_flows:
             if flow > 0 and phases and set(phases) < set(self.phases):
                 out.append((phases, flow / capacity))
@@ -149,6 +155,7 @@ def lane_groups(
     lane_flow: Mapping[str, float],
     lane_shares: Mapping[str, Mapping[str, float]],
     saturation: float,
+    model: SaturationModel | None = None,
 ) -> list[LaneGroup]:
     """Group the signal's incoming lanes that serve the same movements in the same phases.
 
@@ -163,13 +170,20 @@ def lane_groups(
         ``balanced_lane_flows``.
     saturation
         Saturation flow per lane (veh/h/lane).
+    model
+        Per-lane saturation flows and turns (``saturation.SaturationModel``); without it every
+        lane has ``saturation`` and a green with a priority link has share 1.
 
     Returns
     -------
     list of LaneGroup
         In the order their first lane appears among the signal's links. A permitted green's
         share of the saturation flow is ``permitted_share`` of the priority flow of the other
-        approaches green with it.
+        approaches green with it. With a ``model``, a green's share is that of the vehicles on
+        the group's lanes: 1 / sum of (movement's share of the flow x its through-car
+        equivalent), protected turns at the HCM's equivalents and permitted ones at the
+        inverse of their ``permitted_share``; so a shared lane with a permitted left is derated
+        by its left turners, and an exclusive left lane by the permitted rate alone.
     """
     links_of: dict[str, list[Link]] = defaultdict(list)
     for link in intersection.links:
@@ -201,28 +215,50 @@ def lane_groups(
     groups = []
     for (edge, movements, protected, permitted), group_lanes in members.items():
         flow = float(sum(lane_flow[lane] for lane in group_lanes))
+        group_links = {
+            movement: [
+                link for lane in group_lanes for link in links_of[lane] if link.movement == movement
+            ]
+            for movement in movements
+        }
         movement_flows = tuple(
             (
                 movement,
                 float(sum(lane_shares[movement].get(lane, 0.0) for lane in group_lanes)),
-                serving(
-                    [
-                        link
-                        for lane in group_lanes
-                        for link in links_of[lane]
-                        if link.movement == movement
-                    ]
-                ),
+                serving(group_links[movement]),
             )
             for movement in movements
         )
-        # A yielding lane waits for the priority streams of the other approaches green with it.
-        shares = {i: 1.0 for i in protected}
-        for i in permitted:
-            opposing = sum(
-                v for (phase, other), v in priority_flow.items() if phase == i and other != edge
+        own = saturation
+        adjustments: tuple[tuple[str, float], ...] = ()
+        if model is not None:
+            own, adjustments = model.group_saturation(
+                group_lanes, {m: v for m, v, _ in movement_flows}
             )
-            shares[i] = permitted_share(opposing, saturation)
+        # A yielding lane waits for the priority streams of the other approaches green with it.
+        rate = {
+            i: permitted_share(
+                sum(
+                    v for (phase, other), v in priority_flow.items() if phase == i and other != edge
+                ),
+                own,
+            )
+            for i in (*protected, *permitted)
+        }
+        if model is None:
+            shares = {i: 1.0 for i in protected} | {i: rate[i] for i in permitted}
+        else:
+            shares = {
+                i: _mixed_share(
+                    intersection.phases[i].state,
+                    group_lanes,
+                    group_links,
+                    movement_flows,
+                    model,
+                    rate[i],
+                )
+                for i in (*protected, *permitted)
+            }
         phases = tuple(sorted(shares))
         groups.append(
             LaneGroup(
@@ -231,9 +267,37 @@ def lane_groups(
                 movements=movements,
                 phases=phases,
                 flow_veh_h=flow,
-                flow_ratio=flow / (saturation * len(group_lanes)),
+                flow_ratio=flow / (own * len(group_lanes)),
                 capacity_shares=tuple(shares[i] for i in phases),
                 movement_flows=movement_flows,
+                saturation_veh_h_lane=own,
+                adjustments=adjustments,
             )
         )
     return groups
+
+
+def _mixed_share(
+    state: str,
+    lanes: list[str],
+    links: Mapping[str, list[Link]],
+    movement_flows: tuple[tuple[str, float, tuple[int, ...]], ...],
+    model: SaturationModel,
+    permitted_rate: float,
+) -> float:
+    """Share of the group's saturation flow it discharges in a green ``state``, from its mix.
+
+    The time a lane needs per vehicle is the flow-weighted mean of its movements' through-car
+    equivalents (HCM: s = s_th / (1 + sum P_i (E_i - 1))), over the movements green in the
+    phase (equally weighted when none has flow).
+    """
+    green = []
+    for movement, flow, _ in movement_flows:
+        chars = {state[link.index] for link in links[movement]}
+        if "G" in chars:
+            green.append((flow, model.equivalent(movement, lanes)))
+        elif "g" in chars:
+            green.append((flow, 1.0 / permitted_rate))
+    total = sum(flow for flow, _ in green)
+    weights = [flow / total if total > 0 else 1.0 / len(green) for flow, _ in green]
+    return 1.0 / sum(w * e for w, (_, e) in zip(weights, green))

@@ -173,7 +173,7 @@ def timing_from_greens(
         greens,
         ratios,
         [p.lanes for p in demand.phases],
-        demand.saturation_veh_h_lane,
+        [p.saturation_veh_h_lane for p in demand.phases],
         analysis_period_h=analysis_period_h,
     )
     total = flows.sum()

@@ -105,6 +105,7 @@ class SplitProblem:
         self._flows = np.array([p.flow_veh_h for p in demand.phases])
         self._mins = np.array(self.frame.min_greens_s)
         self._lanes = np.array([p.lanes for p in demand.phases])
+        self._saturation = np.array([p.saturation_veh_h_lane for p in demand.phases])
         #: Webster's whole-second plan for the same flows, the yardstick of ``best``.
         self.reference = webster_timing(
             intersection, demand, **bounds, analysis_period_h=self.analysis_period_h
@@ -283,7 +284,7 @@ class SplitProblem:
             greens,
             np.broadcast_to(self._ratios[None, :, None], shape)[valid],
             np.broadcast_to(self._lanes[None, :, None], shape)[valid],
-            self.demand.saturation_veh_h_lane,
+            np.broadcast_to(self._saturation[None, :, None], shape)[valid],
             analysis_period_h=self.analysis_period_h,
         )
         table = np.full(shape, np.inf)
