@@ -166,6 +166,12 @@ def optimize_command(
         from ._optimize_tod import optimize_tod
 
         selected = dict(at=at, window=window_min, from_routes=from_routes, begin=begin, end=end)
+        tod_base = saturation_base(saturation_flow)
+        if isinstance(tod_base, Path):
+            raise InputError(
+                "--tod takes --saturation-flow as a number of veh/h of green per lane; "
+                "a calibration file is read for one window (without --tod)"
+            )
         return optimize_tod(
             scenario=scenario,
             net=net,
@@ -173,7 +179,7 @@ def optimize_command(
             counts_file=counts_file,
             selected=selected,
             demand_scale=demand_scale,
-            saturation_flow=saturation_flow,
+            saturation_flow=tod_base,
             coordinated=coordinated,
             out=out,
             console=console(),
