@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ import pandas as pd
 from ..errors import InputError
 from ..optimize.demand import DEFAULT_SATURATION_VEH_H_LANE
 from ._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
+from ._optimize_check import check_in_sumo, check_options, refuse
 from ._optimize_flows import counted_flows, routed_flows, scenario_and_network
 
 if TYPE_CHECKING:
@@ -112,6 +115,7 @@ delay.
     help="One common cycle with offsets for all signals, or each signal on its own, offset 0 "
     "[default: coordinated when there is more than one signal].",
 )
+@check_options
 @click.option(
     "--out",
     metavar="DIR",
@@ -132,10 +136,21 @@ def optimize_command(
     demand_scale: float,
     saturation_flow: float,
     coordinated: bool | None,
+    check_seeds: str | None,
+    no_check: bool,
+    allow_worse: bool,
     out: str,
 ) -> None:
     """Optimize the signal timing of SCENARIO and write the plans; ``--help`` shows ``_HELP``."""
-    from ..optimize import optimize_network, to_plans
+    from ..optimize import (
+        IntersectionDemand,
+        SignalTiming,
+        flows_by_signal,
+        intersection_demand,
+        optimize_network,
+        to_plans,
+    )
+    from ..plans import TimingPlan
     from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     from_counts = counts_file is not None
@@ -161,7 +176,8 @@ def optimize_command(
         f"saturation flow {saturation_flow:,.0f} veh/h/lane, "
         f"{'coordinated' if coordinated else 'isolated'}"
     )
-    timings = optimize_network(
+    solve = partial(
+        optimize_network,
         network,
         flows,
         tls_ids=tls_ids,
@@ -173,20 +189,56 @@ def optimize_command(
         "demand_scale": demand_scale,
         "saturation_veh_h_lane": saturation_flow,
     }
-    plans = [
-        replace(
-            p,
-            valid_from=valid[0],
-            valid_until=valid[1],
-            provenance={**p.provenance, "demand": demand},
-        )
-        for p in to_plans(timings, network, program_id="ctraffic-optimize")
-    ]
-    sheet, summary = timing_sheet(plans, timings, network), timing_summary(plans, timings)
+
+    def make_plans(timings: Mapping[str, SignalTiming]) -> list[TimingPlan]:
+        return [
+            replace(
+                p,
+                valid_from=valid[0],
+                valid_until=valid[1],
+                provenance={**p.provenance, "demand": demand},
+            )
+            for p in to_plans(timings, network, program_id="ctraffic-optimize")
+        ]
+
+    def demands(ids: Sequence[str]) -> dict[str, IntersectionDemand]:
+        by_signal = flows_by_signal(flows)
+        return {
+            tls: intersection_demand(
+                network.intersections[tls],
+                network.lanes,
+                by_signal.get(tls, {}),
+                saturation_veh_h_lane=saturation_flow,
+            )
+            for tls in ids
+        }
+
+    checked = check_in_sumo(
+        sc,
+        network,
+        solve(),
+        solve=lambda cycle_min_s: solve(cycle_min_s=cycle_min_s),
+        make_plans=make_plans,
+        demand=demands,
+        check_seeds=check_seeds,
+        no_check=no_check,
+        allow_worse=allow_worse,
+        demand_scale=demand_scale,
+        console=terminal,
+    )
+    if checked.refused:
+        refuse(checked, terminal)
+    timings = checked.timings
+    summary = timing_summary(checked.plans, timings)
+    plans, noted = checked.stamped(summary)
+    sheet = timing_sheet(plans, timings, network)
     with staged as out_dir:
         written = [
             staged.final / path.name
-            for path in write_outputs(out_dir, plans, network, sheet, summary)
+            for path in [
+                *write_outputs(out_dir, plans, network, sheet, noted),
+                *checked.write(out_dir),
+            ]
         ]
     terminal.print(sheet_rich(sheet, summary, title=f"{name}: timing sheet"))
     _print_notes(summary, terminal)
