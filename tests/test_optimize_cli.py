@@ -108,6 +108,7 @@ def test_isolated_window_and_saturation_flow(tmp_path):
         "--end",
         "1800",
         "--isolated",
+        "--no-check",
         "--out",
         tmp_path / "a",
     )
@@ -120,6 +121,7 @@ def test_isolated_window_and_saturation_flow(tmp_path):
         "1800",
         "--saturation-flow",
         "1000",
+        "--no-check",
         "--out",
         tmp_path / "b",
     )
@@ -149,6 +151,7 @@ def test_counts_give_the_plan_of_the_same_flows(tmp_path, single_counts):
         "00:15",
         "--window",
         "30",
+        "--no-check",
         "--out",
         tmp_path / "o",
     )
@@ -179,6 +182,8 @@ def test_counts_with_demand_scale_and_net_only(tmp_path, single_counts):
         tmp_path / "o",
     )
     assert proc.returncode == 0, proc.stderr
+    # Counts with --net alone: no demand to simulate, so no check, and the terminal says so.
+    assert "plans not checked in SUMO: no demand to run" in " ".join(proc.stdout.split())
     summary = pd.read_csv(tmp_path / "o" / "timing_summary.csv").iloc[0]
     first_bin = counts[counts["timestamp"] == DAY]["count"].sum() * 4
     # Every counted vehicle is served by some green (no unserved movement at `single`).

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..network import Network
-    from ..optimize import SignalTiming
+    from ..optimize import IntersectionDemand, SignalTiming
     from ..plans import TimingPlan
     from ..scenario import Scenario
 
@@ -170,6 +170,24 @@ def check_in_sumo(
         warning=warning,
         refused=refused,
     )
+
+
+def signal_demands(
+    network: Network, flows: pd.DataFrame, saturation_veh_h_lane: float, tls_ids: Sequence[str]
+) -> dict[str, IntersectionDemand]:
+    """Return each signal's demand from the flows table, as ``optimize_network`` computes it."""
+    from ..optimize import flows_by_signal, intersection_demand
+
+    by_signal = flows_by_signal(flows)
+    return {
+        tls: intersection_demand(
+            network.intersections[tls],
+            network.lanes,
+            by_signal.get(tls, {}),
+            saturation_veh_h_lane=saturation_veh_h_lane,
+        )
+        for tls in tls_ids
+    }
 
 
 def refuse(checked: Checked, console: Console) -> None:
