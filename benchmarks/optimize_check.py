@@ -20,6 +20,7 @@ shared data is absent (CTRAFFIC_SHARED).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ def main() -> int:
     if not os.environ.get("CTRAFFIC_SHARED"):
         print("CTRAFFIC_SHARED is not set: RESCO scenarios only if ../shared exists")
     started = time.perf_counter()
-    rows, lines, details, problems = [], [], [], []
+    rows, lines, details, notes, problems = [], [], [], [], []
     for spec in scenario_specs(args.scenarios.split(",") if args.scenarios else None):
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="optimize-check-") as tmp:
@@ -68,6 +69,7 @@ def main() -> int:
                 continue
             check = outcome["check"]
         rows.append(summary)
+        notes.append(f"- {name}: {outcome['note']}")
         means = summary.groupby("controller", sort=False)["mean_delay_s"].mean()
         ok = means[PLANS] <= means["fixed"] and means[PLANS] <= means["optimized"]
         if not ok:
@@ -114,6 +116,10 @@ def main() -> int:
         "Model vs SUMO: flow-weighted mean delay over the approaches, modelled / simulated "
         "(s/veh), and the approach where they differ most.",
         "",
+        "## What the check found",
+        "",
+        *notes,
+        "",
         "## Modelled and simulated delay per approach (the check's `check.csv`)",
         "",
         *details,
@@ -138,12 +144,14 @@ def _optimize(spec: str, out: Path) -> dict:
         from citybrain_traffic.plans import read_plans
 
         kept = read_plans(out / "plans.json")[0].provenance.get("check", {}).get("written", "")
+    found = re.search(r"checked in SUMO \(.*?best plan: .*? the network's own program", text)
     error = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
     return {
         "returncode": proc.returncode,
         "refused": refused,
         "kept": kept,
         "check": check,
+        "note": found.group(0) if found else "no check",
         "error": error,
     }
 
@@ -189,7 +197,7 @@ def _model_vs_sumo(check: pd.DataFrame | None) -> str:
 
 def _approach_lines(name: str, check: pd.DataFrame | None) -> list[str]:
     if check is None or check.empty:
-        return [f"### {name}", "", "No check (nothing simulated).", ""]
+        return [f"### {name}", "", "No `check.csv`: nothing written (see the check above).", ""]
     out = [
         f"### {name}",
         "",

@@ -41,7 +41,7 @@ def test_check_keeps_the_best_and_records_it(tmp_path):
     assert check["written"] == check["kept"] == min(delays, key=delays.get)
     assert check["gain_s"] == pytest.approx(delays[OWN_PROGRAM] - delays[check["kept"]])
     assert check["gain_s"] >= 0
-    assert f"written: {check['kept']}" in text
+    assert f"best plan: {check['kept']}" in text
     summary = pd.read_csv(out / "timing_summary.csv")
     assert "checked in SUMO" in summary["notes"].iloc[0]
 

@@ -94,7 +94,7 @@ class PlanCheck:
         return (
             f"checked in SUMO ({len(self.seeds)} seeds of their own, window "
             f"{self.window_s[0]:g}-{self.window_s[1]:g} s, mean delay s/veh): {tried}{same}; "
-            f"written: {written}, {margin} the network's own program"
+            f"best plan: {written}, {margin} the network's own program"
         )
 
     def provenance(self, written: str) -> dict[str, Any]:
