@@ -46,6 +46,7 @@ def test_missing_movement_is_reported_as_gap(tmp_path, single_counts):
         "00:00",
         "--window",
         "30",
+        "--no-check",
         "--out",
         tmp_path / "o",
     )

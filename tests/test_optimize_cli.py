@@ -32,7 +32,8 @@ DAY = pd.Timestamp("2026-01-05")
 @pytest.fixture(scope="module")
 def corridor_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("corridor") / "plans"
-    proc = run_cli("optimize", "corridor", "--out", out)
+    # Unchecked: the check (test_optimize_check) keeps corridor's own program, writing nothing.
+    proc = run_cli("optimize", "corridor", "--no-check", "--out", out)
     assert proc.returncode == 0, proc.stderr
     sc = load_scenario("corridor")
     return proc, out, sc, read_network(sc.net_file)
@@ -121,6 +122,7 @@ def test_isolated_window_and_saturation_flow(tmp_path):
         "--end",
         "1800",
         "--isolated",
+        "--no-check",
         "--out",
         tmp_path / "a",
     )
@@ -133,6 +135,7 @@ def test_isolated_window_and_saturation_flow(tmp_path):
         "1800",
         "--saturation-flow",
         "1000",
+        "--no-check",
         "--out",
         tmp_path / "b",
     )
@@ -164,6 +167,7 @@ def test_counts_give_the_plan_of_the_same_flows(tmp_path, single_counts):
         "30",
         "--design",
         "mean",
+        "--no-check",
         "--out",
         tmp_path / "o",
     )
@@ -200,6 +204,8 @@ def test_counts_with_demand_scale_and_net_only(tmp_path, single_counts):
         tmp_path / "o",
     )
     assert proc.returncode == 0, proc.stderr
+    # Counts with --net alone: no demand to simulate, so no check, and the terminal says so.
+    assert "plans not checked in SUMO: no demand to run" in " ".join(proc.stdout.split())
     summary = pd.read_csv(tmp_path / "o" / "timing_summary.csv").iloc[0]
     first_bin = counts[counts["timestamp"] == DAY]["count"].sum() * 4
     # Every counted vehicle is served by some green (no unserved movement at `single`).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,8 @@ import pandas as pd
 from ..errors import InputError
 from ..optimize.demand import DEFAULT_SATURATION_VEH_H_LANE
 from ._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
+from ._optimize_check import check_in_sumo, check_options, refuse, signal_demands
+from ._optimize_sheet import deployment_tables
 from ._optimize_flows import (
     counted_flows,
     design_note,
@@ -47,12 +51,20 @@ The terminal shows the timing sheet: per green phase its green, the yellow + all
 (s/veh) and HCM level of service, and per signal the total flow, highest v/c and flow-weighted
 delay.
 
+When the scenario has routes, the plans are checked in SUMO before they are written (--no-check
+skips it): the model's plan, the plans under the cycle floors the `optimized` controller tries
+(60, 90, 120 s) and the network's own program run the scenario's demand on seeds of their own
+(--check-seeds); the least mean delay is kept and the terminal shows, per approach, modelled
+beside simulated delay. When the own program does better than every plan, nothing is written
+and the command exits 1 (--allow-worse writes the best plan anyway, with a warning).
+
 \b
 --out DIR (new or empty) receives every plan, each validated against the network first:
   plans.add.xml       SUMO tlLogic programs with offsets: sumo -n NET -a plans.add.xml
   plans.json          the plans with provenance (ctraffic plans validate reads it)
   plans_utdf.csv      UTDF-style [Timeplans] and [Phases]
   timing_sheet.csv    one row per phase (s, veh/h, s/veh), timing_summary.csv one per signal
+  check.csv           per approach: modelled and simulated flow (veh/h) and delay (s/veh)
 """
 
 
@@ -133,6 +145,7 @@ delay.
     help="One common cycle with offsets for all signals, or each signal on its own, offset 0 "
     "[default: coordinated when there is more than one signal].",
 )
+@check_options
 @click.option(
     "--out",
     metavar="DIR",
@@ -155,11 +168,16 @@ def optimize_command(
     saturation_flow: str,
     design: str,
     coordinated: bool | None,
+    check_seeds: str | None,
+    no_check: bool,
+    allow_worse: bool,
     out: str,
 ) -> None:
     """Optimize the signal timing of SCENARIO and write the plans; ``--help`` shows ``_HELP``."""
     from ..flows import parse_design
-    from ..optimize import optimize_network, to_plans
+    from ..optimize import SignalTiming, optimize_network, to_plans
+    from ..plans import TimingPlan
+    from ..optimize.batch import DEPLOYED_SPILLBACK_WEIGHT
     from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
 
     if tod:
@@ -212,12 +230,14 @@ def optimize_command(
         f"{'coordinated' if coordinated else 'isolated'}\ndesign flows {design_text}\n"
         f"{saturation_text}"
     )
-    timings = optimize_network(
+    solve = partial(
+        optimize_network,
         network,
         result.flows,
         tls_ids=tls_ids,
         coordinated=coordinated,
         saturation_veh_h_lane=model,
+        spillback_weight=DEPLOYED_SPILLBACK_WEIGHT,
     )
     demand = {
         "source": source,
@@ -226,24 +246,51 @@ def optimize_command(
         **design_info,
         **saturation_info,
     }
-    plans = [
-        replace(
-            p,
-            valid_from=valid[0],
-            valid_until=valid[1],
-            provenance={**p.provenance, "demand": demand},
-        )
-        for p in to_plans(timings, network, program_id="ctraffic-optimize")
-    ]
-    sheet, summary = timing_sheet(plans, timings, network), timing_summary(plans, timings)
+
+    def make_plans(timings: Mapping[str, SignalTiming]) -> list[TimingPlan]:
+        return [
+            replace(
+                p,
+                valid_from=valid[0],
+                valid_until=valid[1],
+                provenance={**p.provenance, "demand": demand},
+            )
+            for p in to_plans(timings, network, program_id="ctraffic-optimize")
+        ]
+
+    checked = check_in_sumo(
+        sc,
+        network,
+        solve(),
+        solve=lambda cycle_min_s: solve(cycle_min_s=cycle_min_s),
+        make_plans=make_plans,
+        demand=partial(signal_demands, network, result.flows, model),
+        check_seeds=check_seeds,
+        no_check=no_check,
+        allow_worse=allow_worse,
+        demand_scale=demand_scale,
+        console=terminal,
+    )
+    if checked.refused:
+        refuse(checked, terminal)
+    timings = checked.timings
+    summary = timing_summary(checked.plans, timings)
+    plans, noted = checked.stamped(summary)
+    sheet = timing_sheet(plans, timings, network)
+    tables = deployment_tables(network, plans, timings, result.flows, model)
     with staged as out_dir:
         written = [
             staged.final / path.name
-            for path in write_outputs(out_dir, plans, network, sheet, summary)
+            for path in [
+                *write_outputs(out_dir, plans, network, sheet, noted, tables.movements),
+                *checked.write(out_dir),
+                *tables.write(out_dir),
+            ]
         ]
     terminal.print(
         sheet_rich(sheet, summary, title=f"{name}: timing sheet, design flows {design_text}")
     )
+    tables.print(terminal, title=name)
     _print_notes(summary, terminal)
     terminal.print(
         f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"

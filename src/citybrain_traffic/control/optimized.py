@@ -26,6 +26,32 @@ PLAN_PERIOD_S = 900.0
 CHECKED_CYCLE_FLOORS_S = (60.0, 90.0, 120.0)
 
 
+def cycle_floors() -> dict[str, float | None]:
+    """Return the cycle floors (s) a check in simulation tries, by label.
+
+    The model's own cycle (None), then each of ``CHECKED_CYCLE_FLOORS_S``: the ``optimized``
+    controller's candidates and those of ``ctraffic optimize`` alike.
+    """
+    return {floor_label(f): f for f in (None, *CHECKED_CYCLE_FLOORS_S)}
+
+
+def floor_label(floor_s: float | None) -> str:
+    """Name a cycle floor (s) as the check reports it; None is the model's own cycle."""
+    return "the model's cycle" if floor_s is None else f"cycle >={floor_s:g} s"
+
+
+def cycle_min_s(floor_s: float | None) -> float:
+    """Return the shortest cycle (s) the optimizer may use under a cycle floor (s).
+
+    None leaves the optimizer's default; a floor is kept within the optimizer's cycle bounds.
+    """
+    from ..optimize import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S
+
+    if floor_s is None:
+        return DEFAULT_CYCLE_MIN_S
+    return min(max(floor_s, DEFAULT_CYCLE_MIN_S), DEFAULT_CYCLE_MAX_S)
+
+
 class OptimizedController(ScheduledPlansController):
     """Fixed-time plans computed offline from the scenario's own demand, one per 15 minutes.
 
@@ -34,8 +60,9 @@ class OptimizedController(ScheduledPlansController):
     signals (see ``optimize``). The delay model cannot see everything a microsimulation does
     (yielding turns blocking shared lanes, queues spilling back over short links), so, as traffic
     engineers check optimized plans in microsimulation, ``cycle_floor_s`` holds the cycle at or
-    above a floor; the experiments layer simulates the candidates (``CHECKED_CYCLE_FLOORS_S``)
-    and keeps the best, or the network's own program (``own_program``). Every plan is validated,
+    above a floor; the experiments layer simulates the candidates (``cycle_floors``) with
+    ``selection.select``, the choice ``ctraffic optimize`` makes too, and keeps the best, or the
+    network's own program (``own_program``). Every plan is validated,
     written to ``plans.json`` in the preparation folder, and switched in at its signal's next
     cycle boundary with its offset kept.
     """
@@ -115,13 +142,9 @@ def _plans(
     cycle_floor_s: float | None,
 ) -> tuple[list[tuple[float, TimingPlan]], dict[str, int]]:
     """Return validated plans for every period, the cycle at least ``cycle_floor_s``."""
-    from ..optimize import DEFAULT_CYCLE_MAX_S, DEFAULT_CYCLE_MIN_S, optimize_network, to_plans
+    from ..optimize import optimize_network, to_plans
 
-    floor = (
-        DEFAULT_CYCLE_MIN_S
-        if cycle_floor_s is None
-        else min(max(cycle_floor_s, DEFAULT_CYCLE_MIN_S), DEFAULT_CYCLE_MAX_S)
-    )
+    floor = cycle_min_s(cycle_floor_s)
     tag = "" if cycle_floor_s is None else f"-c{int(floor)}"
     schedule: list[tuple[float, TimingPlan]] = []
     statuses: dict[str, int] = {}

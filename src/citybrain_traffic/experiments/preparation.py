@@ -9,7 +9,7 @@ from typing import Any
 from ..control.adaptive import AdaptiveController
 from ..control.base import Controller, SimSetup
 from ..control.switching import OFFSET_MODES
-from ..control.optimized import CHECKED_CYCLE_FLOORS_S, OptimizedController, demand_periods
+from ..control.optimized import OptimizedController, cycle_floors, demand_periods
 from ..errors import InputError
 from ..network import Network
 from ..scenario import Scenario
@@ -65,7 +65,7 @@ class OptimizedPreparation(Preparation):
         estimator = OptimizedController(periods=periods)
         if not self.check_in_sumo:
             return estimator.fit(scenario, network, workdir, demand_scale=demand_scale)
-        grid = {_floor_label(f): {"cycle_floor_s": f} for f in (None, *CHECKED_CYCLE_FLOORS_S)}
+        grid = {label: {"cycle_floor_s": f} for label, f in cycle_floors().items()}
         selection = grid_search(
             estimator, grid, scenario, network, workdir, demand_scale=demand_scale
         )
@@ -185,11 +185,7 @@ class AdaptivePreparation(Preparation):
             return {"offsets": "held" if self.offsets == "held" else "free"}, {}
         if not self.check_in_sumo:
             return {}, {}
-        return {}, {_floor_label(f): {"cycle_floor_s": f} for f in (None, *CHECKED_CYCLE_FLOORS_S)}
-
-
-def _floor_label(floor: float | None) -> str:
-    return "the model's cycle" if floor is None else f"cycle >={floor:g} s"
+        return {}, {label: {"cycle_floor_s": f} for label, f in cycle_floors().items()}
 
 
 def _with_note(controller: Controller, note: str) -> SimSetup:

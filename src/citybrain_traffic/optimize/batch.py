@@ -24,6 +24,11 @@ from .splits import DEFAULT_MAX_SATURATION, optimize_splits
 from .storage import lane_storage_m
 
 
+#: The queue-storage penalty's weight in plans deployed as they are (``ctraffic optimize``,
+#: ``--tod``): one vehicle-second of overflow weighs one of delay (``storage.SpillbackPenalty``).
+DEPLOYED_SPILLBACK_WEIGHT = 1.0
+
+
 def optimize_network(
     network: Network,
     flows: pd.DataFrame | Mapping[str, Mapping[str, float]],

@@ -20,7 +20,7 @@ from ..counts import infer_bin
 from ..errors import InputError
 from ..network import Network
 from ..plans import TimingPlan
-from .batch import optimize_network
+from .batch import DEPLOYED_SPILLBACK_WEIGHT, optimize_network
 from .frame import DEFAULT_CYCLE_MAX_S
 from .result import SignalTiming, to_plans
 from .segments import period_count, segment_day
@@ -262,6 +262,7 @@ def tod_schedule(
             tls_ids=list(tls_ids),
             coordinated=coordinated,
             saturation_veh_h_lane=saturation_veh_h_lane,
+            spillback_weight=DEPLOYED_SPILLBACK_WEIGHT,
         )
         plans.append(TodPlan(period, flows, bins, timings, ()))
     neighbours = _neighbours(TodSchedule(tuple(plans), bin_s, criterion))
@@ -285,6 +286,7 @@ def tod_schedule(
             tls_ids=group,
             coordinated=coordinated,
             saturation_veh_h_lane=saturation_veh_h_lane,
+            spillback_weight=DEPLOYED_SPILLBACK_WEIGHT,
             cycle_min_s=floor,
         )
         plans[i] = replace(
