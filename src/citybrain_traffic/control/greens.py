@@ -99,23 +99,8 @@ class SignalGreens:
             i: frozenset(k for k, c in enumerate(signal.phases[i].state) if c in GREEN_CHARS)
             for i in self.greens
         }
-        #: Each incoming lane's links at this signal (vehicles only: crossings have no lane
-        #: of the network's roads ahead of them).
-        lane_links: dict[str, set[int]] = {}
-        for link in intersection.links:
-            lane_links.setdefault(link.in_lane, set()).add(link.index)
-        self.lane_links = {lane: frozenset(ks) for lane, ks in lane_links.items()}
-        #: Per green: the lanes with a link it does not show green (where vehicles may wait).
-        self.red_lanes = {
-            i: [lane for lane, ks in self.lane_links.items() if not ks <= self.green_links[i]]
-            for i in self.greens
-        }
-        #: Since when each link not shown green has been red (s; from its first yellow second).
-        self.red_since: dict[int, float] = {}
         #: Since when each link has had a vehicle waiting for it at its red (None: none now).
         self.waiting_since: dict[int, float | None] = dict.fromkeys(self.link_lanes)
-        #: The lanes whose front vehicle waits at a red link, and that link (until it is served).
-        self.parked: dict[str, int] = {}
         #: The largest maximum red in force during the run (s): the bound the run is held to.
         self.largest_bound_s = 0.0
         self.skips = 0
