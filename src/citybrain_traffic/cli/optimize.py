@@ -45,11 +45,16 @@ flows (veh/h per movement) come from one of two sources:
         time (default: the scenario's window). This is the default when --counts is not given.
 
 Every signal gets the cycle (s), whole-second greens (s) and, when coordinated, offsets (s) of
-least modelled delay (HCM uniform + incremental delay, v/c capped at 0.9 where possible).
-The terminal shows the timing sheet: per green phase its green, the yellow + all-red after it
-(Y+AR), its split (green + Y+AR; splits add up to the cycle), flow (veh/h), v/c, modelled delay
-(s/veh) and HCM level of service, and per signal the total flow, highest v/c and flow-weighted
-delay.
+least modelled delay (HCM uniform + incremental delay, v/c capped at 0.9 where possible), for
+the --design flows (default: each signal's peak 15-min flow rate), with saturation flows adjusted
+per lane group (HCM: lane width, heavy vehicles, turns, permitted lefts), greens serving a
+crossing at least their pedestrian time (walk 7 s + crossing length at 1.07 m/s) and a penalty
+on queues that overflow their storage. The terminal shows the timing sheet: per green phase its
+NEMA number(s) and movements (e.g. 2+6 EBT/WBT; program order where the program does not fit a
+dual ring), its green, the yellow + all-red after it (Y+AR), its split (green + Y+AR; splits add
+up to the cycle), flow (veh/h), v/c, modelled delay (s/veh) and HCM level of service; then per
+movement (NBL, EBT, ...) its flow, v/c, delay and LOS, and a warning for every lane group whose
+95th-percentile queue exceeds its storage.
 
 When the scenario has routes, the plans are checked in SUMO before they are written (--no-check
 skips it): the model's plan, the plans under the cycle floors the `optimized` controller tries
@@ -64,7 +69,13 @@ and the command exits 1 (--allow-worse writes the best plan anyway, with a warni
   plans.json          the plans with provenance (ctraffic plans validate reads it)
   plans_utdf.csv      UTDF-style [Timeplans] and [Phases]
   timing_sheet.csv    one row per phase (s, veh/h, s/veh), timing_summary.csv one per signal
+  timing_movements.csv  one row per movement (veh/h, v/c, s/veh, LOS)
+  queue_storage.csv   per lane group: 95th-percentile queue (veh, m) against storage (m)
+  pedestrian_timing.csv  per crossing green: walk, flashing don't walk, required green (s)
   check.csv           per approach: modelled and simulated flow (veh/h) and delay (s/veh)
+--tod (with --counts) writes a time-of-day schedule instead: tod_plans.add.xml,
+tod_waut.add.xml (sumo -n NET -a tod_plans.add.xml,tod_waut.add.xml), tod_schedule.csv and
+tod_ntcip.csv (NTCIP 1202-shaped pattern, split and time-base tables).
 """
 
 
