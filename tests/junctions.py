@@ -75,3 +75,56 @@ def junction(
     )
     assert proc.returncode == 0, proc.stderr
     return read_network(net)
+
+
+#: Per leg (north, east, south, west): the legs its right, through and left turns lead to.
+TURNS = {"N": ("W", "S", "E"), "E": ("N", "W", "S"), "S": ("E", "N", "W"), "W": ("S", "E", "N")}
+
+
+def cross_turns(*, uturn: bool = False, wide: str = "EW") -> dict[str, list[str]]:
+    """Lane use of a 4-leg cross with an exclusive left lane on every approach.
+
+    Legs in ``wide`` have 3 lanes (right+through, through, left), the others 2 (right+through,
+    left). With ``uturn`` the left lane also turns back.
+    """
+    out = {}
+    for leg, (right, through, left) in TURNS.items():
+        specs = [f"0:{right}:0", f"0:{through}:0"]
+        last = 1
+        if leg in wide:
+            specs.append(f"1:{through}:1")
+            last = 2
+        specs.append(f"{last}:{left}:1")
+        if uturn:
+            specs.append(f"{last}:{leg}:1")
+        out[f"{leg}C"] = specs
+    return out
+
+
+def standard_junctions(folder: Path, *, skew30_lanes: tuple[int, int]) -> dict[str, Network]:
+    """A cross with exclusive lefts and crossings, a T, a cross skewed 30 degrees (lanes per
+    direction on its N-S and E-W roads) and a cross whose left lanes also turn back."""
+    no_u = ("--no-turnarounds",)
+    ns, ew = skew30_lanes
+    return {
+        "cross": junction(
+            folder,
+            "cross",
+            {"N": (0, 2), "E": (90, 3), "S": (180, 2), "W": (270, 3)},
+            lane_turns=cross_turns(),
+            options=("--sidewalks.guess", "--crossings.guess"),
+        ),
+        "tee": junction(folder, "tee", {"E": (90, 1), "S": (180, 1), "W": (270, 1)}, options=no_u),
+        "skew30": junction(
+            folder,
+            "skew30",
+            {"N": (30, ns), "E": (120, ew), "S": (210, ns), "W": (300, ew)},
+            options=no_u,
+        ),
+        "uturn": junction(
+            folder,
+            "uturn",
+            {"N": (0, 3), "E": (90, 3), "S": (180, 3), "W": (270, 3)},
+            lane_turns=cross_turns(uturn=True, wide="NESW"),
+        ),
+    }

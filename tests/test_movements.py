@@ -8,65 +8,19 @@ import pytest
 from citybrain_traffic.network import compass_labels, name_movements, read_network, turn_class
 from citybrain_traffic.scenario import load_scenario
 
-from junctions import junction
+from junctions import TURNS, junction, standard_junctions
 
-#: Per leg (north, east, south, west): the legs its right, through and left turns lead to.
-TURNS = {"N": ("W", "S", "E"), "E": ("N", "W", "S"), "S": ("E", "N", "W"), "W": ("S", "E", "N")}
 #: The approach that comes in from each leg (direction of travel).
 BOUND = {"N": "SB", "E": "WB", "S": "NB", "W": "EB"}
-
-
-def cross_turns(*, uturn: bool = False, wide: str = "EW") -> dict[str, list[str]]:
-    """Lane use of a 4-leg cross with an exclusive left lane on every approach.
-
-    Legs in ``wide`` have 3 lanes (right+through, through, left), the others 2 (right+through,
-    left). With ``uturn`` the left lane also turns back.
-    """
-    out = {}
-    for leg, (right, through, left) in TURNS.items():
-        specs = [f"0:{right}:0", f"0:{through}:0"]
-        last = 1
-        if leg in wide:
-            specs.append(f"1:{through}:1")
-            last = 2
-        specs.append(f"{last}:{left}:1")
-        if uturn:
-            specs.append(f"{last}:{leg}:1")
-        out[f"{leg}C"] = specs
-    return out
 
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("junctions")
-    no_u = ("--no-turnarounds",)
+    skew60 = {"N": (0, 1), "E": (60, 1), "S": (180, 1), "W": (240, 1)}
     return {
-        "cross": junction(
-            folder,
-            "cross",
-            {"N": (0, 2), "E": (90, 3), "S": (180, 2), "W": (270, 3)},
-            lane_turns=cross_turns(),
-            options=("--sidewalks.guess", "--crossings.guess"),
-        ),
-        "tee": junction(folder, "tee", {"E": (90, 1), "S": (180, 1), "W": (270, 1)}, options=no_u),
-        "skew30": junction(
-            folder,
-            "skew30",
-            {"N": (30, 1), "E": (120, 1), "S": (210, 1), "W": (300, 1)},
-            options=no_u,
-        ),
-        "skew60": junction(
-            folder,
-            "skew60",
-            {"N": (0, 1), "E": (60, 1), "S": (180, 1), "W": (240, 1)},
-            options=no_u,
-        ),
-        "uturn": junction(
-            folder,
-            "uturn",
-            {"N": (0, 3), "E": (90, 3), "S": (180, 3), "W": (270, 3)},
-            lane_turns=cross_turns(uturn=True, wide="NESW"),
-        ),
+        **standard_junctions(folder, skew30_lanes=(1, 1)),
+        "skew60": junction(folder, "skew60", skew60, options=("--no-turnarounds",)),
     }
 
 

@@ -21,41 +21,17 @@ from citybrain_traffic.optimize.sheet import (
 from citybrain_traffic.plans import plans_from_network, utdf_text
 from citybrain_traffic.scenario import load_scenario
 
-from junctions import junction
-from test_movements import cross_turns
+from junctions import junction, standard_junctions
 
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nema")
-    no_u = ("--no-turnarounds",)
+    split = {"N": (0, 1), "E": (90, 1), "S": (180, 1), "W": (270, 1)}
+    options = ("--no-turnarounds", "--tls.layout", "incoming")
     return {
-        "cross": junction(
-            folder,
-            "cross",
-            {"N": (0, 2), "E": (90, 3), "S": (180, 2), "W": (270, 3)},
-            lane_turns=cross_turns(),
-            options=("--sidewalks.guess", "--crossings.guess"),
-        ),
-        "tee": junction(folder, "tee", {"E": (90, 1), "S": (180, 1), "W": (270, 1)}, options=no_u),
-        "skew30": junction(
-            folder,
-            "skew30",
-            {"N": (30, 2), "E": (120, 1), "S": (210, 2), "W": (300, 1)},
-            options=no_u,
-        ),
-        "uturn": junction(
-            folder,
-            "uturn",
-            {"N": (0, 3), "E": (90, 3), "S": (180, 3), "W": (270, 3)},
-            lane_turns=cross_turns(uturn=True, wide="NESW"),
-        ),
-        "split": junction(
-            folder,
-            "split",
-            {"N": (0, 1), "E": (90, 1), "S": (180, 1), "W": (270, 1)},
-            options=(*no_u, "--tls.layout", "incoming"),
-        ),
+        **standard_junctions(folder, skew30_lanes=(2, 1)),
+        "split": junction(folder, "split", split, options=options),
     }
 
 

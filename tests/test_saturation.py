@@ -167,14 +167,18 @@ def test_optimize_takes_calibrate_s_table_and_its_lanes_win(tmp_path):
     network = read_network(load_scenario("single").net_file)
     lanes = list(network.intersections["C"].in_lanes)
     path = _calibration(tmp_path, lanes, 1500.0)
-    proc = run_cli("optimize", "single", "--saturation-flow", path, "--out", tmp_path / "o")
+    proc = run_cli(
+        "optimize", "single", "--no-check", "--saturation-flow", path, "--out", tmp_path / "o"
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"inferred from {len(lanes)} lane(s) measured in calibration.csv" in proc.stdout
     demand = read_plans(tmp_path / "o" / "plans.json")[0].provenance["demand"]
     assert demand["saturation_measured_lanes"] == len(lanes)
     assert demand["saturation_veh_h_lane"] == pytest.approx(1500)  # single's lanes are 3.2 m
     assert demand["design"] == str(parse_design("peak15"))
-    flat = run_cli("optimize", "single", "--saturation-flow", "1500", "--out", tmp_path / "f")
+    flat = run_cli(
+        "optimize", "single", "--no-check", "--saturation-flow", "1500", "--out", tmp_path / "f"
+    )
     assert flat.returncode == 0, flat.stderr
     # Measured lanes hold their turns: no turn equivalent, so the plan needs a shorter cycle.
     measured_cycle = read_plans(tmp_path / "o" / "plans.json")[0].cycle_s
@@ -183,10 +187,14 @@ def test_optimize_takes_calibrate_s_table_and_its_lanes_win(tmp_path):
 
 def test_a_calibration_of_another_network_is_a_one_line_error(tmp_path):
     path = _calibration(tmp_path, ["nowhere_0"], 1500.0)
-    proc = run_cli("optimize", "single", "--saturation-flow", path, "--out", tmp_path / "o")
+    proc = run_cli(
+        "optimize", "single", "--no-check", "--saturation-flow", path, "--out", tmp_path / "o"
+    )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "['nowhere_0']" in proc.stderr and "single.net.xml" in proc.stderr
     few = _calibration(tmp_path, ["C_N_0"], 1500.0, headways=3)
-    proc = run_cli("optimize", "single", "--saturation-flow", few, "--out", tmp_path / "o")
+    proc = run_cli(
+        "optimize", "single", "--no-check", "--saturation-flow", few, "--out", tmp_path / "o"
+    )
     assert proc.returncode == 2 and "too few queue discharges" in proc.stderr, proc.stderr
     assert not (tmp_path / "o").exists()

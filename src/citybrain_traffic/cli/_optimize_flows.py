@@ -226,9 +226,9 @@ def saturation_for(
     value, and the base of the others is inferred from those (``base_from_measurements``).
     Returns the model, a sentence, and the provenance entries.
     """
-    from ..optimize import intersection_demand
-    from ..optimize.demand import flows_by_signal, lane_group_table
+    from ..optimize.demand import lane_group_table
     from ..optimize.saturation import base_from_measurements, saturation_model
+    from ._optimize_check import signal_demands
 
     measured = _measured_lanes(base, network) if isinstance(base, Path) else {}
     model = saturation_model(
@@ -239,16 +239,7 @@ def saturation_for(
     )
     if measured:
         model = replace(model, base_veh_h_lane=base_from_measurements(model, measured))
-    by_signal = flows_by_signal(result.flows)
-    demands = {
-        tls: intersection_demand(
-            network.intersections[tls],
-            network.lanes,
-            by_signal.get(tls, {}),
-            saturation_veh_h_lane=model,
-        )
-        for tls in tls_ids
-    }
+    demands = signal_demands(network, result.flows, model, tls_ids)
     table = lane_group_table(demands)
     ratio = table["effective_veh_h_lane"] / table["base_veh_h_lane"]
     below = ratio < 1 - 1e-9
