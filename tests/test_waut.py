@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 from citybrain_traffic.errors import InputError
+from citybrain_traffic.optimize import DEFAULT_CYCLE_MAX_S
 from citybrain_traffic.plans.waut import ProgramSwitch, waut_xml
+from citybrain_traffic.safety import run_violations
+from citybrain_traffic.sim.additionals import tls_state_output_xml
 from citybrain_traffic.sim.session import sumo_binary
 
 from conftest import run_cli
@@ -131,9 +134,11 @@ def test_sumo_switches_programs_at_the_schedules_times(two_weeks, tmp_path):
     for t in moments:
         before, after = _program_at(schedule, t - 1), _program_at(schedule, t)
         assert before != after
-        greens = _sumo_programs(out, network, tmp_path, t - 300, t + 300)
+        greens = _sumo_programs(out, network, tmp_path, t - 300, t + 2 * DEFAULT_CYCLE_MAX_S)
         assert {p for b, e, p in greens if e <= t} == {before}, t
-        assert {p for b, e, p in greens if b >= t + 1} == {after}, t
+        # SUMO switches at the end of the running cycle (the GSP procedure): within a cycle.
+        assert {p for b, e, p in greens if b >= t + DEFAULT_CYCLE_MAX_S} == {after}, t
+        assert after in {p for b, e, p in greens if b <= t + DEFAULT_CYCLE_MAX_S}, t
 
 
 def test_sumo_repeats_the_week(two_weeks, tmp_path):
@@ -146,7 +151,57 @@ def test_sumo_repeats_the_week(two_weeks, tmp_path):
     waut = ET.parse(out / "tod_waut.add.xml").getroot().find("WAUT")
     last = max(int(s.get("time")) for s in waut.findall("wautSwitch"))
     t = 7 * DAY_S
-    greens = _sumo_programs(out, network, tmp_path, last - 100, t + 300)
-    assert {p for b, e, p in greens if last + 1 <= b and e <= t} == {_program_at(schedule, t - 1)}
-    assert {p for b, e, p in greens if b >= t + 1} == {_program_at(schedule, t)}
+    greens = _sumo_programs(out, network, tmp_path, last - 100, t + 2 * DEFAULT_CYCLE_MAX_S)
+    later = last + DEFAULT_CYCLE_MAX_S  # the switch at `last` waits for the end of a cycle
+    assert {p for b, e, p in greens if later <= b and e <= t} == {_program_at(schedule, t - 1)}
+    assert {p for b, e, p in greens if b >= t + DEFAULT_CYCLE_MAX_S} == {_program_at(schedule, t)}
     assert _program_at(schedule, t - 1) != _program_at(schedule, t)
+
+
+def test_sumo_keeps_the_safety_envelope_through_the_switches(two_weeks, tmp_path):
+    """Every program change SUMO makes by the WAUT plays the yellow and all-red and the
+    minimum greens (checked on the states SUMO showed, as every run is)."""
+    out, network, schedule = two_weeks
+    states = tmp_path / "states.xml"
+    recorder = tmp_path / "states.add.xml"
+    recorder.write_text(tls_state_output_xml(list(network.intersections), states))
+    switches = sorted({int(s) for s in _switch_times(out)} - {0})
+    begin, end = switches[0] - 600, switches[2] + 600  # the first day's first three switches
+    additional = ",".join(
+        str(p) for p in (out / "tod_plans.add.xml", out / "tod_waut.add.xml", recorder)
+    )
+    proc = subprocess.run(
+        [
+            sumo_binary(),
+            "-n",
+            str(network.path),
+            "-a",
+            additional,
+            "--begin",
+            str(begin),
+            "--end",
+            str(end),
+            "--no-step-log",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert run_violations(states, network, [out / "tod_plans.add.xml"]) == []
+
+
+def _switch_times(out) -> list[str]:
+    waut = ET.parse(out / "tod_waut.add.xml").getroot().find("WAUT")
+    return [s.get("time") for s in waut.findall("wautSwitch")]
+
+
+def test_ctraffic_simulate_runs_the_schedule(two_weeks, tmp_path):
+    """``tod.sumocfg`` runs the scenario under the schedule, safety-checked like every run."""
+    out, _, _ = two_weeks
+    proc = run_cli(
+        "simulate", out / "tod.sumocfg", "-c", "fixed", "--seeds", "1", "--out", tmp_path / "run"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert summary["safety_violations"].tolist() == [0]
+    assert summary["vehicles_arrived"].iloc[0] > 0

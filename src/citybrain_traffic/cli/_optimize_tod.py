@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +17,12 @@ if TYPE_CHECKING:
 
     from ..network import Network
     from ..optimize.tod import TodSchedule
+    from ..scenario import Scenario
 
 #: Files ``--tod`` writes into ``--out``, in the order it reports them.
 TOD_FILES = ("tod_plans.add.xml", "tod_waut.add.xml", "tod_schedule.csv", "tod_ntcip.csv")
+#: With a scenario that has routes: a SUMO configuration that runs it under the schedule.
+TOD_CONFIG = "tod.sumocfg"
 
 #: Columns of ``tod_schedule.csv``: one row per day type, period and signal (s, veh/h, s/veh).
 SCHEDULE_COLUMNS = [
@@ -100,7 +104,10 @@ def optimize_tod(
         f"{'coordinated' if coordinated else 'isolated'}"
     )
     with staged as folder:
-        written = [staged.final / p.name for p in write_tod(folder, schedule, network, tls_ids)]
+        files = write_tod(folder, schedule, network, tls_ids)
+        if sc is not None and sc.route_files:
+            files.append(write_tod_config(folder / TOD_CONFIG, sc, files[:2]))
+        written = [staged.final / p.name for p in files]
     console.print(tod_rich(schedule))
     for note in (schedule.criterion, *schedule.notes):
         console.print(f"[yellow]note[/]: {note}")
@@ -125,18 +132,39 @@ def optimize_tod(
         console.print(f"  {path}")
 
 
+def write_tod_config(path: Path, sc: Scenario, programs: list[Path]) -> Path:
+    """Write a SUMO configuration that runs the scenario under the schedule's programs.
+
+    ``ctraffic simulate DIR/tod.sumocfg -c fixed`` runs it: the scenario's net, routes, window
+    and additional files, then the programs and the WAUT (file names relative to the folder,
+    the scenario's files absolute).
+    """
+    root = ET.Element("configuration")
+    given = ET.SubElement(root, "input")
+    ET.SubElement(given, "net-file", value=str(sc.net_file.resolve()))
+    ET.SubElement(given, "route-files", value=",".join(str(r.resolve()) for r in sc.route_files))
+    extra = [str(a.resolve()) for a in sc.additional_files] + [p.name for p in programs]
+    ET.SubElement(given, "additional-files", value=",".join(extra))
+    window = ET.SubElement(root, "time")
+    ET.SubElement(window, "begin", value=f"{sc.begin:g}")
+    ET.SubElement(window, "end", value=f"{sc.end:g}")
+    ET.indent(root)
+    path.write_text(ET.tostring(root, encoding="unicode") + "\n")
+    return path
+
+
 def write_tod(
     folder: Path, schedule: TodSchedule, network: Network, tls_ids: list[str]
 ) -> list[Path]:
     """Validate every plan, then write ``TOD_FILES`` into ``folder``."""
     from ..plans import validate_all, write_tl_logics
     from ..plans.ntcip import DayPlanEvent, write_ntcip
-    from ..plans.waut import ProgramSwitch, write_waut
+    from ..plans.waut import GSP_PARAM, ProgramSwitch, write_waut
 
     programs = [plan for p in schedule.plans for plan in p.plans]
     validate_all(programs, network)
     add, waut, table, ntcip = (folder / name for name in TOD_FILES)
-    write_tl_logics(add, programs)
+    write_tl_logics(add, programs, params=GSP_PARAM)
     switches = [ProgramSwitch(t, program) for t, program in schedule.switches()]
     write_waut(waut, switches, tls_ids, period_s=schedule.period_s)
     schedule_table(schedule).to_csv(table, index=False)

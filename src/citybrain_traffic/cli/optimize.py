@@ -74,8 +74,9 @@ and the command exits 1 (--allow-worse writes the best plan anyway, with a warni
   pedestrian_timing.csv  per crossing green: walk, flashing don't walk, required green (s)
   check.csv           per approach: modelled and simulated flow (veh/h) and delay (s/veh)
 --tod (with --counts) writes a time-of-day schedule instead: tod_plans.add.xml,
-tod_waut.add.xml (sumo -n NET -a tod_plans.add.xml,tod_waut.add.xml), tod_schedule.csv and
-tod_ntcip.csv (NTCIP 1202-shaped pattern, split and time-base tables).
+tod_waut.add.xml (sumo -n NET -a tod_plans.add.xml,tod_waut.add.xml), tod.sumocfg (with a
+scenario: ctraffic simulate DIR/tod.sumocfg -c fixed), tod_schedule.csv and tod_ntcip.csv
+(NTCIP 1202-shaped pattern, split and time-base tables).
 """
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import InputError
@@ -14,11 +14,14 @@ from .plan import TimingPlan
 from .units import format_seconds
 
 
-def tl_logics_xml(programs: Sequence[TimingPlan]) -> str:
+def tl_logics_xml(
+    programs: Sequence[TimingPlan], *, params: Mapping[str, str] | None = None
+) -> str:
     """Return programs as the text of a SUMO additional file (``sumo -a FILE`` runs them).
 
     One ``tlLogic`` per program with its ``offset`` (s); a phase carries ``minDur``/``maxDur``
     only where they differ from its duration. Durations are written to the millisecond.
+    ``params`` go into every program as ``<param key= value=/>`` (e.g. a WAUT's ``GSP``).
     """
     root = ET.Element("additional")
     for program in programs:
@@ -36,13 +39,17 @@ def tl_logics_xml(programs: Sequence[TimingPlan]) -> str:
                 attrs["minDur"] = format_seconds(phase.min_dur)
                 attrs["maxDur"] = format_seconds(phase.max_dur)
             ET.SubElement(logic, "phase", attrs)
+        for key, value in (params or {}).items():
+            ET.SubElement(logic, "param", key=key, value=value)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_tl_logics(path: Path, programs: Sequence[TimingPlan]) -> Path:
+def write_tl_logics(
+    path: Path, programs: Sequence[TimingPlan], *, params: Mapping[str, str] | None = None
+) -> Path:
     """Write programs as a SUMO additional file (``tl_logics_xml``) and return its path."""
-    path.write_text(tl_logics_xml(programs))
+    path.write_text(tl_logics_xml(programs, params=params))
     return path
 
 

@@ -6,6 +6,14 @@ its ``period`` repeats the switches, so one day's (or one week's) schedule runs 
 any length. The programs themselves come from a ``tlLogic`` file loaded before it
 (``sumo -a plans.add.xml,waut.add.xml``).
 
+Every junction switches by SUMO's ``GSP`` procedure at its program's good switching point,
+``GSP_PARAM`` = 0 s, the start of its cycle: the program runs to the end of its cycle (its last
+green's yellow and all-red included) and the next one begins with its first phase, the change a
+cycle boundary always makes. SUMO's default procedure switches at once to the new program's
+position in its cycle: it cut greens below their minimum and greens without their yellow (241
+violations in one day on corridor). The new program then keeps the cycle it started at: SUMO
+does not bring it back to its ``offset``, so coordinated offsets drift by the switch's wait.
+
 SUMO (1.28, ``MSTLLogicControl``) takes switch times modulo the period and schedules the first
 one later than the simulation's begin: a run that begins after the first period's last switch
 (e.g. after Sunday's evening switch of a weekly schedule) keeps one program throughout. Runs
@@ -22,6 +30,11 @@ from pathlib import Path
 
 from ..errors import InputError
 from .units import format_seconds
+
+
+#: The ``tlLogic`` parameter SUMO's GSP switch procedure reads: the position in the cycle (s) at
+#: which a program may be left, and at which the next one starts.
+GSP_PARAM = {"GSP": "0"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,8 @@ def waut_xml(
         switch at 0, the program of the latest switch also runs from the period's start until
         the first switch (a night plan that spans midnight), so it is the WAUT's ``startProg``.
     tls_ids
-        The signals the WAUT switches (``wautJunction``); each must have every program loaded.
+        The signals the WAUT switches (``wautJunction``, by the ``GSP`` procedure); each must
+        have every program loaded, with ``GSP_PARAM``.
     period_s
         The schedule repeats every ``period_s`` s (86400 for a day, 604800 for a week).
     waut_id, ref_time_s
@@ -82,7 +96,7 @@ def waut_xml(
     for switch in ordered:
         ET.SubElement(waut, "wautSwitch", time=format_seconds(switch.time_s), to=switch.program_id)
     for tls in tls_ids:
-        ET.SubElement(root, "wautJunction", wautID=waut_id, junctionID=tls)
+        ET.SubElement(root, "wautJunction", wautID=waut_id, junctionID=tls, procedure="GSP")
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
 
