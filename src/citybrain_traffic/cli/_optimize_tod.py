@@ -157,6 +157,7 @@ def write_tod(
     folder: Path, schedule: TodSchedule, network: Network, tls_ids: list[str]
 ) -> list[Path]:
     """Validate every plan, then write ``TOD_FILES`` into ``folder``."""
+    from ..network import fit_network
     from ..plans import validate_all, write_tl_logics
     from ..plans.ntcip import DayPlanEvent, write_ntcip
     from ..plans.waut import GSP_PARAM, ProgramSwitch, write_waut
@@ -184,7 +185,7 @@ def write_tod(
             for s, program in sorted(starts.items())
         ]
     patterns = [(number[plan.program_id], plan) for plan in programs]
-    write_ntcip(ntcip, patterns, events, day_plans)
+    write_ntcip(ntcip, patterns, events, day_plans, nema=fit_network(network))
     return [add, waut, table, ntcip]
 
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..network import next_green, phases_between
+from ..network import NemaFit
 from .plan import TimingPlan
+from .utdf import column_timing, phase_columns
 from .units import format_seconds
 
 #: NTCIP 1202 ``splitMode`` for a fixed-time plan: every phase times its whole split.
@@ -23,11 +24,11 @@ HEADER = """\
 #   offset_s (patternOffsetTime: the plan's offset, as in tod_plans.add.xml),
 #   split (patternSplitNumber), program_id (the SUMO programID of the plan)
 # [Splits] one row per signal, split and phase (NTCIP splitTable):
-#   intersection, split (splitNumber), phase (splitPhase: the plan's green phases numbered
-#   1..n in program order, D1..Dn of the UTDF export), split_s (splitTime: green + yellow +
-#   all-red after it; a split's phases add up to its pattern's cycle),
-#   mode (splitMode: 4 = maximumVehicleRecall, a fixed-time plan), coord_phase (splitCoordPhase:
-#   1 for the phase the offset refers to)
+#   intersection, split (splitNumber), phase (splitPhase: the NEMA phase 1-8 where the program
+#   fits a dual ring, else the plan's green phases numbered 1..n in program order; the D columns
+#   of the UTDF export), split_s (splitTime: green + yellow + all-red after it; each ring's
+#   phases add up to its pattern's cycle), mode (splitMode: 4 = maximumVehicleRecall, a
+#   fixed-time plan), coord_phase (splitCoordPhase: 1 for the phase the offset refers to)
 # [Schedule] one row per day plan (NTCIP timeBaseScheduleTable):
 #   schedule, days (e.g. Mon-Fri), day_mask (timeBaseScheduleDay: bit 1 Sunday .. bit 7
 #   Saturday), day_plan (timeBaseScheduleDayPlan)
@@ -47,19 +48,12 @@ class DayPlanEvent:
     pattern: int
 
 
-def splits_s(plan: TimingPlan) -> list[float]:
-    """Return each green's split (s), in program order: green + the change interval after it."""
-    return [
-        phase.duration
-        + sum(p.duration for p in phases_between(plan.phases, i, next_green(plan.phases, i)))
-        for i, phase in plan.greens
-    ]
-
-
 def ntcip_text(
     patterns: Sequence[tuple[int, TimingPlan]],
     events: Sequence[DayPlanEvent],
     day_plans: Mapping[int, str],
+    *,
+    nema: Mapping[str, NemaFit] | None = None,
 ) -> str:
     """Return the tables described in ``HEADER`` as CSV text with ``[Section]`` lines.
 
@@ -71,6 +65,9 @@ def ntcip_text(
         The day plans' events.
     day_plans
         Day plan number -> the days it runs, as ``Mon-Fri``, ``Sat-Sun``, ``Mon-Sun`` or ``Tue``.
+    nema
+        Each signal's NEMA fit (``network.fit_network``): its phases are numbered by it where
+        the program fits, as in the UTDF export.
     """
     lines = [*HEADER.rstrip("\n").split("\n"), "[Patterns]"]
     lines.append("intersection,pattern,cycle_s,offset_s,split,program_id")
@@ -81,10 +78,14 @@ def ntcip_text(
         )
     lines += ["", "[Splits]", "intersection,split,phase,split_s,mode,coord_phase"]
     for number, plan in patterns:
-        for k, split in enumerate(splits_s(plan), start=1):
+        columns, _ = phase_columns(plan, (nema or {}).get(plan.tls_id))
+        first = min(run[0] for run in columns if run)
+        for k, (run, timing) in enumerate(zip(columns, column_timing(plan, columns)), start=1):
+            if timing is None:
+                continue
             lines.append(
-                f"{plan.tls_id},{number},{k},{format_seconds(split)},"
-                f"{SPLIT_MODE_MAX_RECALL},{int(k == 1)}"
+                f"{plan.tls_id},{number},{k},{format_seconds(timing['Split'])},"
+                f"{SPLIT_MODE_MAX_RECALL},{int(run[0] == first)}"
             )
     lines += ["", "[Schedule]", "schedule,days,day_mask,day_plan"]
     for k, (day_plan, days) in enumerate(sorted(day_plans.items()), start=1):
@@ -102,9 +103,11 @@ def write_ntcip(
     patterns: Sequence[tuple[int, TimingPlan]],
     events: Sequence[DayPlanEvent],
     day_plans: Mapping[int, str],
+    *,
+    nema: Mapping[str, NemaFit] | None = None,
 ) -> Path:
     """Write ``ntcip_text`` to ``path`` and return it."""
-    path.write_text(ntcip_text(patterns, events, day_plans))
+    path.write_text(ntcip_text(patterns, events, day_plans, nema=nema))
     return path
 
 

@@ -93,6 +93,24 @@ def _reference_phase(columns: list[list[int]]) -> int:
 def _phase_rows(p: TimingPlan, columns: list[list[int]]) -> dict[str, list[str]]:
     """Format, per ``[Phases]`` record, one cell per column: its greens' timing (s)."""
     rows: dict[str, list[str]] = {name: [] for name in _PHASE_RECORDS}
+    for values in column_timing(p, columns):
+        for name in _PHASE_RECORDS:
+            rows[name].append("" if values is None else format_seconds(values[name]))
+    return rows
+
+
+def phase_columns(p: TimingPlan, fit: NemaFit | None) -> tuple[list[list[int]], str]:
+    """Return the program's greens of each phase column, and a note saying how they are numbered.
+
+    Columns are NEMA phases 1..8 (none: an unused one) where the program fits the dual ring,
+    else the green phases in program order.
+    """
+    return _columns(p, fit)
+
+
+def column_timing(p: TimingPlan, columns: list[list[int]]) -> list[dict[str, float] | None]:
+    """Return each column's timing (s, the ``[Phases]`` records), None for an unused column."""
+    out: list[dict[str, float] | None] = []
     start = 0.0
     starts = {}
     for i, ph in enumerate(p.phases):
@@ -100,8 +118,7 @@ def _phase_rows(p: TimingPlan, columns: list[list[int]]) -> dict[str, list[str]]
         start += ph.duration
     for run in columns:
         if not run:
-            for name in _PHASE_RECORDS:
-                rows[name].append("")
+            out.append(None)
             continue
         last = run[-1]
         # Between the run's greens the phase stays green (another ring changes); it counts.
@@ -126,9 +143,8 @@ def _phase_rows(p: TimingPlan, columns: list[list[int]]) -> dict[str, list[str]]
             "Start": starts[run[0]],
             "End": (starts[run[0]] + green + yellow + red) % p.cycle_s,
         }
-        for name, value in values.items():
-            rows[name].append(format_seconds(value))
-    return rows
+        out.append(values)
+    return out
 
 
 def _change(p: TimingPlan, i: int):
