@@ -279,3 +279,22 @@ def test_knee_of_an_l_shaped_curve():
     assert knee([100, 20, 10, 8, 7, 6, 5, 4]) == 2
     assert knee([1.0, 0.5]) == 2 and knee([1.0, 1.0, 1.0]) == 1
     assert math.isclose(MAX_CYCLE_CHANGE, 0.25)
+
+
+def test_a_movement_never_counted_is_named(corridor_flows, tmp_path):
+    flows, _ = corridor_flows
+    dropped = flows.iloc[0]
+    counts = counts_of_days(flows, {TUESDAY: 1.0})
+    counts = counts[
+        ~(
+            (counts["intersection"] == dropped["intersection"])
+            & (counts["movement"] == dropped["movement"])
+        )
+    ]
+    path = tmp_path / "counts.csv"
+    counts.to_csv(path, index=False)
+    proc = run_cli("optimize", "corridor", "--counts", path, "--tod", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "never counted in the history" in text
+    assert f"{dropped['intersection']} {dropped['movement']}" in text

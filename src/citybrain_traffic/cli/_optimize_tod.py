@@ -118,6 +118,21 @@ def optimize_tod(
             f"switch ({last} s after Monday 00:00): SUMO would run one program throughout; "
             "begin a run before it"
         )
+    counted = set(zip(counts["intersection"], counts["movement"]))
+    uncounted = sorted(
+        {
+            f"{tls} {link.movement}"
+            for tls in tls_ids
+            for link in network.intersections[tls].links
+            if (tls, link.movement) not in counted
+        }
+    )
+    if uncounted:
+        more = f" and {len(uncounted) - 6} more" if len(uncounted) > 6 else ""
+        console.print(
+            f"[yellow]warning[/]: {len(uncounted)} movement(s) never counted in the history, "
+            f"timed as carrying no traffic: {', '.join(uncounted[:6])}{more}"
+        )
     missing = [tls for tls in network.intersections if tls not in tls_ids]
     if missing:
         console.print(
