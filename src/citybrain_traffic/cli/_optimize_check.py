@@ -107,6 +107,8 @@ def check_in_sumo(
     allow_worse: bool,
     demand_scale: float,
     console: Console,
+    extra: Mapping[str, tuple[Mapping[str, SignalTiming], Callable[[Sequence[str]], Any]]]
+    | None = None,
 ) -> Checked:
     """Check the model's plan, its cycle-floor variants and the own program; keep the best.
 
@@ -129,7 +131,10 @@ def check_in_sumo(
         console.print(f"[yellow]note[/]: plans not checked in SUMO: {why}")
         return Checked(dict(timings), plans, f"not checked in SUMO ({why})", {"skipped": why})
     seeds = _seeds(check_seeds)
-    candidates, same_as = window_candidates(timings, solve, make_plans)
+    extra = extra or {}
+    candidates, same_as = window_candidates(
+        timings, solve, make_plans, {label: t for label, (t, _) in extra.items()}
+    )
     console.print(
         f"checking {len(candidates)} plan(s) and the network's own program in SUMO: the "
         f"scenario's demand x{demand_scale:g}, {sc.begin:g}-{sc.end:g} s, seeds "
@@ -156,7 +161,11 @@ def check_in_sumo(
             f"{check.delays[written]:.1f} s/veh)"
         )
     table = approach_comparison(
-        modeled_approaches(chosen.timings, demand(list(chosen.timings))), check, written
+        modeled_approaches(
+            chosen.timings, extra.get(written, (None, demand))[1](list(chosen.timings))
+        ),
+        check,
+        written,
     )
     console.print(check.note(written))
     if warning and not refused:

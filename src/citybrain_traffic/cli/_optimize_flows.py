@@ -50,15 +50,23 @@ def scenario_and_network(
 
 def routed_flows(
     sc: Scenario, network: Network, demand_scale: float, *, explicit: bool, design: Design
-) -> tuple[DesignFlows, str]:
-    """Return the design flows of the routes in the window, and a description of their source."""
-    from ..flows import design_flows_from_routes, route_demand
+) -> tuple[DesignFlows, str, DesignFlows | None]:
+    """Return the design flows of the routes in the window, and a description of their source.
+
+    Third, the window's mean flows when the design is another (a candidate for the check).
+    """
+    from ..flows import Design, design_flows_from_routes, route_demand
 
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
         routed = route_demand(sc, Path(tmp), demand_scale=demand_scale)
         flows = design_flows_from_routes(routed, network, begin=sc.begin, end=sc.end, design=design)
+        mean = None
+        if design.kind != "mean":
+            mean = design_flows_from_routes(
+                routed, network, begin=sc.begin, end=sc.end, design=Design("mean")
+            )
     how = "" if explicit else " (the default without --counts)"
-    return flows, f"from the routes departing {sc.begin:g}-{sc.end:g} s{how}"
+    return flows, f"from the routes departing {sc.begin:g}-{sc.end:g} s{how}", mean
 
 
 def counted_flows(

@@ -115,8 +115,11 @@ def window_candidates(
     model: Mapping[str, SignalTiming],
     solve: Callable[[float], Mapping[str, SignalTiming]],
     make_plans: Callable[[Mapping[str, SignalTiming]], Sequence[TimingPlan]],
+    extra: Mapping[str, Mapping[str, SignalTiming]] | None = None,
 ) -> tuple[list[PlanCandidate], dict[str, str]]:
-    """Return the model's plan and its cycle-floor variants, and which variants repeat another.
+    """Return the model's plan, its cycle-floor variants and ``extra``, and which repeat another.
+
+    ``extra`` maps labels to more candidates' timings (e.g. another design's).
 
     Parameters
     ----------
@@ -136,8 +139,11 @@ def window_candidates(
     """
     candidates: list[PlanCandidate] = []
     same_as: dict[str, str] = {}
-    for label, floor in cycle_floors().items():
-        timings = dict(model) if floor is None else dict(solve(cycle_min_s(floor)))
+    variants = [
+        (label, dict(model) if floor is None else dict(solve(cycle_min_s(floor))))
+        for label, floor in cycle_floors().items()
+    ]
+    for label, timings in [*variants, *((k, dict(v)) for k, v in (extra or {}).items())]:
         plans = tuple(make_plans(timings))
         twin = next((c.label for c in candidates if _same_plans(c.plans, plans)), None)
         if twin is None:
