@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from citybrain_traffic.cli._optimize_check import worse_approaches
 from citybrain_traffic.cli.optimize import MEAN_DESIGN
 from citybrain_traffic.experiments.plan_check import CHECK_COLUMNS
 from citybrain_traffic.experiments.selection import CHECK_SEEDS, OWN_PROGRAM, check_seeds
@@ -152,3 +153,18 @@ def test_optimized_chooses_as_before(tmp_path):
     assert check["seeds"] == list(CHECK_SEEDS)
     assert check["mean_delay_s"] == pytest.approx(OPTIMIZED_SINGLE_CHECK, rel=1e-9)
     assert check["chosen"] == "cycle >=60 s"
+
+
+def test_an_approach_served_far_worse_than_before_is_named():
+    table = pd.DataFrame(
+        {
+            "intersection": ["J1", "J1", "J2"],
+            "approach": ["N1_J1", "W_J1", "S_J2"],
+            "modeled_delay_s_veh": [30.1, 11.8, 20.0],
+            "simulated_delay_s_veh": [234.5, 12.9, 70.0],
+            "simulated_los": ["F", "B", "E"],
+            "existing_delay_s_veh": [27.7, 69.2, 60.0],
+        }
+    )
+    (line,) = worse_approaches(table)  # S_J2 is LOS E but hardly worse than before
+    assert line.startswith("J1 N1_J1: 234.5 s/veh in SUMO (LOS F) against 27.7")

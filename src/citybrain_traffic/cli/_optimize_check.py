@@ -171,15 +171,47 @@ def check_in_sumo(
     if warning and not refused:
         console.print(f"[bold red]warning[/]: {warning}: written anyway (--allow-worse)")
     console.print(_table_rich(table, title=f"{sc.name}: modelled and simulated delay ({written})"))
+    worse = worse_approaches(table)
+    for line in worse:
+        console.print(f"[bold yellow]warning[/]: {line}")
     return Checked(
         timings=chosen.timings,
         plans=list(chosen.plans),
-        note=check.note(written) + (f"; WARNING: {warning}" if warning else ""),
-        provenance={**check.provenance(written), **({"warning": warning} if warning else {})},
+        note=check.note(written)
+        + (f"; WARNING: {warning}" if warning else "")
+        + "".join(f"; WARNING: {line}" for line in worse),
+        provenance={
+            **check.provenance(written),
+            **({"warning": warning} if warning else {}),
+            **({"worse_approaches": worse} if worse else {}),
+        },
         table=table,
         warning=warning,
         refused=refused,
     )
+
+
+#: An approach the written plan serves at HCM LOS E or F in SUMO, and this many times the delay
+#: the existing program gives it, is named: a side street an engineer would hear about.
+WORSE_APPROACH_FACTOR = 1.5
+
+
+def worse_approaches(table: pd.DataFrame) -> list[str]:
+    """Name each approach the plan serves far worse than the existing program, in SUMO.
+
+    That is LOS E/F and over ``WORSE_APPROACH_FACTOR`` times the existing program's delay: the
+    plan wins overall at that approach's expense.
+    """
+    worse = table[
+        table["simulated_los"].isin(["E", "F"])
+        & (table["simulated_delay_s_veh"] > WORSE_APPROACH_FACTOR * table["existing_delay_s_veh"])
+    ]
+    return [
+        f"{r['intersection']} {r['approach']}: {r['simulated_delay_s_veh']:.1f} s/veh in SUMO "
+        f"(LOS {r['simulated_los']}) against {r['existing_delay_s_veh']:.1f} under the existing "
+        f"program (modelled {r['modeled_delay_s_veh']:.1f})"
+        for r in worse.to_dict("records")
+    ]
 
 
 def signal_demands(
