@@ -85,26 +85,7 @@ def _sumo_programs(out, network, tmp_path, begin: int, end: int) -> list[tuple[f
     events.write_text(
         f'<additional><timedEvent type="SaveTLSSwitchTimes" source="J1" dest="{log}"/></additional>'
     )
-    additional = ",".join(
-        str(p) for p in (out / "tod_plans.add.xml", out / "tod_waut.add.xml", events)
-    )
-    proc = subprocess.run(
-        [
-            sumo_binary(),
-            "-n",
-            str(network.path),
-            "-a",
-            additional,
-            "--begin",
-            str(begin),
-            "--end",
-            str(end),
-            "--no-step-log",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    _run_sumo(out, network, events, begin, end)
     return [
         (float(e.get("begin")), float(e.get("end")), e.get("programID"))
         for e in ET.parse(log).getroot().iter("tlsSwitch")
@@ -167,27 +148,17 @@ def test_sumo_keeps_the_safety_envelope_through_the_switches(two_weeks, tmp_path
     recorder.write_text(tls_state_output_xml(list(network.intersections), states))
     switches = sorted({int(s) for s in _switch_times(out)} - {0})
     begin, end = switches[0] - 600, switches[2] + 600  # the first day's first three switches
-    additional = ",".join(
-        str(p) for p in (out / "tod_plans.add.xml", out / "tod_waut.add.xml", recorder)
-    )
-    proc = subprocess.run(
-        [
-            sumo_binary(),
-            "-n",
-            str(network.path),
-            "-a",
-            additional,
-            "--begin",
-            str(begin),
-            "--end",
-            str(end),
-            "--no-step-log",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    _run_sumo(out, network, recorder, begin, end)
     assert run_violations(states, network, [out / "tod_plans.add.xml"]) == []
+
+
+def _run_sumo(out, network, extra, begin: int, end: int) -> None:
+    """Run SUMO on the network with the schedule's programs, its WAUT and ``extra``."""
+    files = (out / "tod_plans.add.xml", out / "tod_waut.add.xml", extra)
+    command = [sumo_binary(), "-n", str(network.path), "-a", ",".join(map(str, files))]
+    command += ["--begin", str(begin), "--end", str(end), "--no-step-log"]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def _switch_times(out) -> list[str]:
