@@ -127,22 +127,17 @@ class GreenSequencer:
             for tls, state in self.states.items()
         }
         # Per signal: its lanes whose approach is one lane, whole, and those summed over several.
-        self.single = {
-            tls: [
-                (lane, self.approach[lane][0][0])
-                for lane in state.lanes
-                if len(self.approach[lane]) == 1 and self.approach[lane][0][1] == 1.0
-            ]
-            for tls, state in self.states.items()
+        self.single: dict[str, list[tuple[str, str]]] = {tls: [] for tls in self.states}
+        self.summed: dict[str, list[tuple[str, list[tuple[str, float]]]]] = {
+            tls: [] for tls in self.states
         }
-        self.summed = {
-            tls: [
-                (lane, self.approach[lane])
-                for lane in state.lanes
-                if not (len(self.approach[lane]) == 1 and self.approach[lane][0][1] == 1.0)
-            ]
-            for tls, state in self.states.items()
-        }
+        for tls, state in self.states.items():
+            for lane in state.lanes:
+                ups = self.approach[lane]
+                if len(ups) == 1 and ups[0][1] == 1.0:
+                    self.single[tls].append((lane, ups[0][0]))
+                else:
+                    self.summed[tls].append((lane, ups))
 
     def set_plan(self, plan: TimingPlan) -> None:
         """Take a validated plan's greens as maximum greens, its cycle for the maximum red."""
