@@ -209,6 +209,16 @@ def design_flows_from_routes(
     minutes is its one bin).
     """
     bins, heavy = route_flow_bins(routed, network, begin=begin, end=end)
+    return design_flows_from_bins(bins, heavy, begin=begin, end=end, design=design)
+
+
+def design_flows_from_bins(
+    bins: pd.DataFrame, heavy: dict[str, float], *, begin: float, end: float, design: Design
+) -> DesignFlows:
+    """Return the design flows of ``route_flow_bins``' table (``design_flows_from_routes``).
+
+    Several designs of one window bin its routes once.
+    """
     if design.kind == "mean":
         return DesignFlows(_mean_of_route_bins(bins, begin, end), design, heavy_share=heavy)
     whole = bins[bins["bin_s"] == bins["bin_s"].max()]

@@ -55,16 +55,16 @@ def routed_flows(
 
     Third, the window's mean flows when the design is another (a candidate for the check).
     """
-    from ..flows import Design, design_flows_from_routes, route_demand
+    from ..flows import Design, design_flows_from_bins, route_demand, route_flow_bins
 
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
         routed = route_demand(sc, Path(tmp), demand_scale=demand_scale)
-        flows = design_flows_from_routes(routed, network, begin=sc.begin, end=sc.end, design=design)
-        mean = None
-        if design.kind != "mean":
-            mean = design_flows_from_routes(
-                routed, network, begin=sc.begin, end=sc.end, design=Design("mean")
-            )
+        bins, heavy = route_flow_bins(routed, network, begin=sc.begin, end=sc.end)
+    window = {"begin": sc.begin, "end": sc.end}
+    flows = design_flows_from_bins(bins, heavy, **window, design=design)
+    mean = None
+    if design.kind != "mean":
+        mean = design_flows_from_bins(bins, heavy, **window, design=Design("mean"))
     how = "" if explicit else " (the default without --counts)"
     return flows, f"from the routes departing {sc.begin:g}-{sc.end:g} s{how}", mean
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,6 +27,11 @@ from ._optimize_flows import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ..flows import DesignFlows
+    from ..network import Network
+    from ..optimize import SignalTiming
+    from ..optimize.saturation import SaturationModel
 
 
 #: The check's label of the plan designed for the window's mean flows.
@@ -191,7 +196,7 @@ def optimize_command(
 ) -> None:
     """Optimize the signal timing of SCENARIO and write the plans; ``--help`` shows ``_HELP``."""
     from ..flows import parse_design
-    from ..optimize import SignalTiming, optimize_network, to_plans
+    from ..optimize import optimize_network, to_plans
     from ..plans import TimingPlan
     from ..optimize.batch import DEPLOYED_SPILLBACK_WEIGHT
     from ..optimize.sheet import sheet_rich, timing_sheet, timing_summary, write_outputs
@@ -325,7 +330,12 @@ def optimize_command(
         terminal.print(f"  {path}")
 
 
-def _mean_design(mean, optimize_for, network, model) -> dict:
+def _mean_design(
+    mean: DesignFlows | None,
+    optimize_for: Callable[[pd.DataFrame], Mapping[str, SignalTiming]],
+    network: Network,
+    model: SaturationModel,
+) -> dict:
     """Return the check's candidate designed for the window's mean flows (none without them).
 
     The peak 15 minutes over-serve a window's lighter part; which design a fixed plan does best
