@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from citybrain_traffic.cli._optimize_check import worse_approaches
+from citybrain_traffic.cli._optimize_schedule import SCHEDULE_DESIGN, schedule_label
 from citybrain_traffic.cli.optimize import MEAN_DESIGN
+from citybrain_traffic.control.optimized import cycle_floors
 from citybrain_traffic.experiments.plan_check import CHECK_COLUMNS
 from citybrain_traffic.experiments.selection import CHECK_SEEDS, OWN_PROGRAM, check_seeds
 from citybrain_traffic.network import read_network
@@ -27,23 +29,27 @@ def test_check_keeps_the_best_and_records_it(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = " ".join(proc.stdout.split())
     assert "checked in SUMO (2 seeds of their own, window 0-3600 s" in text
-    (plan,) = read_plans(out / "plans.json")
+    plans = read_plans(out / "plans.json")
+    plan = plans[0]
     check = plan.provenance["check"]
     assert check["seeds"] == list(check_seeds(2)) == [CHECK_SEEDS[0], CHECK_SEEDS[0] + 1]
     delays = check["candidates"]
     assert OWN_PROGRAM in delays and "the model's cycle" in delays
-    # Every floor is simulated or named as the twin of one that was.
+    # Every floor's schedule (the `optimized` controller's) is simulated or named as the twin
+    # of one that was.
     assert set(delays) | set(check["same_as"]) == {
         "the model's cycle",
-        "cycle >=60 s",
-        "cycle >=90 s",
-        "cycle >=120 s",
+        *(schedule_label(floor) for floor in cycle_floors()),
         MEAN_DESIGN,  # the default design is peak15: the mean flows' plan is a candidate too
         OWN_PROGRAM,
     }
     assert check["written"] == check["kept"] == min(delays, key=delays.get)
+    schedule = check["kept"] in {schedule_label(floor) for floor in cycle_floors()}
+    # A schedule is written as its four 15-minute plans; a single plan alone.
+    assert len(plans) == (4 if schedule else 1)
     design = plan.provenance["demand"]["design"]
-    assert design == ("mean" if check["kept"] == MEAN_DESIGN else "peak15")
+    mean = check["kept"] == MEAN_DESIGN
+    assert design == (SCHEDULE_DESIGN if schedule else "mean" if mean else "peak15")
     assert f"design flows {design}" in text
     assert check["gain_s"] == pytest.approx(delays[OWN_PROGRAM] - delays[check["kept"]])
     assert check["gain_s"] >= 0
@@ -59,7 +65,7 @@ def test_check_keeps_the_best_and_records_it(tmp_path):
     # The model's flows are the routed demand (its mean, or its peak 15 minutes, 1.2-1.6x it);
     # SUMO serves it (no approach over capacity here).
     ratio = table["modeled_flow_veh_h"] / table["simulated_flow_veh_h"]
-    low, high = (0.9, 1.1) if design == "mean" else (1.1, 1.7)
+    low, high = (1.1, 1.7) if design == "peak15" else (0.9, 1.1)
     assert ratio.between(low, high).all(), ratio
     assert (table["modeled_delay_s_veh"] > 0).all() and (table["simulated_delay_s_veh"] > 0).all()
     assert set(table["simulated_los"]) <= set("ABCDEF")

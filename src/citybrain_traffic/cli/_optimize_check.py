@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..experiments.plan_check import PeriodPlans
     from ..network import Network
     from ..optimize import IntersectionDemand, SignalTiming
     from ..optimize.saturation import SaturationModel
@@ -65,7 +66,8 @@ class Checked:
     ``refused``: the network's own program did better and ``--allow-worse`` was not given, so
     nothing may be written. ``note`` goes into the timing summary's notes, ``provenance`` into
     every plan's ``provenance["check"]`` and ``table`` (``plan_check.CHECK_COLUMNS``) into
-    ``check.csv``; both are absent without a check.
+    ``check.csv``; both are absent without a check. When a schedule won, ``periods`` holds its
+    plan per period and ``timings``/``plans`` are those of period ``shown`` (the sheet's).
     """
 
     timings: dict[str, SignalTiming]
@@ -75,12 +77,16 @@ class Checked:
     table: pd.DataFrame | None = None
     warning: str | None = None
     refused: bool = False
+    periods: tuple[PeriodPlans, ...] = ()
+    shown: int = 0
+
+    def with_check(self, plans: Sequence[TimingPlan]) -> list[TimingPlan]:
+        """Return ``plans`` with the check in their provenance."""
+        return [replace(p, provenance={**p.provenance, "check": self.provenance}) for p in plans]
 
     def stamped(self, summary: pd.DataFrame) -> tuple[list[TimingPlan], pd.DataFrame]:
         """Return the plans with the check in their provenance and the summary with its note."""
-        plans = [
-            replace(p, provenance={**p.provenance, "check": self.provenance}) for p in self.plans
-        ]
+        plans = self.with_check(self.plans)
         notes = summary["notes"].fillna("").astype(str)
         joined = notes.where(notes == "", notes + "; ") + self.note
         return plans, summary.assign(notes=joined)
@@ -109,8 +115,12 @@ def check_in_sumo(
     console: Console,
     extra: Mapping[str, tuple[Mapping[str, SignalTiming], Callable[[Sequence[str]], Any]]]
     | None = None,
+    schedules: Mapping[str, tuple[Sequence[PeriodPlans], int]] | None = None,
 ) -> Checked:
     """Check the model's plan, its cycle-floor variants and the own program; keep the best.
+
+    ``schedules`` (``_optimize_schedule.schedule_candidates``) stand for the cycle-floor
+    variants when given (``plan_check.window_candidates``).
 
     ``solve(cycle_min_s)`` repeats the optimization with a shortest cycle, ``make_plans`` turns
     timings into the plans to write and ``demand(tls_ids)`` gives each signal's
@@ -121,6 +131,7 @@ def check_in_sumo(
         approach_comparison,
         check_plans,
         modeled_approaches,
+        schedule_approaches,
         window_candidates,
     )
 
@@ -133,7 +144,7 @@ def check_in_sumo(
     seeds = _seeds(check_seeds)
     extra = extra or {}
     candidates, same_as = window_candidates(
-        timings, solve, make_plans, {label: t for label, (t, _) in extra.items()}
+        timings, solve, make_plans, {label: t for label, (t, _) in extra.items()}, schedules
     )
     console.print(
         f"checking {len(candidates)} plan(s) and the network's own program in SUMO: the "
@@ -160,13 +171,14 @@ def check_in_sumo(
             f"s/veh) than every plan of the model (best: {written}, "
             f"{check.delays[written]:.1f} s/veh)"
         )
-    table = approach_comparison(
-        modeled_approaches(
+    modeled = (
+        schedule_approaches(chosen.periods)
+        if chosen.periods
+        else modeled_approaches(
             chosen.timings, extra.get(written, (None, demand))[1](list(chosen.timings))
-        ),
-        check,
-        written,
+        )
     )
+    table = approach_comparison(modeled, check, written)
     console.print(check.note(written))
     if warning and not refused:
         console.print(f"[bold red]warning[/]: {warning}: written anyway (--allow-worse)")
@@ -188,6 +200,8 @@ def check_in_sumo(
         table=table,
         warning=warning,
         refused=refused,
+        periods=chosen.periods,
+        shown=(schedules or {}).get(written, ((), 0))[1],
     )
 
 

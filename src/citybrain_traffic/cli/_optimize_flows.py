@@ -50,23 +50,27 @@ def scenario_and_network(
 
 def routed_flows(
     sc: Scenario, network: Network, demand_scale: float, *, explicit: bool, design: Design
-) -> tuple[DesignFlows, str, DesignFlows | None]:
+) -> tuple[DesignFlows, str, DesignFlows | None, tuple[tuple[float, pd.DataFrame], ...]]:
     """Return the design flows of the routes in the window, and a description of their source.
 
-    Third, the window's mean flows when the design is another (a candidate for the check).
+    Third, the window's mean flows when the design is another (a candidate for the check);
+    fourth, each 15-minute plan period's start (s) and flows, as the ``optimized`` controller
+    plans them (``control.optimized.periods_from_routes``).
     """
+    from ..control.optimized import periods_from_routes
     from ..flows import Design, design_flows_from_bins, route_demand, route_flow_bins
 
     with tempfile.TemporaryDirectory(prefix="ctraffic-") as tmp:
         routed = route_demand(sc, Path(tmp), demand_scale=demand_scale)
         bins, heavy = route_flow_bins(routed, network, begin=sc.begin, end=sc.end)
+        periods = periods_from_routes(routed, network, begin=sc.begin, end=sc.end)
     window = {"begin": sc.begin, "end": sc.end}
     flows = design_flows_from_bins(bins, heavy, **window, design=design)
     mean = None
     if design.kind != "mean":
         mean = design_flows_from_bins(bins, heavy, **window, design=Design("mean"))
     how = "" if explicit else " (the default without --counts)"
-    return flows, f"from the routes departing {sc.begin:g}-{sc.end:g} s{how}", mean
+    return flows, f"from the routes departing {sc.begin:g}-{sc.end:g} s{how}", mean, periods
 
 
 def counted_flows(
@@ -305,3 +309,29 @@ def _measured_lanes(path: Path, network: Network) -> dict[str, float]:
             f"{network.path.name}; calibrate the same network"
         )
     return {str(lane): float(v) for lane, v in zip(good["lane"], good["saturation_veh_h_lane"])}
+
+
+def check_sources(
+    from_counts: bool,
+    from_routes: bool,
+    at: str | None,
+    window_min: int | None,
+    begin: float | None,
+    end: float | None,
+) -> None:
+    """Refuse option combinations that mix the two flow sources or lack a value, before any work."""
+    if from_counts and from_routes:
+        raise InputError("give either --counts FILE --at TIME or --from-routes, not both")
+    if from_counts and at is None:
+        raise InputError(
+            "--counts needs --at TIME: the start of the count window, e.g. '2026-01-05 08:00'"
+        )
+    if not from_counts and (at is not None or window_min is not None):
+        raise InputError("--at and --window select counts: give them with --counts FILE")
+    if from_counts and (begin is not None or end is not None):
+        raise InputError(
+            "--begin/--end are the --from-routes window (s); "
+            "with --counts use --at and --window (min)"
+        )
+    if window_min is not None and window_min <= 0:
+        raise InputError(f"--window must be a positive number of minutes, got {window_min}")

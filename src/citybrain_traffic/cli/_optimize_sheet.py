@@ -69,9 +69,12 @@ def deployment_tables(
     plans: Sequence[TimingPlan],
     timings: Mapping[str, SignalTiming],
     flows: pd.DataFrame,
-    model: SaturationModel,
+    model: SaturationModel | float,
 ) -> DeploymentTables:
-    """Tabulate the movements, the queue storage and the pedestrian timing of the plans."""
+    """Tabulate the movements, the queue storage and the pedestrian timing of the plans.
+
+    ``model`` is the saturation flow the plans were made with: a model, or one veh/h/lane.
+    """
     from ..optimize.pedestrians import pedestrian_times
     from ..optimize.sheet_movements import movement_table
     from ..optimize.storage import storage_check
@@ -80,6 +83,11 @@ def deployment_tables(
     demands = signal_demands(network, flows, model, list(timings))
     return DeploymentTables(
         movements=movement_table(plans, network, timings=timings, demands=demands),
-        storage=storage_check(network, timings, flows, saturation_veh_h_lane=model.base_veh_h_lane),
+        storage=storage_check(
+            network,
+            timings,
+            flows,
+            saturation_veh_h_lane=model if isinstance(model, float) else model.base_veh_h_lane,
+        ),
         pedestrians=pedestrian_times(network),
     )

@@ -16,7 +16,9 @@ from ..optimize.demand import DEFAULT_SATURATION_VEH_H_LANE
 from ._common import FINITE_FLOAT, StagedOutDir, console, demand_scale_option
 from ._optimize_check import check_in_sumo, check_options, refuse, signal_demands
 from ._optimize_sheet import deployment_tables
+from ._optimize_schedule import ScheduleOutput, schedule_candidates
 from ._optimize_flows import (
+    check_sources,
     counted_flows,
     design_note,
     routed_flows,
@@ -224,23 +226,24 @@ def optimize_command(
             console=console(),
         )
     from_counts = counts_file is not None
-    _check_options(from_counts, from_routes, at, window_min, begin, end)
+    check_sources(from_counts, from_routes, at, window_min, begin, end)
     base, chosen = saturation_base(saturation_flow), parse_design(design)
     staged = StagedOutDir(out)
     terminal = console()
     sc, network = scenario_and_network(scenario, net, routes, begin, end, net_alone=from_counts)
     name = network.path.name if sc is None else sc.name
     valid: tuple[str | None, str | None] = (None, None)
-    mean = None
+    mean: DesignFlows | None = None
+    periods: tuple[tuple[float, pd.DataFrame], ...] = ()  # routed flows' 15-min plan periods
     if counts_file is not None:
-        assert at is not None  # _check_options: --counts comes with --at
+        assert at is not None  # check_sources: --counts comes with --at
         result, tls_ids, source, valid = counted_flows(
             Path(counts_file), network, at, window_min or 15, terminal, chosen
         )
         result.flows["flow_veh_h"] *= demand_scale
     else:
         assert sc is not None  # without --counts, scenario_and_network loads the scenario
-        result, source, mean = routed_flows(
+        result, source, mean, periods = routed_flows(
             sc, network, demand_scale, explicit=from_routes, design=chosen
         )
         tls_ids = list(network.intersections)
@@ -293,29 +296,47 @@ def optimize_command(
         demand_scale=demand_scale,
         console=terminal,
         extra=_mean_design(mean, optimize_for, network, model),
+        schedules=schedule_candidates(
+            network, periods, end_s=sc.end, demand={"source": source, "demand_scale": demand_scale}
+        )
+        if sc is not None and periods and not no_check
+        else None,
     )
     if checked.refused:
         refuse(checked, terminal)
     timings = checked.timings
     summary = timing_summary(checked.plans, timings)
     plans, noted = checked.stamped(summary)
-    kept = result
+    flows = result.flows
+    tables_model: SaturationModel | float = model
     if mean is not None and checked.provenance.get("written") == MEAN_DESIGN:
-        kept = mean  # the check kept the plan designed for the window's mean flows
+        flows = mean.flows  # the check kept the plan designed for the window's mean flows
         design_text, design_info = design_note(mean)
         plans = [
             replace(p, provenance={**p.provenance, "demand": {**demand, **design_info}})
             for p in plans
         ]
+    schedule = ScheduleOutput.of(checked, sc)
+    if schedule is not None:
+        flows, tables_model, design_text = schedule.sheet_flows()
     sheet = timing_sheet(plans, timings, network)
-    tables = deployment_tables(network, plans, timings, kept.flows, model)
+    tables = deployment_tables(network, plans, timings, flows, tables_model)
     with staged as out_dir:
         written = [
             staged.final / path.name
             for path in [
-                *write_outputs(out_dir, plans, network, sheet, noted, tables.movements),
+                *write_outputs(
+                    out_dir,
+                    plans,
+                    network,
+                    sheet,
+                    noted,
+                    tables.movements,
+                    schedule.plans if schedule else None,
+                ),
                 *checked.write(out_dir),
                 *tables.write(out_dir),
+                *(schedule.write(out_dir) if schedule else []),
             ]
         ]
     terminal.print(
@@ -324,7 +345,7 @@ def optimize_command(
     tables.print(terminal, title=name)
     _print_notes(summary, terminal)
     terminal.print(
-        f"{len(plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
+        f"{len(schedule.plans if schedule else plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
     )
     for path in written:
         terminal.print(f"  {path}")
@@ -362,29 +383,3 @@ def _print_notes(summary: pd.DataFrame, console: Console) -> None:
             console.print(
                 f"[yellow]note[/]: {row['intersection']}: {row['status']}: {row['notes']}"
             )
-
-
-def _check_options(
-    from_counts: bool,
-    from_routes: bool,
-    at: str | None,
-    window_min: int | None,
-    begin: float | None,
-    end: float | None,
-) -> None:
-    """Refuse option combinations that mix the two flow sources or lack a value, before any work."""
-    if from_counts and from_routes:
-        raise InputError("give either --counts FILE --at TIME or --from-routes, not both")
-    if from_counts and at is None:
-        raise InputError(
-            "--counts needs --at TIME: the start of the count window, e.g. '2026-01-05 08:00'"
-        )
-    if not from_counts and (at is not None or window_min is not None):
-        raise InputError("--at and --window select counts: give them with --counts FILE")
-    if from_counts and (begin is not None or end is not None):
-        raise InputError(
-            "--begin/--end are the --from-routes window (s); "
-            "with --counts use --at and --window (min)"
-        )
-    if window_min is not None and window_min <= 0:
-        raise InputError(f"--window must be a positive number of minutes, got {window_min}")

@@ -15,6 +15,7 @@ from .scheduled import ScheduledPlansController
 
 if TYPE_CHECKING:
     from ..network import Network
+    from ..optimize import SignalTiming
     from ..scenario import Scenario
 
 #: Length of each time-of-day plan's period (s): demand is planned per 15 minutes, the usual
@@ -127,27 +128,37 @@ def demand_periods(
 ) -> tuple[tuple[float, pd.DataFrame], ...]:
     """Return each plan period's start (s) and its movement flows from the routed demand."""
     routed = route_demand(scenario, workdir, demand_scale=demand_scale)
+    return periods_from_routes(routed, network, begin=scenario.begin, end=scenario.end)
+
+
+def periods_from_routes(
+    routed: Path, network: Network, *, begin: float, end: float
+) -> tuple[tuple[float, pd.DataFrame], ...]:
+    """Return each ``PLAN_PERIOD_S`` period's start (s) and movement flows in a routed window."""
     periods = []
-    start = scenario.begin
-    while start < scenario.end - 1e-9:
-        end = min(start + PLAN_PERIOD_S, scenario.end)
-        periods.append((start, flows_from_routes(routed, network, begin=start, end=end)))
-        start = end
+    start = begin
+    while start < end - 1e-9:
+        stop = min(start + PLAN_PERIOD_S, end)
+        periods.append((start, flows_from_routes(routed, network, begin=start, end=stop)))
+        start = stop
     return tuple(periods)
 
 
-def _plans(
+def period_timings(
     network: Network,
     periods: tuple[tuple[float, pd.DataFrame], ...],
     cycle_floor_s: float | None,
-) -> tuple[list[tuple[float, TimingPlan]], dict[str, int]]:
-    """Return validated plans for every period, the cycle at least ``cycle_floor_s``."""
+) -> list[tuple[float, dict[str, SignalTiming], list[TimingPlan]]]:
+    """Return every period's start (s), timings and validated plans, cycles >= the floor.
+
+    The plans the ``optimized`` controller runs under ``cycle_floor_s`` (``ctraffic optimize``
+    checks the same ones as its candidates).
+    """
     from ..optimize import optimize_network, to_plans
 
     floor = cycle_min_s(cycle_floor_s)
     tag = "" if cycle_floor_s is None else f"-c{int(floor)}"
-    schedule: list[tuple[float, TimingPlan]] = []
-    statuses: dict[str, int] = {}
+    out = []
     for start, flows in periods:
         timings = optimize_network(
             network,
@@ -159,6 +170,19 @@ def _plans(
         plans = validate_all(
             to_plans(timings, network, program_id=f"ctraffic-opt-{int(start)}{tag}"), network
         )
+        out.append((start, timings, plans))
+    return out
+
+
+def _plans(
+    network: Network,
+    periods: tuple[tuple[float, pd.DataFrame], ...],
+    cycle_floor_s: float | None,
+) -> tuple[list[tuple[float, TimingPlan]], dict[str, int]]:
+    """Return validated plans for every period, the cycle at least ``cycle_floor_s``."""
+    schedule: list[tuple[float, TimingPlan]] = []
+    statuses: dict[str, int] = {}
+    for start, timings, plans in period_timings(network, periods, cycle_floor_s):
         schedule += [(start, plan) for plan in plans]
         for timing in timings.values():
             statuses[timing.status] = statuses.get(timing.status, 0) + 1

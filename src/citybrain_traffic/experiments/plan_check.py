@@ -1,7 +1,8 @@
 """Check the plans ``ctraffic optimize`` makes for a window in SUMO, and keep the best.
 
-The candidates are the model's plan, the plans the optimizer makes under the cycle floors the
-``optimized`` controller tries (``control.optimized.cycle_floors``), and the network's own
+The candidates are the model's plan, the ``optimized`` controller's plans under each of its
+cycle floors (``control.optimized.cycle_floors``: a plan per 15 minutes, given as
+``schedules``; without them, the model's plan under each floor), and the network's own
 program. They run on the scenario's demand with seeds of their own, and ``selection.select``
 keeps the least mean delay: the choice the ``optimized`` controller makes, from the same place.
 Beside it, per approach, the delay the model promised and the delay SUMO measured.
@@ -43,12 +44,38 @@ CHECK_COLUMNS = [
 
 
 @dataclass(frozen=True)
+class PeriodPlans:
+    """One period of a schedule: its start (s), timings, validated plans, demands and flows.
+
+    ``demands`` per signal give the modelled delay; ``flows`` the period's movement flows
+    (``intersection``, ``movement``, ``flow_veh_h``).
+    """
+
+    start_s: float
+    timings: dict[str, SignalTiming]
+    plans: tuple[TimingPlan, ...]
+    demands: Mapping[str, IntersectionDemand]
+    flows: pd.DataFrame = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class PlanCandidate:
-    """One candidate set of plans for the window: its label, timings and validated plans."""
+    """One candidate for the window: its label, timings and validated plans.
+
+    A schedule (``periods``, a plan per period run in turn) shows one period's timings and
+    plans as ``timings`` and ``plans``: the timing sheet's.
+    """
 
     label: str
     timings: dict[str, SignalTiming]
     plans: tuple[TimingPlan, ...]
+    periods: tuple[PeriodPlans, ...] = ()
+
+    def schedule(self, begin_s: float) -> tuple[tuple[float, TimingPlan], ...]:
+        """Return when each plan starts (s) in a run from ``begin_s``, as (start, plan)."""
+        if not self.periods:
+            return tuple((begin_s, plan) for plan in self.plans)
+        return tuple((p.start_s, plan) for p in self.periods for plan in p.plans)
 
 
 @dataclass(frozen=True)
@@ -116,10 +143,14 @@ def window_candidates(
     solve: Callable[[float], Mapping[str, SignalTiming]],
     make_plans: Callable[[Mapping[str, SignalTiming]], Sequence[TimingPlan]],
     extra: Mapping[str, Mapping[str, SignalTiming]] | None = None,
+    schedules: Mapping[str, tuple[Sequence[PeriodPlans], int]] | None = None,
 ) -> tuple[list[PlanCandidate], dict[str, str]]:
     """Return the model's plan, its cycle-floor variants and ``extra``, and which repeat another.
 
-    ``extra`` maps labels to more candidates' timings (e.g. another design's).
+    ``extra`` maps labels to more candidates' timings (e.g. another design's). ``schedules``
+    maps labels to the periods of a schedule and the index of the period its sheet shows; given,
+    they stand for the cycle floors (the ``optimized`` controller's variants) and ``solve`` is
+    not called.
 
     Parameters
     ----------
@@ -137,19 +168,26 @@ def window_candidates(
         equal to an earlier candidate's (the model's cycle was already above it) is named in
         ``same_as`` instead of being simulated twice.
     """
-    candidates: list[PlanCandidate] = []
-    same_as: dict[str, str] = {}
     variants = [
         (label, dict(model) if floor is None else dict(solve(cycle_min_s(floor))))
         for label, floor in cycle_floors().items()
+        if floor is None or schedules is None
     ]
-    for label, timings in [*variants, *((k, dict(v)) for k, v in (extra or {}).items())]:
-        plans = tuple(make_plans(timings))
-        twin = next((c.label for c in candidates if _same_plans(c.plans, plans)), None)
+    found = [
+        PlanCandidate(label, timings, tuple(make_plans(timings)))
+        for label, timings in [*variants, *((k, dict(v)) for k, v in (extra or {}).items())]
+    ]
+    for label, (periods, shown) in (schedules or {}).items():
+        sheet = periods[shown]
+        found.append(PlanCandidate(label, dict(sheet.timings), sheet.plans, tuple(periods)))
+    candidates: list[PlanCandidate] = []
+    same_as: dict[str, str] = {}
+    for candidate in found:
+        twin = next((c.label for c in candidates if _same_runs(c, candidate)), None)
         if twin is None:
-            candidates.append(PlanCandidate(label, timings, plans))
+            candidates.append(candidate)
         else:
-            same_as[label] = twin
+            same_as[candidate.label] = twin
     return candidates, same_as
 
 
@@ -165,9 +203,9 @@ def check_plans(
 ) -> PlanCheck:
     """Run every candidate, and the network's own program, in SUMO; keep the least delay.
 
-    Each candidate's plans start at the window's beginning and are switched in at each signal's
-    next cycle boundary, as ``ctraffic adapter sumo --plans`` runs them; signals without a plan
-    keep their program. The choice is ``selection.select``'s.
+    Each candidate's plans start at the window's beginning (a schedule's at their period's) and
+    are switched in at each signal's next cycle boundary, as ``ctraffic adapter sumo --plans``
+    runs them; signals without a plan keep their program. The choice is ``selection.select``'s.
 
     Raises
     ------
@@ -175,9 +213,9 @@ def check_plans(
         When a checking run fails.
     """
     controllers = {
-        c.label: ScheduledPlansController(
-            schedule=tuple((scenario.begin, plan) for plan in c.plans)
-        ).fit(scenario, network, workdir, demand_scale=demand_scale)
+        c.label: ScheduledPlansController(schedule=c.schedule(scenario.begin)).fit(
+            scenario, network, workdir, demand_scale=demand_scale
+        )
         for c in candidates
     }
     selection = select(
@@ -236,6 +274,22 @@ def modeled_approaches(
     return table[["flow_veh_h", "delay_s"]].reset_index()
 
 
+def schedule_approaches(periods: Sequence[PeriodPlans]) -> pd.DataFrame:
+    """Return ``modeled_approaches`` over a schedule's periods: flow mean, delay flow-weighted."""
+    tables = [modeled_approaches(p.timings, p.demands) for p in periods]
+    both = pd.concat(tables, ignore_index=True)
+    both = both.assign(
+        _weighted=both["delay_s"] * both["flow_veh_h"],
+        _served=both["flow_veh_h"].where(both["delay_s"].notna()),
+    )
+    table = both.groupby(["tls_id", "approach"], sort=False)[
+        ["flow_veh_h", "_weighted", "_served"]
+    ].sum(min_count=1)
+    table["flow_veh_h"] /= len(tables)
+    table["delay_s"] = table["_weighted"] / table["_served"].where(table["_served"] > 0)
+    return table[["flow_veh_h", "delay_s"]].reset_index()
+
+
 def approach_comparison(modeled: pd.DataFrame, check: PlanCheck, label: str) -> pd.DataFrame:
     """Put the modelled and the simulated delay per approach side by side (``CHECK_COLUMNS``).
 
@@ -263,8 +317,10 @@ def approach_comparison(modeled: pd.DataFrame, check: PlanCheck, label: str) -> 
     return out[CHECK_COLUMNS]
 
 
-def _same_plans(a: Sequence[TimingPlan], b: Sequence[TimingPlan]) -> bool:
-    """Whether two sets of plans run the same (phases and offsets; ids and provenance aside)."""
-    return {p.tls_id: (p.phases, p.offset) for p in a} == {
-        p.tls_id: (p.phases, p.offset) for p in b
-    }
+def _same_runs(a: PlanCandidate, b: PlanCandidate) -> bool:
+    """Whether two candidates run the same plans at the same times (ids and provenance aside)."""
+
+    def key(c: PlanCandidate) -> dict[tuple[float, str], tuple]:
+        return {(t, p.tls_id): (p.phases, p.offset) for t, p in c.schedule(0.0)}
+
+    return key(a) == key(b)

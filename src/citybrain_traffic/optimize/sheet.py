@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..network import Network, NemaFit, fit_network, next_green, phases_between
 from ..plans import TimingPlan, validate_all, write_json, write_tl_logics, write_utdf
+from ..plans.waut import GSP_PARAM
 from ..sim.metrics import level_of_service
 from .result import SignalTiming
 from .sheet_movements import MOVEMENT_COLUMNS, movement_table, movements_rich
@@ -202,8 +203,13 @@ def write_outputs(
     sheet: pd.DataFrame,
     summary: pd.DataFrame,
     movements: pd.DataFrame | None = None,
+    schedule: Sequence[TimingPlan] | None = None,
 ) -> list[Path]:
     """Validate every plan against ``network``, then write the exports and the sheet into ``out``.
+
+    With ``schedule`` (a plan per period, ``plans`` the sheet's), the SUMO file and the JSON
+    hold every plan of the schedule, the programs with SUMO's ``GSP`` switching point for a
+    WAUT; the UTDF CSV holds the sheet's plans.
 
     Writes ``OUTPUT_FILES``: the SUMO additional file (``tlLogic`` with offset, for
     ``sumo -a``), the JSON plans (each green with its movements and NEMA numbers), the UTDF-style
@@ -211,7 +217,8 @@ def write_outputs(
     movement table (``movements``; by default ``movement_table`` from the plans' provenance).
     Nothing is written when a plan is unsafe (``UnsafePlanError``).
     """
-    validate_all(plans, network)
+    written = list(schedule or plans)
+    validate_all(written, network)
     fits = fit_network(network)
     if movements is None:
         movements = movement_table(plans, network)
@@ -219,8 +226,8 @@ def write_outputs(
     add, json_file, utdf, sheet_file, summary_file, movement_file = (
         out / name for name in OUTPUT_FILES
     )
-    write_tl_logics(add, plans)
-    write_json(json_file, plans, phase_labels=_phase_labels(plans, fits))
+    write_tl_logics(add, written, params=GSP_PARAM if schedule else None)
+    write_json(json_file, written, phase_labels=_phase_labels(plans, fits))
     write_utdf(utdf, plans, nema=fits)
     sheet.round(_CSV_DECIMALS).to_csv(sheet_file, index=False)
     summary.round(_CSV_DECIMALS).to_csv(summary_file, index=False)
