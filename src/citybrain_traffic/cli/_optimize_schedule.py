@@ -98,12 +98,14 @@ def schedule_candidates(
     *,
     end_s: float,
     demand: dict,
+    coordinated: bool | None = None,
 ) -> dict[str, tuple[list[PeriodPlans], int]]:
     """Return the ``optimized`` controller's plans per period under each cycle floor.
 
     ``periods`` are each period's start (s) and movement flows (``periods_from_routes``);
-    ``end_s`` ends the last. Each plan is valid for its period and records ``demand`` in its
-    provenance. With each schedule, the index of its busiest period (most veh/h): the sheet's.
+    ``end_s`` ends the last; ``coordinated`` as ``period_timings`` takes it. Each plan is valid
+    for its period and records ``demand`` in its provenance. With each schedule, the index of its
+    busiest period (most veh/h): the sheet's.
     """
     from ..clock import timestamp
     from ..control.optimized import cycle_floors, period_timings
@@ -117,7 +119,7 @@ def schedule_candidates(
     for label, floor in cycle_floors().items():
         found = []
         for (start, timings, plans), (_, flows), stop in zip(
-            period_timings(network, tuple(periods), floor), periods, stops
+            period_timings(network, tuple(periods), floor, coordinated=coordinated), periods, stops
         ):
             info = {**demand, "design": SCHEDULE_DESIGN, "period_s": [start, stop]}
             stamped = tuple(

@@ -67,11 +67,13 @@ movement (NBL, EBT, ...) its flow, v/c, delay and LOS, and a warning for every l
 95th-percentile queue exceeds its storage.
 
 When the scenario has routes, the plans are checked in SUMO before they are written (--no-check
-skips it): the model's plan, the plans under the cycle floors the `optimized` controller tries
-(60, 90, 120 s), with another --design than mean the plan for the window's mean flows, and
-the network's own program run the scenario's demand on seeds of their own
-(--check-seeds); the least mean delay is kept and the terminal shows, per approach, modelled
-beside simulated delay. When the own program does better than every plan, nothing is written
+skips it): the model's plan, the `optimized` controller's plans (one per 15 min, under each
+cycle floor it tries: the model's cycle, 60, 90, 120 s), with another --design than mean the
+plan for the window's mean flows, and the network's own program run the scenario's demand on
+seeds of their own (--check-seeds); the least mean delay is kept and the terminal shows, per
+approach, modelled beside simulated delay. A 15-min schedule that wins is written as every
+quarter's plan, each valid for its quarter, with plans_waut.add.xml and schedule.csv; the sheet
+shows the busiest quarter. When the own program does better than every plan, nothing is written
 and the command exits 1 (--allow-worse writes the best plan anyway, with a warning).
 
 \b
@@ -84,6 +86,7 @@ and the command exits 1 (--allow-worse writes the best plan anyway, with a warni
   queue_storage.csv   per lane group: 95th-percentile queue (veh, m) against storage (m)
   pedestrian_timing.csv  per crossing green: walk, flashing don't walk, required green (s)
   check.csv           per approach: modelled and simulated flow (veh/h) and delay (s/veh)
+  schedule.csv, plans_waut.add.xml  a 15-min schedule's periods (s, HH:MM) and SUMO WAUT
 --tod (with --counts) writes a time-of-day schedule instead: tod_plans.add.xml,
 tod_waut.add.xml (sumo -n NET -a tod_plans.add.xml,tod_waut.add.xml), tod.sumocfg (with a
 scenario: ctraffic simulate DIR/tod.sumocfg -c fixed), tod_schedule.csv and tod_ntcip.csv
@@ -297,7 +300,11 @@ def optimize_command(
         console=terminal,
         extra=_mean_design(mean, optimize_for, network, model),
         schedules=schedule_candidates(
-            network, periods, end_s=sc.end, demand={"source": source, "demand_scale": demand_scale}
+            network,
+            periods,
+            end_s=sc.end,
+            demand={"source": source, "demand_scale": demand_scale},
+            coordinated=coordinated,
         )
         if sc is not None and periods and not no_check
         else None,
@@ -345,7 +352,8 @@ def optimize_command(
     tables.print(terminal, title=name)
     _print_notes(summary, terminal)
     terminal.print(
-        f"{len(schedule.plans if schedule else plans)} plan(s) validated against {network.path.name}; written to {staged.final}/:"
+        f"{len(schedule.plans if schedule else plans)} plan(s) validated against "
+        f"{network.path.name}; written to {staged.final}/:"
     )
     for path in written:
         terminal.print(f"  {path}")

@@ -148,11 +148,14 @@ def period_timings(
     network: Network,
     periods: tuple[tuple[float, pd.DataFrame], ...],
     cycle_floor_s: float | None,
+    *,
+    coordinated: bool | None = None,
 ) -> list[tuple[float, dict[str, SignalTiming], list[TimingPlan]]]:
     """Return every period's start (s), timings and validated plans, cycles >= the floor.
 
     The plans the ``optimized`` controller runs under ``cycle_floor_s`` (``ctraffic optimize``
-    checks the same ones as its candidates).
+    checks the same ones as its candidates), coordinated by default when there is more than one
+    signal.
     """
     from ..optimize import optimize_network, to_plans
 
@@ -164,7 +167,7 @@ def period_timings(
             network,
             flows,
             tls_ids=list(network.intersections),
-            coordinated=len(network.intersections) > 1,
+            coordinated=len(network.intersections) > 1 if coordinated is None else coordinated,
             cycle_min_s=floor,
         )
         plans = validate_all(
