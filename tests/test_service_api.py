@@ -95,6 +95,8 @@ def test_publish_then_read_in_every_format(client, tmp_path):
     utdf = client.get("/v1/intersections/J1/plan", params={"format": "utdf"}, headers=READ)
     assert utdf.headers["content-type"].startswith("text/csv")
     assert f"Cycle Length,J1,{safe_plan('J1', extra_s=3).cycle_s:g}" in utdf.text
+    # D1..D8 are NEMA phases, as `ctraffic optimize` writes them (the served network's fit).
+    assert "J1: D1..D8 are NEMA phases" in utdf.text
 
     listed = {row["id"]: row for row in client.get("/v1/intersections", headers=READ).json()}
     assert (

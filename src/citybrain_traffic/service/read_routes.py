@@ -64,7 +64,7 @@ def add_read_routes(
     reader
         The dependency that admits read (or write) tokens.
     """
-    renders = Renderer(store)
+    renders = Renderer(store, catalog)
 
     @app.get(
         "/v1/intersections",
