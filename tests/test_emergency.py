@@ -66,7 +66,9 @@ def test_draw_follows_the_seed(corridor):
     first = draw_emergency(graph, 6, seed=1, begin=sc.begin, end=sc.end)
     assert first == draw_emergency(graph, 6, seed=1, begin=sc.begin, end=sc.end)
     assert first != draw_emergency(graph, 6, seed=2, begin=sc.begin, end=sc.end)
-    signal_turns = {(k.in_edge, k.out_edge) for i in network.intersections.values() for k in i.links}
+    signal_turns = {
+        (k.in_edge, k.out_edge) for i in network.intersections.values() for k in i.links
+    }
     departs = [v.depart for v in first]
     assert departs == sorted(departs)
     assert [v.id for v in first] == [f"{ID_PREFIX}{k}" for k in range(6)]
