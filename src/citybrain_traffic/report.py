@@ -31,6 +31,7 @@ BESIDE = (
     ("mean_time_loss_pedestrian_s", "Pedestrian time loss s/ped", 1),
     ("mean_waiting_pedestrian_s", "Pedestrian waiting s/ped", 1),
     ("collisions", "Collisions", 0),
+    ("mean_emergency_travel_time_s", "Emergency travel time s", 1),
 )
 
 #: Figures shown last, as the worst seed's value (no interval, no change): the longest red a
@@ -47,9 +48,12 @@ def write_run_files(result: RunResult, folder: Path) -> None:
     ``intersections.csv``, ``timeseries.csv``,
     ``timeseries.png`` and, when the run counted, ``counts.csv`` (per-movement counts);
     ``plans.jsonl`` when its controller logged the plans it applied; ``safety.txt`` when the
-    signal states SUMO showed left the safety envelope (one line each).
+    signal states SUMO showed left the safety envelope (one line each); ``emergency.csv`` when
+    the run had emergency vehicles (``harness.emergency.EMERGENCY_COLUMNS``).
     """
     folder.mkdir(parents=True, exist_ok=True)
+    if result.emergency is not None:
+        result.emergency.to_csv(folder / "emergency.csv", index=False, float_format="%.2f")
     if result.counts is not None:
         result.counts.to_csv(folder / "counts.csv", index=False)
     report = result.controller_report
@@ -289,6 +293,23 @@ def write_failures(failures: Sequence[RunFailure], folder: Path) -> None:
     """Write ``failures.csv``, one row per failed run or preparation, when anything failed."""
     if failures:
         failure_frame(failures).to_csv(folder / "failures.csv", index=False)
+
+
+def write_emergency(results: Sequence[RunResult], folder: Path) -> None:
+    """Write ``emergency.csv``: every run's emergency vehicles, with scenario, controller, seed.
+
+    Nothing when no run had emergency vehicles.
+    """
+    tables = [
+        r.emergency.assign(scenario=r.scenario, controller=r.controller, seed=r.seed)
+        for r in results
+        if r.emergency is not None
+    ]
+    if tables:
+        table = pd.concat(tables, ignore_index=True)
+        first = ["scenario", "controller", "seed"]
+        table = table[first + [c for c in table.columns if c not in first]]
+        table.to_csv(folder / "emergency.csv", index=False, float_format="%.2f")
 
 
 def write_benchmark(

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 
 from ..control.base import Controller
 from ..errors import CTrafficError, NotApplicableError
+from ..harness.emergency import EMERGENCY_KPIS
 from ..harness.matrix import RunFailure, internal_error, one_line, run_matrix
 from ..harness.runner import RunResult, RunSpec
 from ..harness.stats import comparison, summary_frame
 from ..network import Network
-from ..report import comparison_markdown, write_failures, write_run_files
+from ..report import comparison_markdown, write_emergency, write_failures, write_run_files
 from ..scenario import Scenario
+from ..sim.emergency import RED_OBEY, EmergencyVehicle
 from ..sim.metrics import KPI_COLUMNS
 from .registry import preparation
 
@@ -53,6 +55,8 @@ def simulate_cases(
     count_bin_s: float | None = None,
     controller_options: dict[str, dict] | None = None,
     keep_going: bool = False,
+    emergency: Mapping[tuple[str, int], tuple[EmergencyVehicle, ...]] | None = None,
+    emergency_red: str = RED_OBEY,
     on_prepared: Callable[[list[str], list[RunSpec]], None] | None = None,
     on_preparing: Callable[[str, str], None] | None = None,
     on_progress: Callable[[int, float], None] | None = None,
@@ -89,6 +93,13 @@ def simulate_cases(
         A controller whose preparation fails, and a run that fails, are reported in
         ``failures`` (and as rows of the comparison) while the others run on; without it the
         first failure raises its error.
+    emergency
+        Emergency vehicles per scenario name and seed (``sim.emergency.plan_emergency``), the
+        same for every controller; measured apart: with ``write_files`` each run's
+        ``emergency.csv``, and all of them in ``emergency.csv`` (with scenario, controller and
+        seed) beside ``summary.csv``, which gains ``harness.emergency.EMERGENCY_KPIS``.
+    emergency_red
+        What they do at a red signal (``sim.emergency.RED_MODES``).
     on_preparing
         Called with the scenario's and the controller's name as each preparation starts.
     on_prepared
@@ -132,6 +143,8 @@ def simulate_cases(
                 time_to_teleport=time_to_teleport,
                 gui=gui,
                 count_bin_s=count_bin_s,
+                emergency=(emergency or {}).get((scenario.name, seed), ()),
+                emergency_red=emergency_red,
             )
             for name, controller in prepared.items()
             for seed in seeds
@@ -148,9 +161,8 @@ def simulate_cases(
     results = [r for r in ran if isinstance(r, RunResult)]
     failures += [r for r in ran if isinstance(r, RunFailure)]
     summary = summary_frame(results)
-    table = comparison(
-        summary, metrics=list(KPI_COLUMNS), baseline=controllers[0], failures=failures
-    )
+    measured = [*KPI_COLUMNS, *(c for c in EMERGENCY_KPIS if c in summary)]
+    table = comparison(summary, metrics=measured, baseline=controllers[0], failures=failures)
     # In the order named, a controller that failed in its place among the others.
     table = (
         table.set_index(["scenario", "controller"])
@@ -163,6 +175,7 @@ def simulate_cases(
         summary.to_csv(workdir / "summary.csv", index=False, float_format="%.4f")
         (workdir / "comparison.md").write_text(comparison_markdown(table, baseline=controllers[0]))
         write_failures(failures, workdir)
+        write_emergency(results, workdir)
     return SimulationOutcome(
         results=results, summary=summary, comparison=table, failures=tuple(failures)
     )

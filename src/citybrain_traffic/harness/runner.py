@@ -24,8 +24,10 @@ from ..sim.additionals import (
     write_additional,
 )
 from ..sim.detectors import movement_loops, read_movement_counts
+from ..sim.emergency import RED_OBEY, EmergencyVehicle, emergency_routes_xml
 from ..sim.outputs import run_additionals
 from ..sim.session import Session, SumoCommand, sumo_binary
+from .emergency import EmergencyMeter, emergency_kpis, split_emergency
 from .max_red import MaxRedMeter, sample_period
 
 #: Seconds of simulation between time-series samples from SUMO's summary output.
@@ -56,6 +58,10 @@ class RunSpec:
     #: of ``day`` in the timestamps.
     count_bin_s: float | None = None
     day: pd.Timestamp = SIM_DAY_ZERO
+    #: Emergency vehicles added to the run (``sim.emergency``), measured apart from the KPIs.
+    emergency: tuple[EmergencyVehicle, ...] = ()
+    #: What they do at a red signal: ``sim.emergency.RED_MODES``.
+    emergency_red: str = RED_OBEY
 
     @property
     def controller_name(self) -> str:
@@ -101,6 +107,8 @@ class RunResult:
     control_failures: int = 0
     #: Per signal, the longest red a vehicle waiting at its stop line saw (s, ``MaxRedMeter``).
     max_red_waiting_s: dict[str, float] = field(default_factory=dict)
+    #: One row per emergency vehicle (``harness.emergency.EMERGENCY_COLUMNS``), when it had some.
+    emergency: pd.DataFrame | None = None
 
     @property
     def max_red_s(self) -> float:
@@ -119,6 +127,7 @@ class RunResult:
             "control_failures": self.control_failures,
             "wall_time_s": self.wall_time_s,
             "control_time_s": self.control_time_s,
+            **({} if self.emergency is None else emergency_kpis(self.emergency)),
         }
 
 
@@ -134,9 +143,14 @@ def sumo_command(spec: RunSpec) -> SumoCommand:
         measure.append(write_additional(out / "movement-loops.add.xml", counting))
     states = tls_state_output_xml(sorted(spec.network.intersections), out / "tls-states.xml")
     measure.append(write_additional(out / "tls-states.add.xml", states))
+    vehicles = []
+    if spec.emergency:
+        routes = emergency_routes_xml(spec.emergency, red=spec.emergency_red)
+        vehicles.append(write_additional(out / "emergency.rou.xml", routes))
     additionals = [
         *run_additionals(sc.additional_files, out),
         *spec.run_additional_files,
+        *vehicles,
         *measure,
     ]
     args = [
@@ -213,7 +227,13 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
             if controller.needs_signals
             else {}
         )
-        meter = MaxRedMeter(sim.api, _measured_signals(sim.api, spec.network))
+        measured = _measured_signals(sim.api, spec.network)
+        meter = MaxRedMeter(sim.api, measured)
+        emergency = (
+            EmergencyMeter(sim.api, spec.emergency, red=spec.emergency_red, signals=measured)
+            if spec.emergency
+            else None
+        )
         tick = time.perf_counter()
         wake = controller.start(RunContext(sim.api, spec.network, signals), sim.time)
         control_time += time.perf_counter() - tick
@@ -227,9 +247,12 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
                 next_report,
                 next_sample,
                 math.inf if wake is None else max(wake, sim.time + step),
+                math.inf if emergency is None else emergency.wake(sim.time, step),
             )
             sim.run_until(target)
             now = sim.time
+            if emergency is not None:
+                emergency.sample(now)
             if now >= next_sample - 1e-9:
                 # Before the controller acts: the states SUMO showed in the step just run.
                 meter.sample(now)
@@ -247,12 +270,19 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
     wall = time.perf_counter() - started
     out = spec.workdir
     trips, walks = metrics.read_trips(out / "tripinfo.xml.gz", vehicle_classes=vehicle_classes)
+    emergency_rows = None
+    if emergency is not None:
+        trips, emergency_rows = split_emergency(
+            trips, spec.emergency, emergency.tracks, out / "collisions.xml"
+        )
     kpis = metrics.trip_kpis(
         trips,
         walks=walks,
         window_s=spec.scenario.duration_s,
         teleports=metrics.read_teleports(out / "statistics.xml"),
-        collisions=metrics.read_collisions(out / "collisions.xml"),
+        collisions=metrics.read_collisions(
+            out / "collisions.xml", exclude={v.id for v in spec.emergency}
+        ),
     )
     unsafe = tuple(
         safety.run_violations(
@@ -282,6 +312,7 @@ def run_simulation(spec: RunSpec, *, progress: Callable[[float], None] | None = 
         safety_violations=unsafe,
         control_failures=controller.failures(),
         max_red_waiting_s=max_red,
+        emergency=emergency_rows,
     )
 
 

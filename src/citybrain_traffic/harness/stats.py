@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..sim.metrics import KPI_COLUMNS
+from .emergency import EMERGENCY_KPIS
 from .matrix import RunFailure
 from .runner import RunResult
 
@@ -31,8 +32,14 @@ FAILURE_COLUMNS = ("scenario", "controller", "seed", "reason", "refused")
 
 
 def summary_frame(results: list[RunResult]) -> pd.DataFrame:
-    """One row per run with the ``SUMMARY_COLUMNS``."""
-    return pd.DataFrame([r.summary_row() for r in results], columns=list(SUMMARY_COLUMNS))
+    """One row per run with the ``SUMMARY_COLUMNS``, then ``EMERGENCY_KPIS`` if a run had some.
+
+    A run without emergency vehicles has NaN there.
+    """
+    columns = list(SUMMARY_COLUMNS)
+    if any(r.emergency is not None for r in results):
+        columns += EMERGENCY_KPIS
+    return pd.DataFrame([r.summary_row() for r in results], columns=columns)
 
 
 def failure_frame(failures: Sequence[RunFailure]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import gzip
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Mapping
+from typing import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -247,12 +247,27 @@ def read_teleports(statistics_path: Path) -> int:
     return 0
 
 
-def read_collisions(collision_path: Path) -> int:
+def read_collisions(collision_path: Path, *, exclude: Collection[str] = ()) -> int:
     """Count the collisions in SUMO's ``--collision-output``.
 
-    Of vehicles and persons, whatever SUMO then did.
+    Of vehicles and persons, whatever SUMO then did; those of a vehicle of ``exclude`` (the
+    emergency vehicles, reported apart) left out.
     """
-    return sum(1 for _ in _iter_elements(collision_path, "collision"))
+    return sum(
+        1
+        for a in _iter_elements(collision_path, "collision")
+        if a.get("collider") not in exclude and a.get("victim") not in exclude
+    )
+
+
+def collisions_of(collision_path: Path, vehicles: Collection[str]) -> dict[str, int]:
+    """Return, for each of ``vehicles``, the collisions in ``--collision-output`` it was in."""
+    counts = dict.fromkeys(vehicles, 0)
+    for a in _iter_elements(collision_path, "collision"):
+        for party in {a.get("collider"), a.get("victim")}:
+            if party in counts:
+                counts[party] += 1
+    return counts
 
 
 def level_of_service(delay_s: float) -> str:
